@@ -1,0 +1,1 @@
+//! The simulated WooCommerce store behind `okrsync demo` and the integration tests.

@@ -1,0 +1,1 @@
+//! KPI definitions and windows (pure: no IO, no clock reads).

@@ -1,0 +1,15 @@
+//! okrsync: keeps OKR key results current from online-store data.
+//!
+//! Data flows one way (see `ARCHITECTURE.md`):
+//!
+//! * [`config`] loads and validates settings; the only module that reads files and env vars.
+//! * [`sources`] fetch store APIs over HTTP and produce [`domain`] records.
+//! * [`store`] is the only module that knows SQL: migrations, upserts, cursors, the sync log.
+//! * [`kpi`] and [`okr`] are pure: values in, values out, no IO and no clock reads.
+//! * [`daemon`] schedules syncs and recomputes key results; [`cli`] is the command line.
+//! * [`demo`] holds the simulated store used by `okrsync demo` and the integration tests.
+
+pub mod demo;
+pub mod domain;
+pub mod kpi;
+pub mod okr;

@@ -1,0 +1,1 @@
+//! Key-result progress and status (pure: no IO, no clock reads).
