@@ -9,7 +9,9 @@
 //! * [`daemon`] schedules syncs and recomputes key results; [`cli`] is the command line.
 //! * [`demo`] holds the simulated store used by `okrsync demo` and the integration tests.
 
+pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod kpi;
 pub mod okr;
+pub mod store;

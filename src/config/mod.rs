@@ -1,0 +1,835 @@
+//! Settings: loaded by the `config` crate from a TOML file plus `OKRSYNC__SECTION__KEY`
+//! environment overrides, then validated into typed [`Settings`].
+//!
+//! Validation collects every problem before failing, each naming its key
+//! (`stores[0].schedule: …`), so `okrsync check` can print them all at once. This is the only
+//! module that reads configuration files, secret files and environment variables; tests build
+//! settings by calling [`load_from_str`] with an explicit environment.
+
+mod secret;
+
+pub use secret::{ExposeSecret, SecretString, check_private};
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value as Json};
+
+use crate::domain::StoreTz;
+use crate::kpi::{KpiId, KpiSpec, WindowSpec};
+use crate::okr::Direction;
+
+/// The default sync schedule: every 15 minutes (the cron crate's format has a seconds field).
+pub const DEFAULT_SCHEDULE: &str = "0 */15 * * * *";
+
+/// Keys that hold secrets: given inline, as `<key>_env` or as `<key>_file`.
+pub const SECRET_KEYS: &[&str] = &[
+    "consumer_key",
+    "consumer_secret",
+    "access_token",
+    "secret",
+    "webhook_secret",
+    "token",
+    "api_key",
+];
+
+/// Validated settings for the whole process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub stores: Vec<StoreSettings>,
+    pub key_results: Vec<KeyResultSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// SQLite file; relative paths are resolved against the config file's directory.
+    pub path: PathBuf,
+}
+
+/// One store okrsync syncs.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Unique name, used by `--store` and by key results.
+    pub name: String,
+    pub platform: PlatformSettings,
+    /// Cron schedule (sec min hour dom mon dow), evaluated in UTC.
+    pub schedule: cron::Schedule,
+    /// Overrides the time zone read from the store.
+    pub timezone: Option<StoreTz>,
+    /// Extra CA certificate (PEM) trusted for this store's API (self-hosted stores).
+    pub tls_ca_file: Option<PathBuf>,
+    /// How far before the cursor each incremental run re-reads (default 10 minutes).
+    pub lookback: chrono::Duration,
+    /// Per-request timeout.
+    pub timeout: std::time::Duration,
+    /// Retries per request for timeouts, 429 and 5xx answers.
+    pub max_retries: u32,
+}
+
+/// Platform-specific settings.
+#[derive(Debug, Clone)]
+pub enum PlatformSettings {
+    WooCommerce(WooSettings),
+}
+
+/// How credentials travel to a WooCommerce store over `https://`. Over `http://` okrsync
+/// always signs with OAuth 1.0a, whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WooAuth {
+    /// HTTP Basic (the default).
+    Basic,
+    /// `consumer_key`/`consumer_secret` query parameters, for hosts that strip `Authorization`.
+    Query,
+}
+
+#[derive(Debug, Clone)]
+pub struct WooSettings {
+    /// Site URL; the API lives at `<url>/wp-json/wc/v3`.
+    pub url: reqwest::Url,
+    pub consumer_key: SecretString,
+    pub consumer_secret: SecretString,
+    pub auth: WooAuth,
+    /// When set, only these statuses count as sales.
+    pub counted_statuses: Option<Vec<String>>,
+    /// Statuses that never count (default: pending, failed, cancelled, checkout-draft, trash).
+    pub excluded_statuses: Vec<String>,
+}
+
+/// The WooCommerce statuses that do not count as sales by default (`docs/kpis.md`).
+pub const DEFAULT_EXCLUDED_STATUSES: &[&str] =
+    &["pending", "failed", "cancelled", "checkout-draft", "trash"];
+
+impl WooSettings {
+    /// Whether an order with this status counts as a sale under this store's rules.
+    pub fn counts(&self, status: &str) -> bool {
+        if status == "trash" {
+            return false;
+        }
+        match &self.counted_statuses {
+            Some(list) => list.iter().any(|s| s == status),
+            None => !self.excluded_statuses.iter().any(|s| s == status),
+        }
+    }
+}
+
+/// Which stores a key result reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSelector {
+    All,
+    Named(String),
+}
+
+/// One key result linked to a KPI.
+#[derive(Debug, Clone)]
+pub struct KeyResultSettings {
+    pub id: String,
+    pub objective: String,
+    pub title: String,
+    pub kpi: KpiSpec,
+    pub store: StoreSelector,
+    pub window: WindowSpec,
+    pub baseline: Decimal,
+    pub target: Decimal,
+    pub direction: Direction,
+    /// Sinks to push check-ins to (the sinks themselves arrive with their issue).
+    pub sinks: Vec<String>,
+}
+
+impl Settings {
+    /// The store with this name.
+    pub fn store(&self, name: &str) -> Option<&StoreSettings> {
+        self.stores.iter().find(|s| s.name == name)
+    }
+}
+
+/// One configuration problem, naming the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<Problem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "configuration has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.0 {
+            if p.key.is_empty() {
+                writeln!(f, "  - {}", p.message)?;
+            } else {
+                writeln!(f, "  - {}: {}", p.key, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Loads settings from `path` with overrides from `env` (normally `std::env::vars()`).
+pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Settings, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![Problem {
+            key: String::new(),
+            message: format!(
+                "cannot read config file {}: {e} (pass --config FILE; config/okrsync.example.toml documents every key)",
+                path.display()
+            ),
+        }])
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    load_from_str(&text, &base, Some(path), env)
+}
+
+/// Loads settings from TOML text. `base_dir` resolves relative paths; `file`, when given, is
+/// checked for group/world readability if it holds inline secrets.
+pub fn load_from_str(
+    text: &str,
+    base_dir: &Path,
+    file: Option<&Path>,
+    env: &HashMap<String, String>,
+) -> Result<Settings, ConfigErrors> {
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml));
+    let mut overrides: Vec<(String, String)> = env
+        .iter()
+        .filter_map(|(k, v)| env_key_to_path(k).map(|p| (p, v.clone())))
+        .collect();
+    overrides.sort();
+    let mut problems = Vec::new();
+    for (path, value) in &overrides {
+        match builder.set_override(path.as_str(), value.as_str()) {
+            Ok(b) => builder = b,
+            Err(e) => {
+                problems.push(Problem {
+                    key: path.clone(),
+                    message: format!("bad environment override: {e}"),
+                });
+                return Err(ConfigErrors(problems));
+            }
+        }
+    }
+    let raw: Json = builder
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| {
+            ConfigErrors(vec![Problem {
+                key: String::new(),
+                message: format!("cannot parse configuration: {e}"),
+            }])
+        })?;
+    let mut v = Validator {
+        problems,
+        env,
+        base_dir,
+        inline_secrets: false,
+    };
+    let settings = v.settings(&raw);
+    if v.inline_secrets
+        && let Some(f) = file
+        && let Err(msg) = check_private(f)
+    {
+        v.problem("", msg);
+    }
+    match settings {
+        Some(s) if v.problems.is_empty() => Ok(s),
+        _ => Err(ConfigErrors(v.problems)),
+    }
+}
+
+/// `OKRSYNC__STORES__0__URL` → `stores[0].url`; other variables → `None`.
+fn env_key_to_path(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("OKRSYNC__")?;
+    let mut path = String::new();
+    for part in rest.split("__") {
+        if part.is_empty() {
+            return None;
+        }
+        if part.chars().all(|c| c.is_ascii_digit()) {
+            path.push_str(&format!("[{part}]"));
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&part.to_ascii_lowercase());
+        }
+    }
+    Some(path)
+}
+
+struct Validator<'a> {
+    problems: Vec<Problem>,
+    env: &'a HashMap<String, String>,
+    base_dir: &'a Path,
+    inline_secrets: bool,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn settings(&mut self, raw: &Json) -> Option<Settings> {
+        let empty = Map::new();
+        let top = raw.as_object().unwrap_or(&empty);
+        self.unknown_keys(
+            "",
+            top,
+            &[
+                "database",
+                "stores",
+                "key_results",
+                "sinks",
+                "http",
+                "analytics",
+            ],
+        );
+        let db_obj = top.get("database").and_then(Json::as_object).cloned();
+        let db_path = db_obj
+            .as_ref()
+            .and_then(|o| self.string(o, "database", "path", false))
+            .unwrap_or_else(|| "okrsync.db".to_string());
+        let database = DatabaseSettings {
+            path: self.resolve_path(&db_path),
+        };
+
+        let mut stores = Vec::new();
+        let mut names = BTreeSet::new();
+        for (i, s) in self.array(top, "stores").iter().enumerate() {
+            let key = format!("stores[{i}]");
+            if let Some(store) = self.store(&key, s) {
+                if !names.insert(store.name.clone()) {
+                    self.problem(
+                        format!("{key}.name"),
+                        format!(
+                            "store name `{}` is used twice; names must be unique",
+                            store.name
+                        ),
+                    );
+                }
+                stores.push(store);
+            }
+        }
+        if top.get("stores").is_none() {
+            self.problem("stores", "no store configured: add a [[stores]] section");
+        }
+
+        let mut key_results = Vec::new();
+        let mut ids = BTreeSet::new();
+        for (i, k) in self.array(top, "key_results").iter().enumerate() {
+            let key = format!("key_results[{i}]");
+            if let Some(kr) = self.key_result(&key, k, &names) {
+                if !ids.insert(kr.id.clone()) {
+                    self.problem(
+                        format!("{key}.id"),
+                        format!("key result id `{}` is used twice", kr.id),
+                    );
+                }
+                key_results.push(kr);
+            }
+        }
+        Some(Settings {
+            database,
+            stores,
+            key_results,
+        })
+    }
+
+    fn array(&mut self, obj: &Map<String, Json>, key: &str) -> Vec<Json> {
+        match obj.get(key) {
+            None => Vec::new(),
+            Some(Json::Array(a)) => a.clone(),
+            Some(_) => {
+                self.problem(key, format!("expected a list of [[{key}]] tables"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, prefix: &str, obj: &Map<String, Json>, known: &[&str]) {
+        for k in obj.keys() {
+            let base = k
+                .strip_suffix("_env")
+                .or_else(|| k.strip_suffix("_file"))
+                .unwrap_or(k);
+            if !known.contains(&k.as_str()) && !known.contains(&base) {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                self.problem(
+                    key,
+                    "unknown key (check the spelling against config/okrsync.example.toml)",
+                );
+            }
+        }
+    }
+
+    fn string(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+        key: &str,
+        required: bool,
+    ) -> Option<String> {
+        match obj.get(key) {
+            Some(Json::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+            Some(Json::String(_)) | None => {
+                if required {
+                    self.problem(format!("{prefix}.{key}"), "missing (required)");
+                }
+                None
+            }
+            Some(Json::Number(n)) => Some(n.to_string()),
+            Some(Json::Bool(b)) => Some(b.to_string()),
+            Some(_) => {
+                self.problem(format!("{prefix}.{key}"), "expected a string");
+                None
+            }
+        }
+    }
+
+    fn decimal(&mut self, obj: &Map<String, Json>, prefix: &str, key: &str) -> Option<Decimal> {
+        let text = match obj.get(key) {
+            Some(Json::Number(n)) => n.to_string(),
+            Some(Json::String(s)) => s.trim().to_string(),
+            None => {
+                self.problem(format!("{prefix}.{key}"), "missing (required)");
+                return None;
+            }
+            Some(_) => {
+                self.problem(format!("{prefix}.{key}"), "expected a number");
+                return None;
+            }
+        };
+        match Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text)) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.problem(
+                    format!("{prefix}.{key}"),
+                    format!("`{text}` is not a number"),
+                );
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, obj: &Map<String, Json>, prefix: &str, key: &str, default: u64) -> u64 {
+        let text = match obj.get(key) {
+            None => return default,
+            Some(Json::Number(n)) => n.to_string(),
+            Some(Json::String(s)) => s.trim().to_string(),
+            Some(_) => String::new(),
+        };
+        match text.parse::<u64>() {
+            Ok(v) => v,
+            Err(_) => {
+                self.problem(
+                    format!("{prefix}.{key}"),
+                    format!("`{text}` is not a whole number ≥ 0"),
+                );
+                default
+            }
+        }
+    }
+
+    fn string_list(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+        key: &str,
+    ) -> Option<Vec<String>> {
+        match obj.get(key) {
+            None => None,
+            Some(Json::Array(a)) => {
+                let mut out = Vec::new();
+                for (i, v) in a.iter().enumerate() {
+                    match v.as_str() {
+                        Some(s) => out.push(s.trim().to_string()),
+                        None => self.problem(format!("{prefix}.{key}[{i}]"), "expected a string"),
+                    }
+                }
+                Some(out)
+            }
+            Some(Json::String(s)) => Some(
+                s.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect(),
+            ),
+            Some(_) => {
+                self.problem(format!("{prefix}.{key}"), "expected a list of strings");
+                None
+            }
+        }
+    }
+
+    fn resolve_path(&self, p: &str) -> PathBuf {
+        let path = PathBuf::from(p);
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// A secret given as `key`, `key_env` or `key_file` (exactly one).
+    fn secret(&mut self, obj: &Map<String, Json>, prefix: &str, key: &str) -> Option<SecretString> {
+        let env_key = format!("{key}_env");
+        let file_key = format!("{key}_file");
+        let given: Vec<&str> = [key, env_key.as_str(), file_key.as_str()]
+            .into_iter()
+            .filter(|k| obj.get(*k).is_some())
+            .collect();
+        if given.len() > 1 {
+            self.problem(
+                format!("{prefix}.{key}"),
+                format!("give only one of {}", given.join(", ")),
+            );
+            return None;
+        }
+        if let Some(v) = obj.get(key) {
+            return match v.as_str() {
+                Some(s) if !s.trim().is_empty() => {
+                    self.inline_secrets = true;
+                    Some(SecretString::from(s.trim().to_string()))
+                }
+                _ => {
+                    self.problem(format!("{prefix}.{key}"), "is empty");
+                    None
+                }
+            };
+        }
+        if let Some(v) = obj.get(&env_key) {
+            let var = v.as_str().unwrap_or_default().to_string();
+            return match secret::read_secret_env(self.env, &var) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.problem(format!("{prefix}.{env_key}"), e);
+                    None
+                }
+            };
+        }
+        if let Some(v) = obj.get(&file_key) {
+            let path = self.resolve_path(v.as_str().unwrap_or_default());
+            return match secret::read_secret_file(&path) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.problem(format!("{prefix}.{file_key}"), e);
+                    None
+                }
+            };
+        }
+        self.problem(
+            format!("{prefix}.{key}"),
+            format!("missing credential: set {key}, {env_key} (an environment variable name) or {file_key} (a path)"),
+        );
+        None
+    }
+
+    fn store(&mut self, prefix: &str, raw: &Json) -> Option<StoreSettings> {
+        let Some(obj) = raw.as_object() else {
+            self.problem(prefix, "expected a table");
+            return None;
+        };
+        let name = self.string(obj, prefix, "name", true);
+        if let Some(n) = &name
+            && (n == "all" || n.contains(char::is_whitespace))
+        {
+            self.problem(
+                format!("{prefix}.name"),
+                format!("`{n}` cannot be a store name (reserved or contains spaces)"),
+            );
+        }
+        let platform_name = self.string(obj, prefix, "platform", true);
+        let common = [
+            "name",
+            "platform",
+            "schedule",
+            "timezone",
+            "tls_ca_file",
+            "lookback_minutes",
+            "timeout_seconds",
+            "max_retries",
+            "webhook_secret",
+        ];
+        let platform = match platform_name.as_deref() {
+            Some("woocommerce") => {
+                let mut known = common.to_vec();
+                known.extend([
+                    "url",
+                    "consumer_key",
+                    "consumer_secret",
+                    "auth",
+                    "counted_statuses",
+                    "excluded_statuses",
+                ]);
+                self.unknown_keys(prefix, obj, &known);
+                self.woo(prefix, obj).map(PlatformSettings::WooCommerce)
+            }
+            Some(other) => {
+                self.problem(
+                    format!("{prefix}.platform"),
+                    format!("unknown platform `{other}` (expected `woocommerce`)"),
+                );
+                None
+            }
+            None => None,
+        };
+        let schedule_text = self
+            .string(obj, prefix, "schedule", false)
+            .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+        let schedule = match cron::Schedule::from_str(&schedule_text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.problem(
+                    format!("{prefix}.schedule"),
+                    format!(
+                        "`{schedule_text}` is not a valid cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week, e.g. `{DEFAULT_SCHEDULE}`"
+                    ),
+                );
+                None
+            }
+        };
+        let timezone = match self.string(obj, prefix, "timezone", false) {
+            Some(t) => match StoreTz::parse(&t) {
+                Ok(tz) => Some(tz),
+                Err(e) => {
+                    self.problem(format!("{prefix}.timezone"), e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let tls_ca_file = self
+            .string(obj, prefix, "tls_ca_file", false)
+            .map(|p| self.resolve_path(&p));
+        if let Some(p) = &tls_ca_file
+            && let Err(e) = std::fs::metadata(p)
+        {
+            self.problem(
+                format!("{prefix}.tls_ca_file"),
+                format!("cannot read {}: {e}", p.display()),
+            );
+        }
+        let lookback = self.uint(obj, prefix, "lookback_minutes", 10);
+        let timeout = self.uint(obj, prefix, "timeout_seconds", 30).max(1);
+        let max_retries = self.uint(obj, prefix, "max_retries", 5).min(20) as u32;
+        Some(StoreSettings {
+            name: name?,
+            platform: platform?,
+            schedule: schedule?,
+            timezone,
+            tls_ca_file,
+            lookback: chrono::Duration::minutes(lookback as i64),
+            timeout: std::time::Duration::from_secs(timeout),
+            max_retries,
+        })
+    }
+
+    fn woo(&mut self, prefix: &str, obj: &Map<String, Json>) -> Option<WooSettings> {
+        let url =
+            self.string(obj, prefix, "url", true)
+                .and_then(|u| match reqwest::Url::parse(&u) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                        Some(url)
+                    }
+                    Ok(_) => {
+                        self.problem(
+                            format!("{prefix}.url"),
+                            format!("`{u}` must be an http:// or https:// site URL"),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        self.problem(format!("{prefix}.url"), format!("`{u}` is not a URL: {e}"));
+                        None
+                    }
+                });
+        let consumer_key = self.secret(obj, prefix, "consumer_key");
+        let consumer_secret = self.secret(obj, prefix, "consumer_secret");
+        let auth = match self.string(obj, prefix, "auth", false).as_deref() {
+            None | Some("basic") => WooAuth::Basic,
+            Some("query") => WooAuth::Query,
+            Some(other) => {
+                self.problem(
+                    format!("{prefix}.auth"),
+                    format!("`{other}` is not `basic` or `query`"),
+                );
+                WooAuth::Basic
+            }
+        };
+        let counted_statuses = self.string_list(obj, prefix, "counted_statuses");
+        let excluded_statuses = self
+            .string_list(obj, prefix, "excluded_statuses")
+            .unwrap_or_else(|| {
+                DEFAULT_EXCLUDED_STATUSES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            });
+        Some(WooSettings {
+            url: url?,
+            consumer_key: consumer_key?,
+            consumer_secret: consumer_secret?,
+            auth,
+            counted_statuses,
+            excluded_statuses,
+        })
+    }
+
+    fn key_result(
+        &mut self,
+        prefix: &str,
+        raw: &Json,
+        stores: &BTreeSet<String>,
+    ) -> Option<KeyResultSettings> {
+        let Some(obj) = raw.as_object() else {
+            self.problem(prefix, "expected a table");
+            return None;
+        };
+        self.unknown_keys(
+            prefix,
+            obj,
+            &[
+                "id",
+                "objective",
+                "title",
+                "kpi",
+                "product",
+                "store",
+                "window",
+                "baseline",
+                "target",
+                "direction",
+                "sinks",
+            ],
+        );
+        let id = self.string(obj, prefix, "id", true);
+        let objective = self
+            .string(obj, prefix, "objective", false)
+            .unwrap_or_default();
+        let title = self.string(obj, prefix, "title", false);
+        let product = self.string(obj, prefix, "product", false);
+        let kpi = self
+            .string(obj, prefix, "kpi", true)
+            .and_then(|k| match KpiId::from_str(&k) {
+                Ok(id) => {
+                    if id.needs_product() && product.is_none() {
+                        self.problem(
+                            format!("{prefix}.product"),
+                            format!("kpi `{k}` needs `product` (a product id or SKU)"),
+                        );
+                        None
+                    } else {
+                        Some(KpiSpec {
+                            id,
+                            product: product.clone(),
+                        })
+                    }
+                }
+                Err(e) => {
+                    self.problem(format!("{prefix}.kpi"), e);
+                    None
+                }
+            });
+        let store = match self.string(obj, prefix, "store", false).as_deref() {
+            None | Some("all") => Some(StoreSelector::All),
+            Some(name) if stores.contains(name) => Some(StoreSelector::Named(name.to_string())),
+            Some(name) => {
+                self.problem(
+                    format!("{prefix}.store"),
+                    format!(
+                        "unknown store `{name}` (configured: {}; or \"all\")",
+                        stores.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                None
+            }
+        };
+        let window =
+            self.string(obj, prefix, "window", true)
+                .and_then(|w| match WindowSpec::from_str(&w) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        self.problem(format!("{prefix}.window"), e);
+                        None
+                    }
+                });
+        let baseline = self.decimal(obj, prefix, "baseline");
+        let target = self.decimal(obj, prefix, "target");
+        let direction = match (
+            self.string(obj, prefix, "direction", false),
+            baseline,
+            target,
+        ) {
+            (Some(d), _, _) => match Direction::from_str(&d) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.problem(format!("{prefix}.direction"), e);
+                    None
+                }
+            },
+            (None, Some(b), Some(t)) => match Direction::infer(b, t) {
+                Some(d) => Some(d),
+                None => {
+                    self.problem(
+                        format!("{prefix}.target"),
+                        "target equals baseline: set `direction = \"at_least\"` or `\"at_most\"` to keep a threshold",
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let sinks = self.string_list(obj, prefix, "sinks").unwrap_or_default();
+        let id = id?;
+        Some(KeyResultSettings {
+            title: title.unwrap_or_else(|| id.clone()),
+            id,
+            objective,
+            kpi: kpi?,
+            store: store?,
+            window: window?,
+            baseline: baseline?,
+            target: target?,
+            direction: direction?,
+            sinks,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_map_to_config_paths() {
+        assert_eq!(
+            env_key_to_path("OKRSYNC__DATABASE__PATH").unwrap(),
+            "database.path"
+        );
+        assert_eq!(
+            env_key_to_path("OKRSYNC__STORES__0__CONSUMER_SECRET").unwrap(),
+            "stores[0].consumer_secret"
+        );
+        assert!(env_key_to_path("HOME").is_none());
+        assert!(env_key_to_path("OKRSYNC__").is_none());
+    }
+}

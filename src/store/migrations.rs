@@ -1,0 +1,154 @@
+//! Versioned schema migrations, applied in order at start-up (`PRAGMA user_version`).
+//!
+//! Append new migrations; never edit one that has shipped.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: stores, orders, lines, refunds, customers, cursors, sync log, check-ins.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    CREATE TABLE stores (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        platform    TEXT NOT NULL,
+        timezone    TEXT,
+        currency    TEXT,
+        updated_at  TEXT
+    );
+    CREATE TABLE orders (
+        store_id        INTEGER NOT NULL REFERENCES stores(id),
+        platform_id     TEXT NOT NULL,
+        number          TEXT NOT NULL,
+        created_at      TEXT NOT NULL,          -- UTC, YYYY-MM-DDTHH:MM:SSZ
+        modified_at     TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        counted         INTEGER NOT NULL,
+        currency        TEXT NOT NULL,
+        items_gross     TEXT NOT NULL,          -- decimal strings: money is never REAL
+        discounts       TEXT NOT NULL,
+        shipping        TEXT NOT NULL,
+        tax             TEXT NOT NULL,
+        total           TEXT NOT NULL,
+        refunded        TEXT NOT NULL,
+        refunded_items  TEXT NOT NULL DEFAULT '0',
+        customer_key    TEXT NOT NULL,
+        platform_customer_id TEXT,
+        email_hash      TEXT,                   -- keyed HMAC-SHA256, never the raw email
+        test            INTEGER NOT NULL DEFAULT 0,
+        trashed         INTEGER NOT NULL DEFAULT 0,
+        deleted         INTEGER NOT NULL DEFAULT 0,
+        refund_ids      TEXT NOT NULL DEFAULT '[]',
+        synced_at       TEXT NOT NULL,
+        PRIMARY KEY (store_id, platform_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX orders_by_created ON orders(store_id, created_at);
+    CREATE TABLE order_lines (
+        store_id        INTEGER NOT NULL,
+        order_id        TEXT NOT NULL,
+        line_id         TEXT NOT NULL,
+        product_id      TEXT,
+        sku             TEXT,
+        name            TEXT NOT NULL,
+        quantity        TEXT NOT NULL,
+        subtotal        TEXT NOT NULL,
+        total           TEXT NOT NULL,
+        tax             TEXT NOT NULL,
+        refunded_quantity TEXT NOT NULL DEFAULT '0',
+        refunded_amount TEXT NOT NULL DEFAULT '0',
+        PRIMARY KEY (store_id, order_id, line_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE refunds (
+        store_id    INTEGER NOT NULL,
+        platform_id TEXT NOT NULL,
+        order_id    TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        amount      TEXT NOT NULL,
+        PRIMARY KEY (store_id, platform_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX refunds_by_order ON refunds(store_id, order_id);
+    CREATE TABLE refund_lines (
+        store_id      INTEGER NOT NULL,
+        refund_id     TEXT NOT NULL,
+        order_line_id TEXT NOT NULL,
+        quantity      TEXT NOT NULL,
+        amount        TEXT NOT NULL,
+        PRIMARY KEY (store_id, refund_id, order_line_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE customers (
+        store_id             INTEGER NOT NULL,
+        customer_key         TEXT NOT NULL,
+        platform_customer_id TEXT,
+        email_hash           TEXT,
+        first_seen_at        TEXT NOT NULL,
+        PRIMARY KEY (store_id, customer_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE cursors (
+        store_id   INTEGER NOT NULL,
+        stream     TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, stream)
+    ) WITHOUT ROWID;
+    CREATE TABLE sync_runs (
+        id           INTEGER PRIMARY KEY,
+        store        TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT,
+        heartbeat_at TEXT NOT NULL,
+        status       TEXT NOT NULL,             -- running | ok | partial | failed | skipped
+        full         INTEGER NOT NULL DEFAULT 0,
+        pages        INTEGER NOT NULL DEFAULT 0,
+        fetched      INTEGER NOT NULL DEFAULT 0,
+        upserted     INTEGER NOT NULL DEFAULT 0,
+        requests     INTEGER NOT NULL DEFAULT 0,
+        retries      INTEGER NOT NULL DEFAULT 0,
+        error        TEXT
+    );
+    CREATE INDEX sync_runs_by_store ON sync_runs(store, id);
+    CREATE TABLE checkins (
+        id          INTEGER PRIMARY KEY,
+        key_result  TEXT NOT NULL,
+        kpi         TEXT NOT NULL,
+        value       TEXT,                       -- canonical decimal text; NULL when undefined
+        value_kind  TEXT NOT NULL,              -- count | money | rate
+        progress    TEXT,
+        status      TEXT,
+        window_from TEXT NOT NULL,
+        window_to   TEXT NOT NULL,
+        timezone    TEXT NOT NULL,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX checkins_by_kr ON checkins(key_result, id);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Applies every migration newer than the database's version, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current = usize::try_from(current).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Schema(format!(
+            "database schema version {current} is newer than this okrsync understands ({}); upgrade okrsync",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied database migration");
+    }
+    Ok(())
+}

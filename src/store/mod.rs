@@ -1,0 +1,183 @@
+//! The SQLite store: the only module that knows SQL.
+//!
+//! One dedicated thread owns the connection (rusqlite is blocking); async callers send it
+//! closures through [`Store::call`]-backed methods. The database runs in WAL mode so that CLI
+//! readers never wait on the daemon. Each page of upserts commits in one transaction together
+//! with its cursor, so a killed sync resumes exactly where its last committed page ended.
+
+mod checkins;
+mod migrations;
+mod orders;
+mod runs;
+
+pub use checkins::{CheckinRow, NewCheckin};
+pub use migrations::SCHEMA_VERSION;
+pub use orders::{Page, PageStats, StoreRow};
+pub use runs::{RunRow, RunStart, RunSummary};
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+/// Errors from the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database schema: {0}")]
+    Schema(String),
+    #[error("corrupt value in database column {column}: `{value}`")]
+    Corrupt { column: &'static str, value: String },
+    #[error("the database thread has stopped")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Db) + Send>;
+
+/// A cheap, cloneable handle to the database thread.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The connection and per-database secrets, owned by the database thread.
+pub(crate) struct Db {
+    conn: Connection,
+    /// Key for hashing customer emails; random per database, never leaves it.
+    email_key: Vec<u8>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies migrations and starts the
+    /// database thread.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("okrsync-db".into())
+            .spawn(move || match Db::open(&path) {
+                Ok(mut db) => {
+                    let _ = ready_tx.send(Ok(()));
+                    while let Ok(job) = rx.recv() {
+                        job(&mut db);
+                    }
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| StoreError::Schema(format!("cannot start the database thread: {e}")))?;
+        ready_rx.await.map_err(|_| StoreError::Closed)??;
+        Ok(Store { tx })
+    }
+
+    /// Runs `f` on the database thread and returns its result.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Box::new(move |db: &mut Db| {
+                let _ = tx.send(f(db));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+impl Db {
+    fn open(path: &Path) -> Result<Db, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+            && !dir.exists()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::InvalidPath(PathBuf::from(e.to_string())),
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        restrict_permissions(path);
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a committed page (and its cursor) survives power loss, not just a crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&mut conn)?;
+        let email_key = load_or_create_key(&conn)?;
+        Ok(Db { conn, email_key })
+    }
+}
+
+/// The database holds hashed customer data: keep it private to its owner.
+fn restrict_permissions(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+fn load_or_create_key(conn: &Connection) -> Result<Vec<u8>, StoreError> {
+    let existing: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'email_hash_key'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if let Some(k) = existing {
+        return Ok(k);
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| StoreError::Schema(format!("no randomness for the email hash key: {e}")))?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('email_hash_key', ?1)",
+        [&key],
+    )?;
+    // Another process may have won the race: read back what is stored.
+    Ok(conn.query_row(
+        "SELECT value FROM meta WHERE key = 'email_hash_key'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Timestamps are stored as fixed-width UTC text so that they sort as they compare.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub(crate) fn parse_ts(column: &'static str, s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt {
+            column,
+            value: s.to_string(),
+        })
+}
+
+pub(crate) fn parse_dec(
+    column: &'static str,
+    s: &str,
+) -> Result<rust_decimal::Decimal, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt {
+        column,
+        value: s.to_string(),
+    })
+}

@@ -1,0 +1,583 @@
+//! Stores, orders, lines, refunds, customers and cursors: idempotent upserts, one transaction
+//! per page, and the loaders that feed `kpi`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use hmac::{KeyInit, Mac};
+use rusqlite::{OptionalExtension, Transaction, params};
+use rust_decimal::Decimal;
+
+use super::{Db, Store, StoreError, parse_dec, parse_ts, ts};
+use crate::domain::{Order, Platform, Refund, StoreInfo, StoreTz};
+use crate::kpi::{LineFacts, OrderFacts, StoreData};
+
+/// A store as recorded in the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreRow {
+    pub id: i64,
+    pub name: String,
+    pub platform: String,
+    pub timezone: Option<String>,
+    pub currency: Option<String>,
+}
+
+/// One page of fetched records and the cursor to store with them, atomically.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub orders: Vec<Order>,
+    pub refunds: Vec<Refund>,
+    /// `(stream, value)`: the cursor that is valid once this page is stored.
+    pub cursor: Option<(String, String)>,
+}
+
+/// What a page commit changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PageStats {
+    /// Records written (inserted or updated with newer data).
+    pub upserted: u64,
+}
+
+impl Store {
+    /// Returns the id of the named store, creating its row if needed.
+    pub async fn ensure_store(&self, name: &str, platform: Platform) -> Result<i64, StoreError> {
+        let name = name.to_string();
+        self.call(move |db| {
+            db.conn.execute(
+                "INSERT INTO stores (name, platform) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET platform = excluded.platform",
+                params![name, platform.as_str()],
+            )?;
+            Ok(db
+                .conn
+                .query_row("SELECT id FROM stores WHERE name = ?1", [&name], |r| {
+                    r.get(0)
+                })?)
+        })
+        .await
+    }
+
+    /// Records the time zone and currency read from the store.
+    pub async fn update_store_info(
+        &self,
+        store_id: i64,
+        info: StoreInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.call(move |db| {
+            db.conn.execute(
+                "UPDATE stores SET timezone = ?2, currency = ?3, updated_at = ?4 WHERE id = ?1",
+                params![store_id, info.timezone.name(), info.currency, ts(now)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The named store's row, if it was ever synced.
+    pub async fn store_row(&self, name: &str) -> Result<Option<StoreRow>, StoreError> {
+        let name = name.to_string();
+        self.call(move |db| {
+            Ok(db
+                .conn
+                .query_row(
+                    "SELECT id, name, platform, timezone, currency FROM stores WHERE name = ?1",
+                    [&name],
+                    |r| {
+                        Ok(StoreRow {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            platform: r.get(2)?,
+                            timezone: r.get(3)?,
+                            currency: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The stored cursor of one stream of a store.
+    pub async fn cursor(&self, store_id: i64, stream: &str) -> Result<Option<String>, StoreError> {
+        let stream = stream.to_string();
+        self.call(move |db| {
+            Ok(db
+                .conn
+                .query_row(
+                    "SELECT value FROM cursors WHERE store_id = ?1 AND stream = ?2",
+                    params![store_id, stream],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Deletes every cursor of a store (`sync --full`). Data stays; upserts are idempotent.
+    pub async fn reset_cursors(&self, store_id: i64) -> Result<(), StoreError> {
+        self.call(move |db| {
+            db.conn
+                .execute("DELETE FROM cursors WHERE store_id = ?1", [store_id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Upserts a page of orders and refunds and stores its cursor, in one transaction.
+    pub async fn commit_page(
+        &self,
+        store_id: i64,
+        page: Page,
+        now: DateTime<Utc>,
+    ) -> Result<PageStats, StoreError> {
+        self.call(move |db| {
+            let key = db.email_key.clone();
+            let tx = db.conn.transaction()?;
+            let stats = write_page(&tx, &key, store_id, &page, now)?;
+            tx.commit()?;
+            Ok(stats)
+        })
+        .await
+    }
+
+    /// Orders whose refund list names refunds not yet stored (WooCommerce before 9.0 has no
+    /// refunds listing; these need `GET /orders/<id>/refunds`).
+    pub async fn orders_missing_refunds(&self, store_id: i64) -> Result<Vec<String>, StoreError> {
+        self.call(move |db| {
+            let mut stmt = db.conn.prepare(
+                "SELECT platform_id, refund_ids FROM orders
+                 WHERE store_id = ?1 AND refund_ids <> '[]' AND deleted = 0",
+            )?;
+            let rows = stmt.query_map([store_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut known = HashSet::new();
+            let mut k = db
+                .conn
+                .prepare("SELECT platform_id FROM refunds WHERE store_id = ?1")?;
+            for id in k.query_map([store_id], |r| r.get::<_, String>(0))? {
+                known.insert(id?);
+            }
+            let mut missing = Vec::new();
+            for row in rows {
+                let (order, ids) = row?;
+                let ids: Vec<String> = serde_json::from_str(&ids).unwrap_or_default();
+                if ids.iter().any(|id| !known.contains(id)) {
+                    missing.push(order);
+                }
+            }
+            Ok(missing)
+        })
+        .await
+    }
+
+    /// Re-derives the `counted` flag of a store's orders after its status rules changed.
+    pub async fn recount<F>(&self, store_id: i64, counts: F) -> Result<u64, StoreError>
+    where
+        F: Fn(&str, bool, bool) -> bool + Send + 'static,
+    {
+        self.call(move |db| {
+            let tx = db.conn.transaction()?;
+            let mut changed = 0;
+            {
+                let mut stmt = tx.prepare(
+                    "SELECT platform_id, status, test, trashed, deleted, counted FROM orders WHERE store_id = ?1",
+                )?;
+                let mut upd = tx.prepare(
+                    "UPDATE orders SET counted = ?3 WHERE store_id = ?1 AND platform_id = ?2",
+                )?;
+                let rows: Vec<(String, String, bool, bool, bool, bool)> = stmt
+                    .query_map([store_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                for (id, status, test, trashed, deleted, counted) in rows {
+                    let now = !deleted && counts(&status, test, trashed);
+                    if now != counted {
+                        upd.execute(params![store_id, id, now])?;
+                        changed += 1;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Every order of a store, ready for `kpi::compute`. Lines are loaded only when asked for
+    /// (product KPIs), since they are most of the data.
+    pub async fn load_store_data(
+        &self,
+        name: &str,
+        tz_override: Option<StoreTz>,
+        with_lines: bool,
+    ) -> Result<Option<StoreData>, StoreError> {
+        let name = name.to_string();
+        self.call(move |db| load_store_data(db, &name, tz_override, with_lines))
+            .await
+    }
+
+    /// Number of orders stored for a store (all statuses).
+    pub async fn order_count(&self, store_id: i64) -> Result<u64, StoreError> {
+        self.call(move |db| {
+            Ok(db.conn.query_row(
+                "SELECT COUNT(*) FROM orders WHERE store_id = ?1",
+                [store_id],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
+        })
+        .await
+    }
+}
+
+fn email_hash(key: &[u8], email: &str) -> Option<String> {
+    let norm = email.trim().to_lowercase();
+    if norm.is_empty() {
+        return None;
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
+    mac.update(norm.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn write_page(
+    tx: &Transaction<'_>,
+    key: &[u8],
+    store_id: i64,
+    page: &Page,
+    now: DateTime<Utc>,
+) -> Result<PageStats, StoreError> {
+    let mut stats = PageStats::default();
+    let mut touched: HashSet<String> = HashSet::new();
+    for order in &page.orders {
+        if upsert_order(tx, key, store_id, order, now)? {
+            stats.upserted += 1;
+            touched.insert(order.platform_id.clone());
+        }
+    }
+    for refund in &page.refunds {
+        if upsert_refund(tx, store_id, refund)? {
+            stats.upserted += 1;
+        }
+        touched.insert(refund.order_id.clone());
+    }
+    for order_id in &touched {
+        apply_refunds(tx, store_id, order_id)?;
+    }
+    if let Some((stream, value)) = &page.cursor {
+        tx.execute(
+            "INSERT INTO cursors (store_id, stream, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(store_id, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![store_id, stream, value, ts(now)],
+        )?;
+    }
+    Ok(stats)
+}
+
+/// Inserts or updates one order and its lines. An incoming version older than the stored one
+/// is ignored, so a late page can never roll an order back. Returns whether anything changed.
+fn upsert_order(
+    tx: &Transaction<'_>,
+    key: &[u8],
+    store_id: i64,
+    o: &Order,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let stored: Option<String> = tx
+        .query_row(
+            "SELECT modified_at FROM orders WHERE store_id = ?1 AND platform_id = ?2",
+            params![store_id, o.platform_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(m) = &stored
+        && m.as_str() > ts(o.modified_at).as_str()
+    {
+        return Ok(false);
+    }
+    let email_hash = o.customer.email.as_deref().and_then(|e| email_hash(key, e));
+    let customer_key = match (&o.customer.platform_id, &email_hash) {
+        (Some(id), _) => format!("id:{id}"),
+        (None, Some(h)) => format!("email:{h}"),
+        (None, None) => format!("order:{}", o.platform_id),
+    };
+    let refund_ids = serde_json::to_string(&o.refund_ids).unwrap_or_else(|_| "[]".into());
+    tx.execute(
+        "INSERT INTO orders (store_id, platform_id, number, created_at, modified_at, status, counted,
+            currency, items_gross, discounts, shipping, tax, total, refunded, customer_key,
+            platform_customer_id, email_hash, test, trashed, deleted, refund_ids, synced_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, 0, ?20, ?21)
+         ON CONFLICT(store_id, platform_id) DO UPDATE SET
+            number = excluded.number, created_at = excluded.created_at,
+            modified_at = excluded.modified_at, status = excluded.status,
+            counted = excluded.counted, currency = excluded.currency,
+            items_gross = excluded.items_gross, discounts = excluded.discounts,
+            shipping = excluded.shipping, tax = excluded.tax, total = excluded.total,
+            refunded = excluded.refunded, customer_key = excluded.customer_key,
+            platform_customer_id = excluded.platform_customer_id,
+            email_hash = excluded.email_hash, test = excluded.test, trashed = excluded.trashed,
+            deleted = 0, refund_ids = excluded.refund_ids, synced_at = excluded.synced_at",
+        params![
+            store_id,
+            o.platform_id,
+            o.number,
+            ts(o.created_at),
+            ts(o.modified_at),
+            o.status,
+            o.counted,
+            o.currency,
+            o.items_gross.to_string(),
+            o.discounts.to_string(),
+            o.shipping.to_string(),
+            o.tax.to_string(),
+            o.total.to_string(),
+            o.refunded.to_string(),
+            customer_key,
+            o.customer.platform_id,
+            email_hash,
+            o.test,
+            o.trashed,
+            refund_ids,
+            ts(now),
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM order_lines WHERE store_id = ?1 AND order_id = ?2",
+        params![store_id, o.platform_id],
+    )?;
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO order_lines (store_id, order_id, line_id, product_id, sku, name, quantity, subtotal, total, tax)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(store_id, order_id, line_id) DO NOTHING",
+    )?;
+    for l in &o.lines {
+        ins.execute(params![
+            store_id,
+            o.platform_id,
+            l.line_id,
+            l.product_id,
+            l.sku,
+            l.name,
+            l.quantity.to_string(),
+            l.subtotal.to_string(),
+            l.total.to_string(),
+            l.tax.to_string(),
+        ])?;
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO customers (store_id, customer_key, platform_customer_id, email_hash, first_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![store_id, customer_key, o.customer.platform_id, email_hash, ts(o.created_at)],
+    )?;
+    if let Some(refunds) = &o.refunds {
+        // The platform sent the order's complete refund list: replace what is stored.
+        let ids: Vec<String> = tx
+            .prepare_cached(
+                "SELECT platform_id FROM refunds WHERE store_id = ?1 AND order_id = ?2",
+            )?
+            .query_map(params![store_id, o.platform_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in ids {
+            tx.execute(
+                "DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2",
+                params![store_id, id],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM refunds WHERE store_id = ?1 AND order_id = ?2",
+            params![store_id, o.platform_id],
+        )?;
+        for r in refunds {
+            upsert_refund(tx, store_id, r)?;
+        }
+    }
+    Ok(true)
+}
+
+fn upsert_refund(tx: &Transaction<'_>, store_id: i64, r: &Refund) -> Result<bool, StoreError> {
+    let existing: Option<String> = tx
+        .query_row(
+            "SELECT amount FROM refunds WHERE store_id = ?1 AND platform_id = ?2",
+            params![store_id, r.platform_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    tx.execute(
+        "INSERT INTO refunds (store_id, platform_id, order_id, created_at, amount) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(store_id, platform_id) DO UPDATE SET order_id = excluded.order_id,
+            created_at = excluded.created_at, amount = excluded.amount",
+        params![store_id, r.platform_id, r.order_id, ts(r.created_at), r.amount.to_string()],
+    )?;
+    tx.execute(
+        "DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2",
+        params![store_id, r.platform_id],
+    )?;
+    // Several refund items may point at one order line: add them up.
+    let mut per_line: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
+    for l in &r.lines {
+        let e = per_line.entry(l.order_line_id.as_str()).or_default();
+        e.0 += l.quantity;
+        e.1 += l.amount;
+    }
+    for (line, (qty, amount)) in per_line {
+        tx.execute(
+            "INSERT INTO refund_lines (store_id, refund_id, order_line_id, quantity, amount) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![store_id, r.platform_id, line, qty.to_string(), amount.to_string()],
+        )?;
+    }
+    Ok(existing.is_none())
+}
+
+/// Recomputes an order's `refunded_items` and its lines' refunded quantity and amount from
+/// the stored refunds (which may have arrived before or after the order itself).
+fn apply_refunds(tx: &Transaction<'_>, store_id: i64, order_id: &str) -> Result<(), StoreError> {
+    let mut per_line: HashMap<String, (Decimal, Decimal)> = HashMap::new();
+    let mut stmt = tx.prepare_cached(
+        "SELECT rl.order_line_id, rl.quantity, rl.amount FROM refund_lines rl
+         JOIN refunds r ON r.store_id = rl.store_id AND r.platform_id = rl.refund_id
+         WHERE r.store_id = ?1 AND r.order_id = ?2",
+    )?;
+    let rows = stmt.query_map(params![store_id, order_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut items = Decimal::ZERO;
+    for row in rows {
+        let (line, qty, amount) = row?;
+        let qty = parse_dec("refund_lines.quantity", &qty)?;
+        let amount = parse_dec("refund_lines.amount", &amount)?;
+        items += amount;
+        let e = per_line.entry(line).or_default();
+        e.0 += qty;
+        e.1 += amount;
+    }
+    tx.execute(
+        "UPDATE orders SET refunded_items = ?3 WHERE store_id = ?1 AND platform_id = ?2",
+        params![store_id, order_id, items.to_string()],
+    )?;
+    tx.execute(
+        "UPDATE order_lines SET refunded_quantity = '0', refunded_amount = '0' WHERE store_id = ?1 AND order_id = ?2",
+        params![store_id, order_id],
+    )?;
+    for (line, (qty, amount)) in per_line {
+        tx.execute(
+            "UPDATE order_lines SET refunded_quantity = ?4, refunded_amount = ?5
+             WHERE store_id = ?1 AND order_id = ?2 AND line_id = ?3",
+            params![
+                store_id,
+                order_id,
+                line,
+                qty.to_string(),
+                amount.to_string()
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn load_store_data(
+    db: &mut Db,
+    name: &str,
+    tz_override: Option<StoreTz>,
+    with_lines: bool,
+) -> Result<Option<StoreData>, StoreError> {
+    let row: Option<(i64, Option<String>, Option<String>)> = db
+        .conn
+        .query_row(
+            "SELECT id, timezone, currency FROM stores WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((store_id, tz, currency)) = row else {
+        return Ok(None);
+    };
+    let tz = match (tz_override, tz) {
+        (Some(t), _) => t,
+        (None, Some(t)) => StoreTz::parse(&t).map_err(|_| StoreError::Corrupt {
+            column: "stores.timezone",
+            value: t,
+        })?,
+        (None, None) => StoreTz::UTC,
+    };
+    let mut lines: HashMap<String, Vec<LineFacts>> = HashMap::new();
+    if with_lines {
+        let mut stmt = db.conn.prepare(
+            "SELECT order_id, product_id, sku, quantity, total, refunded_quantity, refunded_amount
+             FROM order_lines WHERE store_id = ?1",
+        )?;
+        let rows = stmt.query_map([store_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (order, product_id, sku, q, t, rq, ra) = row?;
+            lines.entry(order).or_default().push(LineFacts {
+                product_id,
+                sku,
+                quantity: parse_dec("order_lines.quantity", &q)?,
+                total: parse_dec("order_lines.total", &t)?,
+                refunded_quantity: parse_dec("order_lines.refunded_quantity", &rq)?,
+                refunded_amount: parse_dec("order_lines.refunded_amount", &ra)?,
+            });
+        }
+    }
+    let mut stmt = db.conn.prepare(
+        "SELECT platform_id, created_at, counted, items_gross, discounts, total, refunded,
+                refunded_items, platform_customer_id, email_hash
+         FROM orders WHERE store_id = ?1 AND deleted = 0 ORDER BY created_at, platform_id",
+    )?;
+    let rows = stmt.query_map([store_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, String>(7)?,
+            r.get::<_, Option<String>>(8)?,
+            r.get::<_, Option<String>>(9)?,
+        ))
+    })?;
+    let mut orders = Vec::new();
+    for row in rows {
+        let (id, created, counted, gross, disc, total, refunded, refunded_items, cust, email) =
+            row?;
+        orders.push(OrderFacts {
+            lines: lines.remove(&id).unwrap_or_default(),
+            order_id: id,
+            created_at: parse_ts("orders.created_at", &created)?,
+            counted,
+            items_gross: parse_dec("orders.items_gross", &gross)?,
+            discounts: parse_dec("orders.discounts", &disc)?,
+            total: parse_dec("orders.total", &total)?,
+            refunded: parse_dec("orders.refunded", &refunded)?,
+            refunded_items: parse_dec("orders.refunded_items", &refunded_items)?,
+            customer_id: cust,
+            email_hash: email,
+        });
+    }
+    Ok(Some(StoreData {
+        name: name.to_string(),
+        tz,
+        currency,
+        orders,
+        sessions: None,
+        abandoned_checkouts: None,
+    }))
+}
