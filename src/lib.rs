@@ -14,4 +14,6 @@ pub mod demo;
 pub mod domain;
 pub mod kpi;
 pub mod okr;
+pub mod sources;
 pub mod store;
+pub mod daemon;

@@ -68,6 +68,8 @@ pub struct StoreSettings {
     pub timeout: std::time::Duration,
     /// Retries per request for timeouts, 429 and 5xx answers.
     pub max_retries: u32,
+    /// First backoff between retries (doubles per attempt, capped at a minute).
+    pub retry_base: std::time::Duration,
 }
 
 /// Platform-specific settings.
@@ -137,6 +139,15 @@ pub struct KeyResultSettings {
     pub direction: Direction,
     /// Sinks to push check-ins to (the sinks themselves arrive with their issue).
     pub sinks: Vec<String>,
+}
+
+impl StoreSettings {
+    /// The platform name used in the sync log.
+    pub fn platform_name(&self) -> &'static str {
+        match &self.platform {
+            PlatformSettings::WooCommerce(_) => "woocommerce",
+        }
+    }
 }
 
 impl Settings {
@@ -567,6 +578,7 @@ impl Validator<'_> {
             "lookback_minutes",
             "timeout_seconds",
             "max_retries",
+            "retry_backoff_ms",
             "webhook_secret",
         ];
         let platform = match platform_name.as_deref() {
@@ -631,6 +643,7 @@ impl Validator<'_> {
         let lookback = self.uint(obj, prefix, "lookback_minutes", 10);
         let timeout = self.uint(obj, prefix, "timeout_seconds", 30).max(1);
         let max_retries = self.uint(obj, prefix, "max_retries", 5).min(20) as u32;
+        let retry_base = self.uint(obj, prefix, "retry_backoff_ms", 1000);
         Some(StoreSettings {
             name: name?,
             platform: platform?,
@@ -640,6 +653,7 @@ impl Validator<'_> {
             lookback: chrono::Duration::minutes(lookback as i64),
             timeout: std::time::Duration::from_secs(timeout),
             max_retries,
+            retry_base: std::time::Duration::from_millis(retry_base),
         })
     }
 

@@ -30,8 +30,8 @@ pub struct CheckinRow {
 }
 
 impl Store {
-    /// Records a check-in unless the key result's latest one has the same value, progress and
-    /// status. Returns whether a row was written.
+    /// Records a check-in unless the key result's latest one has the same value (a check-in
+    /// is made whenever a key result's value changes). Returns whether a row was written.
     pub async fn record_checkin(
         &self,
         c: NewCheckin,
@@ -39,18 +39,14 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.call(move |db| {
             let tx = db.conn.transaction()?;
-            let last: Option<(Option<String>, Option<String>, Option<String>)> = tx
+            let last: Option<Option<String>> = tx
                 .query_row(
-                    "SELECT value, progress, status FROM checkins WHERE key_result = ?1 ORDER BY id DESC LIMIT 1",
+                    "SELECT value FROM checkins WHERE key_result = ?1 ORDER BY id DESC LIMIT 1",
                     [&c.key_result],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| r.get(0),
                 )
                 .optional()?;
-            if let Some((v, p, s)) = last
-                && v == c.value
-                && p == c.progress
-                && s == c.status
-            {
+            if last.as_ref() == Some(&c.value) {
                 return Ok(false);
             }
             tx.execute(

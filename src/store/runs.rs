@@ -94,6 +94,26 @@ impl Store {
         .await
     }
 
+    /// Records a run that did not start because the store's previous run is still going.
+    pub async fn record_skipped(
+        &self,
+        store: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let store = store.to_string();
+        let source = source.to_string();
+        self.call(move |db| {
+            db.conn.execute(
+                "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, finished_at, status, error)
+                 VALUES (?1, ?2, ?3, ?3, ?3, 'skipped', 'the previous run of this store is still going')",
+                params![store, source, ts(now)],
+            )?;
+            Ok(db.conn.last_insert_rowid())
+        })
+        .await
+    }
+
     /// Marks a run alive and stores its counters so far.
     pub async fn heartbeat(
         &self,

@@ -1,0 +1,304 @@
+//! Reads stored data, computes KPIs and key-result progress (through the pure `kpi` and
+//! `okr` modules), and records check-ins when a key result's value changes.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Value as Json, json};
+
+use crate::config::{KeyResultSettings, Settings, StoreSelector};
+use crate::kpi::{self, DateRange, KpiId, KpiSpec, StoreData, Value, WindowSpec, WindowedStore};
+use crate::okr::{self, Status};
+use crate::store::{NewCheckin, Store, StoreError};
+
+/// Stored data of the configured stores, loaded once per evaluation.
+pub struct Loaded {
+    stores: Vec<StoreData>,
+    /// Configured stores never synced yet.
+    missing: Vec<String>,
+}
+
+impl Loaded {
+    /// Loads every configured store (lines only when a product KPI needs them).
+    pub async fn load(settings: &Settings, db: &Store, with_lines: bool) -> Result<Loaded, StoreError> {
+        let mut stores = Vec::new();
+        let mut missing = Vec::new();
+        for s in &settings.stores {
+            match db.load_store_data(&s.name, s.timezone, with_lines).await? {
+                Some(d) => stores.push(d),
+                None => missing.push(s.name.clone()),
+            }
+        }
+        Ok(Loaded { stores, missing })
+    }
+
+    fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
+        match sel {
+            StoreSelector::All => {
+                if self.stores.is_empty() {
+                    Err("no store has been synced yet: run `okrsync sync`".into())
+                } else {
+                    Ok(self.stores.iter().collect())
+                }
+            }
+            StoreSelector::Named(n) => match self.stores.iter().find(|s| &s.name == n) {
+                Some(s) => Ok(vec![s]),
+                None if self.missing.contains(n) => {
+                    Err(format!("store `{n}` has not been synced yet: run `okrsync sync --store {n}`"))
+                }
+                None => Err(format!("unknown store `{n}`")),
+            },
+        }
+    }
+}
+
+/// A window resolved for a report: dates and the time zone they are in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedWindow {
+    pub range: DateRange,
+    pub timezone: String,
+}
+
+impl ResolvedWindow {
+    pub fn to_json(&self) -> Json {
+        json!({
+            "from": self.range.from.to_string(),
+            "to": self.range.to.to_string(),
+            "timezone": self.timezone,
+        })
+    }
+}
+
+/// KPIs of one store (or all) over one window: the `okrsync kpis` report.
+pub struct KpiReport {
+    pub store: String,
+    pub window: ResolvedWindow,
+    pub currency: Option<String>,
+    /// Every KPI that needs no parameter, in definition order; `Err` holds why it failed.
+    pub values: Vec<(KpiId, Result<kpi::Computed, String>)>,
+}
+
+impl KpiReport {
+    /// The `kpis --format json` contract.
+    pub fn to_json(&self) -> Json {
+        let mut kpis = serde_json::Map::new();
+        let mut reasons = serde_json::Map::new();
+        for (id, v) in &self.values {
+            let (value, reason) = match v {
+                Ok(c) => (
+                    c.value.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+                    c.reason.clone(),
+                ),
+                Err(e) => (Json::Null, Some(e.clone())),
+            };
+            kpis.insert(id.as_str().to_string(), value);
+            if let Some(r) = reason {
+                reasons.insert(id.as_str().to_string(), Json::String(r));
+            }
+        }
+        json!({
+            "store": self.store,
+            "window": self.window.to_json(),
+            "currency": self.currency,
+            "kpis": kpis,
+            "null_reasons": reasons,
+        })
+    }
+}
+
+fn windowed<'a>(stores: &[&'a StoreData], window: &WindowSpec, now: DateTime<Utc>) -> Vec<WindowedStore<'a>> {
+    stores
+        .iter()
+        .map(|s| WindowedStore {
+            store: s,
+            range: window.resolve(s.tz.local_date(now)),
+        })
+        .collect()
+}
+
+fn resolved(inputs: &[WindowedStore<'_>]) -> Option<ResolvedWindow> {
+    let first = inputs.first()?;
+    let mut tz = first.store.tz.name();
+    if inputs.iter().any(|i| i.store.tz.name() != tz) {
+        tz = format!("{tz} (each store in its own time zone)");
+    }
+    Some(ResolvedWindow {
+        range: first.range,
+        timezone: tz,
+    })
+}
+
+/// Computes every parameterless KPI for a store selection and window.
+pub fn kpi_report(
+    loaded: &Loaded,
+    store: &StoreSelector,
+    window: &WindowSpec,
+    now: DateTime<Utc>,
+) -> Result<KpiReport, String> {
+    let stores = loaded.select(store)?;
+    let inputs = windowed(&stores, window, now);
+    let window_info = resolved(&inputs).ok_or("no store selected")?;
+    let mut currencies: Vec<&str> = stores.iter().filter_map(|s| s.currency.as_deref()).collect();
+    currencies.dedup();
+    let values = KpiId::ALL
+        .iter()
+        .filter(|id| !id.needs_product())
+        .map(|id| {
+            let spec = KpiSpec { id: *id, product: None };
+            (*id, kpi::compute(&spec, &inputs).map_err(|e| e.to_string()))
+        })
+        .collect();
+    Ok(KpiReport {
+        store: match store {
+            StoreSelector::All => "all".into(),
+            StoreSelector::Named(n) => n.clone(),
+        },
+        window: window_info,
+        currency: (currencies.len() == 1).then(|| currencies[0].to_string()),
+        values,
+    })
+}
+
+/// A key result evaluated now: the `okrsync krs` report row.
+#[derive(Debug, Clone)]
+pub struct KrReport {
+    pub settings: KeyResultSettings,
+    pub window: Option<ResolvedWindow>,
+    pub current: Option<Value>,
+    pub progress: Option<Decimal>,
+    pub expected: Option<Decimal>,
+    pub status: Option<Status>,
+    /// Why `current` is null, when it is.
+    pub reason: Option<String>,
+    /// When the value last changed (the latest check-in).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl KrReport {
+    /// The `krs --format json` contract.
+    pub fn to_json(&self) -> Json {
+        let s = &self.settings;
+        json!({
+            "id": s.id,
+            "objective": s.objective,
+            "title": s.title,
+            "kpi": s.kpi.id.as_str(),
+            "product": s.kpi.product,
+            "store": match &s.store { StoreSelector::All => "all".to_string(), StoreSelector::Named(n) => n.clone() },
+            "window": s.window.as_str(),
+            "window_range": self.window.as_ref().map(ResolvedWindow::to_json),
+            "direction": s.direction.as_str(),
+            "baseline": decimal_number(s.baseline),
+            "target": decimal_number(s.target),
+            "current": self.current.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+            "progress": self.progress.map(|p| decimal_number(p.round_dp(4))).unwrap_or(Json::Null),
+            "expected_progress": self.expected.map(|p| decimal_number(p.round_dp(4))).unwrap_or(Json::Null),
+            "status": self.status.map(|s| s.as_str()),
+            "reason": self.reason,
+            "updated_at": self.updated_at.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        })
+    }
+}
+
+/// A decimal as a JSON number (baselines, targets, progress: not money).
+pub fn decimal_number(d: Decimal) -> Json {
+    serde_json::from_str(&d.normalize().to_string()).unwrap_or(Json::Null)
+}
+
+/// Evaluates every configured key result at `now`.
+pub fn evaluate(settings: &Settings, loaded: &Loaded, now: DateTime<Utc>) -> Vec<KrReport> {
+    settings
+        .key_results
+        .iter()
+        .map(|kr| evaluate_one(kr, loaded, now))
+        .collect()
+}
+
+fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> KrReport {
+    let mut report = KrReport {
+        settings: kr.clone(),
+        window: None,
+        current: None,
+        progress: None,
+        expected: None,
+        status: None,
+        reason: None,
+        updated_at: None,
+    };
+    let stores = match loaded.select(&kr.store) {
+        Ok(s) => s,
+        Err(e) => {
+            report.reason = Some(e);
+            return report;
+        }
+    };
+    let inputs = windowed(&stores, &kr.window, now);
+    report.window = resolved(&inputs);
+    match kpi::compute(&kr.kpi, &inputs) {
+        Ok(c) => {
+            report.current = c.value;
+            report.reason = c.reason;
+        }
+        Err(e) => report.reason = Some(e.to_string()),
+    }
+    if let Some(first) = stores.first() {
+        let today = first.tz.local_date(now);
+        let expected = okr::expected_progress(&kr.window.period(today), &first.tz, now);
+        let eval = okr::evaluate(
+            kr.direction,
+            kr.baseline,
+            kr.target,
+            report.current.as_ref().map(Value::as_decimal),
+            expected,
+        );
+        report.progress = eval.progress;
+        report.expected = Some(eval.expected);
+        report.status = eval.status;
+    }
+    report
+}
+
+/// Records a check-in for every key result whose value changed; fills `updated_at`.
+pub async fn record_checkins(db: &Store, reports: &mut [KrReport], now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut written = 0;
+    for r in reports.iter() {
+        let Some(window) = &r.window else { continue };
+        let checkin = NewCheckin {
+            key_result: r.settings.id.clone(),
+            kpi: r.settings.kpi.id.as_str().to_string(),
+            value: r.current.as_ref().map(|v| v.as_decimal().normalize().to_string()),
+            value_kind: match r.settings.kpi.id.kind() {
+                kpi::ValueKind::Count => "count",
+                kpi::ValueKind::Money => "money",
+                kpi::ValueKind::Rate => "rate",
+            }
+            .to_string(),
+            progress: r.progress.map(|p| p.round_dp(4).to_string()),
+            status: r.status.map(|s| s.as_str().to_string()),
+            window_from: window.range.from.to_string(),
+            window_to: window.range.to.to_string(),
+            timezone: window.timezone.clone(),
+        };
+        if db.record_checkin(checkin, now).await? {
+            written += 1;
+            tracing::info!(key_result = %r.settings.id, value = ?r.current, "key result check-in");
+        }
+    }
+    attach_updated_at(db, reports).await?;
+    Ok(written)
+}
+
+/// Fills `updated_at` from the latest check-ins.
+pub async fn attach_updated_at(db: &Store, reports: &mut [KrReport]) -> Result<(), StoreError> {
+    let latest: HashMap<String, DateTime<Utc>> = db
+        .latest_checkins()
+        .await?
+        .into_iter()
+        .map(|c| (c.checkin.key_result, c.at))
+        .collect();
+    for r in reports {
+        r.updated_at = latest.get(&r.settings.id).copied();
+    }
+    Ok(())
+}

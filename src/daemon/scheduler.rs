@@ -1,0 +1,126 @@
+//! The daemon loop: one ticker per store on its cron schedule (plus one run at start-up).
+//! A tick that finds the store's previous run still going records a `skipped` run. After
+//! every sync the key results are re-evaluated. On shutdown the tickers stop, runs in flight
+//! stop after their current page, and the loop returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::keyresults::{Loaded, evaluate, record_checkins};
+use super::sync::sync_store;
+use super::{Clock, Shutdown};
+use crate::config::{Settings, StoreSettings};
+use crate::sources::QuietProgress;
+use crate::store::Store;
+
+/// Runs until `shutdown` fires. Store failures are logged in the sync log and never stop
+/// the loop.
+pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shutdown) {
+    let mut tickers = JoinSet::new();
+    for store in settings.stores.clone() {
+        let settings = settings.clone();
+        let db = db.clone();
+        let clock = clock.clone();
+        let shutdown = shutdown.clone();
+        let span = tracing::info_span!("schedule", store = %store.name);
+        tickers.spawn(ticker(store, settings, db, clock, shutdown).instrument(span));
+    }
+    while tickers.join_next().await.is_some() {}
+    tracing::info!("all stores stopped");
+}
+
+async fn ticker(
+    store: StoreSettings,
+    settings: Arc<Settings>,
+    db: Store,
+    clock: Clock,
+    mut shutdown: Shutdown,
+) {
+    let running = Arc::new(AtomicBool::new(false));
+    let mut runs = JoinSet::new();
+    let mut first = true;
+    loop {
+        if !first {
+            let now = clock.now();
+            let Some(next) = store.schedule.after(&now).next() else {
+                tracing::warn!("schedule has no future tick; this store will not sync again");
+                break;
+            };
+            let wait = (next - now).to_std().unwrap_or_default();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.recv() => break,
+            }
+        }
+        first = false;
+        // Reap finished runs so the set does not grow.
+        while runs.try_join_next().is_some() {}
+        if running.swap(true, Ordering::SeqCst) {
+            tracing::warn!("previous run still going: this tick is skipped");
+            if let Err(e) = db
+                .record_skipped(&store.name, store.platform_name(), clock.now())
+                .await
+            {
+                tracing::error!("cannot record the skipped run: {e}");
+            }
+            continue;
+        }
+        let (store, settings, db, clock, sd, running) = (
+            store.clone(),
+            settings.clone(),
+            db.clone(),
+            clock.clone(),
+            shutdown.clone(),
+            running.clone(),
+        );
+        runs.spawn(
+            async move {
+                sync_and_evaluate(&store, &settings, &db, &clock, &sd).await;
+                running.store(false, Ordering::SeqCst);
+            }
+            .in_current_span(),
+        );
+    }
+    // Let runs in flight stop after their current page.
+    while runs.join_next().await.is_some() {}
+}
+
+/// One scheduled unit of work: sync the store, then re-evaluate key results.
+pub async fn sync_and_evaluate(
+    store: &StoreSettings,
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+    shutdown: &Shutdown,
+) {
+    match sync_store(store, db, clock, shutdown, &QuietProgress, false).await {
+        Ok(report) if report.status == "skipped" => return,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!("sync could not be recorded: {e}");
+            return;
+        }
+    }
+    if let Err(e) = evaluate_key_results(settings, db, clock).await {
+        tracing::error!("key results not updated: {e}");
+    }
+}
+
+/// Re-evaluates every key result and records check-ins for changed values.
+pub async fn evaluate_key_results(
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+) -> Result<usize, crate::store::StoreError> {
+    if settings.key_results.is_empty() {
+        return Ok(0);
+    }
+    let with_lines = settings.key_results.iter().any(|k| k.kpi.id.needs_product());
+    let loaded = Loaded::load(settings, db, with_lines).await?;
+    let now = clock.now();
+    let mut reports = evaluate(settings, &loaded, now);
+    record_checkins(db, &mut reports, now).await
+}

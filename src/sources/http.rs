@@ -1,0 +1,355 @@
+//! The shared HTTP poller: timeouts, retries with capped jittered backoff honouring
+//! `Retry-After`, request/retry counters, and redaction of secrets from every error.
+//!
+//! Every source sends its requests through [`HttpClient::send`]; nothing else in okrsync
+//! talks HTTP to a store.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+
+use super::SourceError;
+use crate::daemon::Shutdown;
+
+/// The longest okrsync waits on one `Retry-After`.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// The longest backoff between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Requests and retries sent, for the sync log and metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+/// Removes known secrets (raw, URL-encoded and Base64 Basic) from text before it is logged
+/// or returned in an error.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    needles: Vec<String>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} secrets)", self.needles.len())
+    }
+}
+
+impl Redactor {
+    /// Adds a secret in every form it may travel in.
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() < 4 {
+            return;
+        }
+        let forms = [
+            secret.to_string(),
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            super::woocommerce::oauth::percent_encode(secret),
+            secret.replace(' ', "+"),
+        ];
+        for f in forms {
+            if !self.needles.contains(&f) {
+                self.needles.push(f);
+            }
+        }
+        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    }
+
+    /// Adds the Base64 form of HTTP Basic credentials.
+    pub fn add_basic(&mut self, user: &str, password: &str) {
+        use base64::Engine;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.add(&b);
+    }
+
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for n in &self.needles {
+            if out.contains(n.as_str()) {
+                out = out.replace(n.as_str(), "[REDACTED]");
+            }
+        }
+        out
+    }
+}
+
+/// Retry policy of one client.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    /// First backoff; doubles per attempt up to one minute, with jitter.
+    pub base: Duration,
+}
+
+/// A response that passed status checks: status, headers and the whole body.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A client bound to one store: its TLS settings, timeout, retry policy and secrets.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    redactor: Redactor,
+    counters: Arc<Counters>,
+}
+
+/// Installs the process-wide TLS crypto provider (ring). Idempotent.
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl HttpClient {
+    /// Builds a client. `ca_pem` adds a trusted CA for self-hosted stores.
+    pub fn new(
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+        policy: RetryPolicy,
+        redactor: Redactor,
+    ) -> Result<HttpClient, SourceError> {
+        init_tls();
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(15)))
+            .user_agent(concat!("okrsync/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {
+                SourceError::Config(format!("tls_ca_file is not a PEM certificate: {e}"))
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| SourceError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient {
+            client,
+            policy,
+            redactor,
+            counters: Arc::new(Counters::default()),
+        })
+    }
+
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    pub fn inner(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a request built by `build` (called again for each attempt, so signatures and
+    /// nonces are fresh), retrying timeouts, connection errors, 429 and 5xx. Other 4xx
+    /// answers fail at once. `what` names the request in errors (a URL without secrets).
+    pub async fn send<F>(
+        &self,
+        what: &str,
+        shutdown: &Shutdown,
+        build: F,
+    ) -> Result<HttpResponse, SourceError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let what = self.redactor.redact(what);
+        let mut attempt: u32 = 0;
+        loop {
+            if shutdown.is_shutdown() {
+                return Err(SourceError::Cancelled);
+            }
+            self.counters.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = build(&self.client).send().await;
+            let (retry_after, error) = match outcome {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = match resp.bytes().await {
+                        Ok(b) => b.to_vec(),
+                        Err(e) => {
+                            let err = self.transport_error(&what, e);
+                            if attempt < self.policy.max_retries {
+                                self.wait(attempt, None, shutdown, &err).await?;
+                                attempt += 1;
+                                continue;
+                            }
+                            return Err(err);
+                        }
+                    };
+                    if (200..300).contains(&status) {
+                        return Ok(HttpResponse {
+                            status,
+                            headers,
+                            body,
+                        });
+                    }
+                    let excerpt = self.redactor.redact(&excerpt(&body));
+                    let retryable = status == 429 || status >= 500;
+                    let retry_after = parse_retry_after(&headers);
+                    let err = if status == 401 || status == 403 {
+                        SourceError::Auth {
+                            url: what.clone(),
+                            status,
+                            body: excerpt,
+                        }
+                    } else {
+                        SourceError::Status {
+                            url: what.clone(),
+                            status,
+                            body: excerpt,
+                        }
+                    };
+                    if !retryable {
+                        return Err(err);
+                    }
+                    (retry_after, err)
+                }
+                Err(e) => (None, self.transport_error(&what, e)),
+            };
+            if attempt >= self.policy.max_retries {
+                return Err(error);
+            }
+            self.wait(attempt, retry_after, shutdown, &error).await?;
+            attempt += 1;
+        }
+    }
+
+    fn transport_error(&self, what: &str, e: reqwest::Error) -> SourceError {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "failed"
+        };
+        let e = e.without_url();
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        SourceError::Http {
+            url: what.to_string(),
+            message: self.redactor.redact(&format!("{kind} ({msg})")),
+        }
+    }
+
+    async fn wait(
+        &self,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        shutdown: &Shutdown,
+        error: &SourceError,
+    ) -> Result<(), SourceError> {
+        let delay = match retry_after {
+            Some(d) => d.min(MAX_RETRY_AFTER),
+            None => backoff(self.policy.base, attempt),
+        };
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            attempt = attempt + 1,
+            max = self.policy.max_retries,
+            delay_ms = delay.as_millis() as u64,
+            "request failed, retrying: {error}"
+        );
+        let mut sd = shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = sd.recv() => Err(SourceError::Cancelled),
+        }
+    }
+}
+
+/// Exponential backoff from `base`, doubled per attempt, capped, with ±25 % jitter.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.min(16));
+    let capped = exp.min(MAX_BACKOFF);
+    let mut b = [0u8; 2];
+    let r = if getrandom::fill(&mut b).is_ok() {
+        u16::from_le_bytes(b) as f64 / u16::MAX as f64
+    } else {
+        0.5
+    };
+    capped.mul_f64(0.75 + 0.5 * r)
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get("retry-after")?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
+
+/// The start of a body, for error messages: printable text only, at most 200 characters.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    let clean = clean.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() > 200 {
+        format!("{clean}…")
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redactor_hides_every_form() {
+        let mut r = Redactor::default();
+        r.add("cs_secret/with+plus");
+        r.add_basic("ck_key", "cs_secret/with+plus");
+        let text = "a cs_secret/with+plus b cs_secret%2Fwith%2Bplus c";
+        let out = r.redact(text);
+        assert!(!out.contains("cs_secret"), "{out}");
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        let b0 = backoff(Duration::from_secs(1), 0);
+        assert!(b0 >= Duration::from_millis(750) && b0 <= Duration::from_millis(1250));
+        let b10 = backoff(Duration::from_secs(1), 10);
+        assert!(b10 <= MAX_BACKOFF.mul_f64(1.25));
+        assert!(b10 >= MAX_BACKOFF.mul_f64(0.75));
+    }
+
+    #[test]
+    fn retry_after_seconds() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn excerpt_is_short_and_printable() {
+        let e = excerpt(b"<br />\n<b>Warning</b>: x\n[{\"id\":1}]");
+        assert_eq!(e, "<br /> <b>Warning</b>: x [{\"id\":1}]");
+        assert!(excerpt(&[b'a'; 500]).ends_with('…'));
+    }
+}

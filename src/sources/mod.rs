@@ -1,0 +1,174 @@
+//! Sources: where data enters okrsync. Each platform lives in its own folder, talks HTTP
+//! through the shared [`http::HttpClient`], converts its wire format into [`crate::domain`]
+//! records, and commits them page by page through a [`SyncContext`].
+//!
+//! Sources form a closed set ([`AnySource`]); adding a platform means adding a variant.
+
+pub mod http;
+pub mod woocommerce;
+
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{PlatformSettings, StoreSettings};
+use crate::daemon::{Clock, Shutdown};
+use crate::domain::{Platform, StoreInfo};
+use crate::store::{Page, RunSummary, Store, StoreError};
+
+/// Why a source request or run failed. Messages name the URL (without secrets) and say what
+/// to do; secrets are redacted before an error is built.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("request to {url} {message}")]
+    Http { url: String, message: String },
+    #[error("{url} answered HTTP {status}: {body}")]
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error(
+        "{url} rejected the credentials (HTTP {status}: {body}); check the key and secret and that the key has Read access"
+    )]
+    Auth {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{url} returned a body that is not valid JSON ({detail}); it begins: {excerpt}")]
+    Malformed {
+        url: String,
+        detail: String,
+        excerpt: String,
+    },
+    #[error("{url}: {detail}")]
+    Inconsistent { url: String, detail: String },
+    #[error("stopped by a shutdown request")]
+    Cancelled,
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reports sync progress: a bar on a terminal, log lines otherwise.
+pub trait Progress: Send + Sync {
+    /// `done` of `total` (when known) records of `stream` are stored.
+    fn update(&self, store: &str, stream: &str, done: u64, total: Option<u64>);
+    /// A stream finished.
+    fn finish(&self, store: &str, stream: &str, done: u64);
+}
+
+/// Progress that reports nothing beyond `tracing` debug lines.
+pub struct QuietProgress;
+
+impl Progress for QuietProgress {
+    fn update(&self, store: &str, stream: &str, done: u64, total: Option<u64>) {
+        tracing::debug!(store, stream, done, total, "sync progress");
+    }
+    fn finish(&self, _: &str, _: &str, _: u64) {}
+}
+
+/// What a source needs while it syncs: the store, its cursors, the clock, shutdown and
+/// progress. Counters end up in the sync log.
+pub struct SyncContext<'a> {
+    pub db: &'a Store,
+    pub store_name: &'a str,
+    pub store_id: i64,
+    pub run_id: i64,
+    /// When this run started: no cursor is ever set past it.
+    pub started_at: DateTime<Utc>,
+    /// Ignore cursors and re-read everything.
+    pub full: bool,
+    pub shutdown: &'a Shutdown,
+    pub progress: &'a dyn Progress,
+    pub clock: &'a Clock,
+    pub summary: RunSummary,
+}
+
+impl SyncContext<'_> {
+    /// The stored cursor of a stream (none on `--full`).
+    pub async fn cursor(&self, stream: &str) -> Result<Option<String>, SourceError> {
+        Ok(self.db.cursor(self.store_id, stream).await?)
+    }
+
+    /// Stores a page and its cursor in one transaction, then updates counters.
+    pub async fn commit(&mut self, fetched: u64, page: Page) -> Result<(), SourceError> {
+        let stats = self
+            .db
+            .commit_page(self.store_id, page, self.clock.now())
+            .await?;
+        self.summary.pages += 1;
+        self.summary.fetched += fetched;
+        self.summary.upserted += stats.upserted;
+        self.db
+            .heartbeat(self.run_id, self.summary.clone(), self.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a stop was requested (checked between pages).
+    pub fn stopping(&self) -> bool {
+        self.shutdown.is_shutdown()
+    }
+}
+
+/// One configured source of store data.
+pub enum AnySource {
+    WooCommerce(woocommerce::WooSource),
+}
+
+impl AnySource {
+    /// Builds the source for a configured store.
+    pub fn new(store: &StoreSettings) -> Result<AnySource, SourceError> {
+        match &store.platform {
+            PlatformSettings::WooCommerce(w) => Ok(AnySource::WooCommerce(
+                woocommerce::WooSource::new(store, w)?,
+            )),
+        }
+    }
+
+    pub fn platform(&self) -> Platform {
+        match self {
+            AnySource::WooCommerce(_) => Platform::WooCommerce,
+        }
+    }
+
+    /// The source name recorded in the sync log.
+    pub fn name(&self) -> &'static str {
+        self.platform().as_str()
+    }
+
+    /// Reads the store's time zone and currency.
+    pub async fn store_info(&self, shutdown: &Shutdown) -> Result<StoreInfo, SourceError> {
+        match self {
+            AnySource::WooCommerce(s) => s.store_info(shutdown).await,
+        }
+    }
+
+    /// Fetches everything new since the stored cursors and commits it page by page.
+    pub async fn sync(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
+        match self {
+            AnySource::WooCommerce(s) => s.sync(ctx).await,
+        }
+    }
+
+    /// Checks credentials and access with a few read-only calls; returns findings to print.
+    pub async fn check_online(&self, shutdown: &Shutdown) -> Result<Vec<String>, SourceError> {
+        match self {
+            AnySource::WooCommerce(s) => s.check_online(shutdown).await,
+        }
+    }
+
+    /// Requests sent and retries made so far by this source.
+    pub fn request_counts(&self) -> (u64, u64) {
+        let c = match self {
+            AnySource::WooCommerce(s) => s.http().counters(),
+        };
+        (
+            c.requests.load(Ordering::Relaxed),
+            c.retries.load(Ordering::Relaxed),
+        )
+    }
+}
