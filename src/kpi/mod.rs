@@ -1,1 +1,15 @@
 //! KPI definitions and windows (pure: no IO, no clock reads).
+//!
+//! [`compute`] turns the orders, sessions and abandoned checkouts of one or more stores, each
+//! with its own window of local days ([`DateRange`], resolved from a [`WindowSpec`] in that
+//! store's time zone), into one KPI [`Value`] following `docs/kpis.md` and
+//! `kpi-definitions.md`. Callers load the data and resolve windows; nothing here touches a
+//! database, the network or the clock.
+
+mod compute;
+mod value;
+mod window;
+
+pub use compute::{LineFacts, OrderFacts, StoreData, WindowedStore, compute};
+pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
+pub use window::{DateRange, WindowSpec};
