@@ -759,7 +759,7 @@ impl Validator<'_> {
                     }
                 }
                 Err(e) => {
-                    self.problem(format!("{prefix}.kpi"), e);
+                    self.problem(format!("{prefix}.kpi"), e.to_string());
                     None
                 }
             });
@@ -782,7 +782,7 @@ impl Validator<'_> {
                 .and_then(|w| match WindowSpec::from_str(&w) {
                     Ok(w) => Some(w),
                     Err(e) => {
-                        self.problem(format!("{prefix}.window"), e);
+                        self.problem(format!("{prefix}.window"), e.to_string());
                         None
                     }
                 });
@@ -796,7 +796,7 @@ impl Validator<'_> {
             (Some(d), _, _) => match Direction::from_str(&d) {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    self.problem(format!("{prefix}.direction"), e);
+                    self.problem(format!("{prefix}.direction"), e.to_string());
                     None
                 }
             },

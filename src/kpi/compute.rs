@@ -1,0 +1,1080 @@
+//! Computing one KPI over one or more stores, each with its own window (`kpi-definitions.md`,
+//! "KPIs over a window W").
+//!
+//! Inputs are plain facts loaded by the caller; every sum is checked (an implausible amount is
+//! an error, never a panic) and undefined values are `None` with a reason, never 0 or NaN.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use super::{Computed, DateRange, KpiError, KpiId, KpiSpec, Value, ValueKind};
+use crate::domain::{Money, StoreTz};
+
+/// One order as loaded from the database.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderFacts {
+    pub order_id: String,
+    pub created_at: DateTime<Utc>,
+    /// Whether the order is a real sale; decided by the source from the status rules.
+    pub counted: bool,
+    pub items_gross: Money,
+    pub discounts: Money,
+    pub total: Money,
+    pub refunded: Money,
+    pub refunded_items: Money,
+    /// The platform's customer id, for registered customers.
+    pub customer_id: Option<String>,
+    /// Keyed hash of the lower-cased, trimmed email (guest or registered).
+    pub email_hash: Option<String>,
+    /// May be empty when no product KPI is requested.
+    pub lines: Vec<LineFacts>,
+}
+
+/// One line of an order, with what has been refunded of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineFacts {
+    pub product_id: Option<String>,
+    pub sku: Option<String>,
+    pub quantity: Decimal,
+    /// After discounts, excluding tax.
+    pub total: Money,
+    pub refunded_quantity: Decimal,
+    pub refunded_amount: Money,
+}
+
+/// Everything known about one store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreData {
+    pub name: String,
+    pub tz: StoreTz,
+    pub currency: Option<String>,
+    /// All orders of the store, counted and not, at any time.
+    pub orders: Vec<OrderFacts>,
+    /// Daily sessions by local day; `None` when no analytics source is linked.
+    pub sessions: Option<BTreeMap<NaiveDate, u64>>,
+    /// Creation instants of abandoned checkouts; `None` when the platform does not report them.
+    pub abandoned_checkouts: Option<Vec<DateTime<Utc>>>,
+}
+
+/// A store and the window (in its own time zone) to compute over.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowedStore<'a> {
+    pub store: &'a StoreData,
+    pub range: DateRange,
+}
+
+/// Computes one KPI over the given stores. Counts and money are summed over the stores; rates
+/// are computed from the summed numerators and denominators. Customers are never shared
+/// between stores.
+pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed, KpiError> {
+    let id = spec.id;
+    let product = match (id.needs_product(), spec.product.as_deref().map(str::trim)) {
+        (true, Some(p)) if !p.is_empty() => Some(p),
+        (true, _) => return Err(KpiError::MissingProduct(id)),
+        (false, Some(_)) => return Err(KpiError::UnexpectedProduct(id)),
+        (false, None) => None,
+    };
+    if inputs.is_empty() {
+        return Err(KpiError::NoStores);
+    }
+    if id.kind() == ValueKind::Money {
+        check_currencies(inputs)?;
+    }
+    let mut t = Totals::default();
+    for w in inputs {
+        t.add_store(id, product, w).ok_or(KpiError::Overflow(id))?;
+    }
+    t.finish(id).ok_or(KpiError::Overflow(id))
+}
+
+/// Money from stores in different currencies cannot be added up.
+fn check_currencies(inputs: &[WindowedStore<'_>]) -> Result<(), KpiError> {
+    let known: Vec<(&str, String)> = inputs
+        .iter()
+        .filter_map(|w| {
+            let c = w.store.currency.as_deref()?.trim();
+            (!c.is_empty()).then(|| (w.store.name.as_str(), c.to_ascii_uppercase()))
+        })
+        .collect();
+    let distinct: BTreeSet<&str> = known.iter().map(|(_, c)| c.as_str()).collect();
+    if distinct.len() > 1 {
+        return Err(KpiError::MixedCurrencies {
+            stores: known.iter().map(|(s, _)| (*s).to_string()).collect(),
+            currencies: known.into_iter().map(|(_, c)| c).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Numerators and denominators summed over stores.
+#[derive(Default)]
+struct Totals {
+    orders: u64,
+    gross: Money,
+    discounts: Money,
+    returns: Money,
+    total: Money,
+    refunded: Money,
+    refunded_orders: u64,
+    customers: u64,
+    repeat_customers: u64,
+    returning_customers: u64,
+    new_customers: u64,
+    product_sales: Money,
+    product_units: Decimal,
+    sessions: u64,
+    abandoned: u64,
+    /// Stores without an analytics source.
+    no_sessions: Vec<String>,
+    /// Stores whose platform does not report abandoned checkouts.
+    no_abandoned: Vec<String>,
+}
+
+fn add(acc: &mut Decimal, x: Decimal) -> Option<()> {
+    *acc = acc.checked_add(x)?;
+    Some(())
+}
+
+fn sub(a: Decimal, b: Decimal) -> Option<Decimal> {
+    a.checked_sub(b)
+}
+
+fn count_ratio(n: u64, d: u64) -> Option<Decimal> {
+    Decimal::from(n).checked_div(Decimal::from(d))
+}
+
+/// Whether an order line is of the product named by `p` (its product id or its SKU).
+fn line_matches(line: &LineFacts, p: &str) -> bool {
+    let is = |v: &Option<String>| v.as_deref().map(str::trim) == Some(p);
+    is(&line.product_id) || is(&line.sku)
+}
+
+fn needs_customers(id: KpiId) -> bool {
+    matches!(
+        id,
+        KpiId::RepeatPurchaseRate | KpiId::ReturningCustomerRate | KpiId::NewCustomers
+    )
+}
+
+impl Totals {
+    fn add_store(&mut self, id: KpiId, product: Option<&str>, w: &WindowedStore<'_>) -> Option<()> {
+        let store = w.store;
+        let (start, end) = w.range.utc_bounds(&store.tz);
+        let in_window = |at: DateTime<Utc>| start <= at && at < end;
+        for o in store
+            .orders
+            .iter()
+            .filter(|o| o.counted && in_window(o.created_at))
+        {
+            self.orders += 1;
+            add(&mut self.gross, o.items_gross)?;
+            add(&mut self.discounts, o.discounts)?;
+            add(&mut self.returns, o.refunded_items)?;
+            add(&mut self.total, o.total)?;
+            add(&mut self.refunded, o.refunded)?;
+            if o.refunded > Decimal::ZERO {
+                self.refunded_orders += 1;
+            }
+            if let Some(p) = product {
+                for line in o.lines.iter().filter(|l| line_matches(l, p)) {
+                    add(
+                        &mut self.product_sales,
+                        sub(line.total, line.refunded_amount)?,
+                    )?;
+                    add(
+                        &mut self.product_units,
+                        sub(line.quantity, line.refunded_quantity)?,
+                    )?;
+                }
+            }
+        }
+        if needs_customers(id) {
+            let c = customer_stats(&store.orders, start, end);
+            self.customers += c.customers;
+            self.repeat_customers += c.repeat;
+            self.returning_customers += c.returning;
+            self.new_customers += c.new;
+        }
+        match &store.sessions {
+            None => self.no_sessions.push(store.name.clone()),
+            Some(daily) if w.range.from <= w.range.to => {
+                for n in daily.range(w.range.from..=w.range.to).map(|(_, n)| *n) {
+                    self.sessions = self.sessions.saturating_add(n);
+                }
+            }
+            Some(_) => {}
+        }
+        match &store.abandoned_checkouts {
+            None => self.no_abandoned.push(store.name.clone()),
+            Some(at) => self.abandoned += at.iter().filter(|t| in_window(**t)).count() as u64,
+        }
+        Some(())
+    }
+
+    /// The KPI's value from the sums; `None` on decimal overflow.
+    fn finish(&self, id: KpiId) -> Option<Computed> {
+        const NO_ORDERS: &str = "no orders in window";
+        let count = |n: u64| Computed::value(Value::Count(i64::try_from(n).unwrap_or(i64::MAX)));
+        let money = |d: Decimal| Computed::value(Value::Money(d));
+        let rate = |d: Decimal| Computed::value(Value::Rate(d));
+        let net = || sub(sub(self.gross, self.discounts)?, self.returns);
+        let sessions = || -> Result<u64, Computed> {
+            if !self.no_sessions.is_empty() {
+                return Err(Computed::null(format!(
+                    "no analytics source linked to {}",
+                    stores_phrase(&self.no_sessions)
+                )));
+            }
+            match self.sessions {
+                0 => Err(Computed::null("no sessions in window")),
+                n => Ok(n),
+            }
+        };
+        Some(match id {
+            KpiId::Orders => count(self.orders),
+            KpiId::GrossSales => money(self.gross),
+            KpiId::Discounts => money(self.discounts),
+            KpiId::Returns => money(self.returns),
+            KpiId::NetSales => money(net()?),
+            KpiId::TotalSales => money(sub(self.total, self.refunded)?),
+            KpiId::AverageOrderValue => match self.orders {
+                0 => Computed::null(NO_ORDERS),
+                n => money(sub(self.gross, self.discounts)?.checked_div(Decimal::from(n))?),
+            },
+            KpiId::RepeatPurchaseRate | KpiId::ReturningCustomerRate if self.customers == 0 => {
+                Computed::null(NO_ORDERS)
+            }
+            KpiId::RepeatPurchaseRate => rate(count_ratio(self.repeat_customers, self.customers)?),
+            KpiId::ReturningCustomerRate => {
+                rate(count_ratio(self.returning_customers, self.customers)?)
+            }
+            KpiId::NewCustomers => count(self.new_customers),
+            KpiId::RefundRate => match self.orders {
+                0 => Computed::null(NO_ORDERS),
+                n => rate(count_ratio(self.refunded_orders, n)?),
+            },
+            KpiId::Sessions => match sessions() {
+                Err(null) if !self.no_sessions.is_empty() => null,
+                _ => count(self.sessions),
+            },
+            KpiId::ConversionRate => match sessions() {
+                Err(null) => null,
+                Ok(s) => rate(count_ratio(self.orders, s)?),
+            },
+            KpiId::RevenuePerSession => match sessions() {
+                Err(null) => null,
+                Ok(s) => money(net()?.checked_div(Decimal::from(s))?),
+            },
+            KpiId::CartAbandonmentRate => {
+                if !self.no_abandoned.is_empty() {
+                    let (subject, verb) = match self.no_abandoned.len() {
+                        1 => (format!("store {}", self.no_abandoned[0]), "does"),
+                        _ => (format!("stores {}", self.no_abandoned.join(", ")), "do"),
+                    };
+                    Computed::null(format!(
+                        "{subject} {verb} not report abandoned checkouts (Shopify only)"
+                    ))
+                } else {
+                    match self.abandoned.saturating_add(self.orders) {
+                        0 => Computed::null("no orders or abandoned checkouts in window"),
+                        d => rate(count_ratio(self.abandoned, d)?),
+                    }
+                }
+            }
+            KpiId::ProductNetSales => money(self.product_sales),
+            // Quantities are whole in practice; a fractional net is rounded down.
+            KpiId::ProductUnits => Computed::value(Value::Count(
+                i64::try_from(self.product_units.floor()).ok()?,
+            )),
+        })
+    }
+}
+
+/// "store main" / "stores a, b".
+fn stores_phrase(names: &[String]) -> String {
+    match names {
+        [one] => format!("store {one}"),
+        many => format!("stores {}", many.join(", ")),
+    }
+}
+
+/// Who placed an order, after merging guest orders into registered customers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum CustomerKey<'a> {
+    Id(&'a str),
+    Email(&'a str),
+    /// A one-off customer: the order's position in the store's order list.
+    Anonymous(usize),
+}
+
+#[derive(Default)]
+struct CustomerStats {
+    customers: u64,
+    repeat: u64,
+    returning: u64,
+    new: u64,
+}
+
+fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Customer figures of one store for the window `[start, end)`.
+fn customer_stats<'a>(
+    orders: &'a [OrderFacts],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> CustomerStats {
+    // Which registered customer each email belongs to, from any order (counted or not) that
+    // carries both; the smallest id wins when an email is on several accounts.
+    let mut owner: BTreeMap<&'a str, &'a str> = BTreeMap::new();
+    for o in orders {
+        if let (Some(id), Some(email)) = (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
+            owner
+                .entry(email)
+                .and_modify(|cur| *cur = (*cur).min(id))
+                .or_insert(id);
+        }
+    }
+    let key = |i: usize, o: &'a OrderFacts| -> CustomerKey<'a> {
+        match (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
+            (Some(id), _) => CustomerKey::Id(id),
+            (None, Some(email)) => match owner.get(email) {
+                Some(&id) => CustomerKey::Id(id),
+                None => CustomerKey::Email(email),
+            },
+            (None, None) => CustomerKey::Anonymous(i),
+        }
+    };
+    // Per customer: counted orders in the window, and the first counted order ever.
+    let mut seen: BTreeMap<CustomerKey<'a>, (u64, DateTime<Utc>)> = BTreeMap::new();
+    for (i, o) in orders.iter().enumerate().filter(|(_, o)| o.counted) {
+        let in_window = u64::from(start <= o.created_at && o.created_at < end);
+        seen.entry(key(i, o))
+            .and_modify(|(n, first)| {
+                *n += in_window;
+                *first = (*first).min(o.created_at);
+            })
+            .or_insert((in_window, o.created_at));
+    }
+    let mut s = CustomerStats::default();
+    for (n, first) in seen.values().filter(|(n, _)| *n > 0) {
+        s.customers += 1;
+        s.repeat += u64::from(*n >= 2);
+        if *first < start {
+            s.returning += 1;
+        } else {
+            s.new += 1;
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn range(from: &str, to: &str) -> DateRange {
+        DateRange {
+            from: day(from),
+            to: day(to),
+        }
+    }
+
+    fn paris() -> StoreTz {
+        StoreTz::parse("Europe/Paris").unwrap()
+    }
+
+    /// An order with money `(items_gross, discounts, total, refunded, refunded_items)`.
+    fn order(
+        id: &str,
+        created: &str,
+        counted: bool,
+        money: [&str; 5],
+        customer: Option<&str>,
+        email: Option<&str>,
+    ) -> OrderFacts {
+        OrderFacts {
+            order_id: id.into(),
+            created_at: at(created),
+            counted,
+            items_gross: dec(money[0]),
+            discounts: dec(money[1]),
+            total: dec(money[2]),
+            refunded: dec(money[3]),
+            refunded_items: dec(money[4]),
+            customer_id: customer.map(Into::into),
+            email_hash: email.map(Into::into),
+            lines: Vec::new(),
+        }
+    }
+
+    /// A line `(quantity, total, refunded quantity, refunded amount)`.
+    fn line(product: Option<&str>, sku: Option<&str>, n: [&str; 4]) -> LineFacts {
+        LineFacts {
+            product_id: product.map(Into::into),
+            sku: sku.map(Into::into),
+            quantity: dec(n[0]),
+            total: dec(n[1]),
+            refunded_quantity: dec(n[2]),
+            refunded_amount: dec(n[3]),
+        }
+    }
+
+    fn with_lines(mut o: OrderFacts, lines: Vec<LineFacts>) -> OrderFacts {
+        o.lines = lines;
+        o
+    }
+
+    /// The window of the main fixture: 2026-10-20..2026-10-25 in Paris, i.e. the instants
+    /// [2026-10-19T22:00Z, 2026-10-25T23:00Z). Paris leaves summer time on 2026-10-25 at
+    /// 03:00 (UTC+2 → UTC+1), so the last day is 25 hours long.
+    fn main_window() -> DateRange {
+        range("2026-10-20", "2026-10-25")
+    }
+
+    /// The main fixture. In the window W (marked "in"), counted:
+    /// o1  c1            gross 100 disc 10 total 108 refunded  0 items  0   P1/SKU-1 ×2 90.00
+    /// o2  guest h1 (→c1) gross  40 disc  0 total  48 refunded 48 items 40   full refund, P2
+    /// o3  c2            gross  60 disc  5 total  66 refunded 20 items 15   partial, P1 ×3 55.00, 1 back (15.00)
+    /// o4  anonymous     gross  30 disc  0 total  36 refunded  5 items  0   amount-only, SKU-1 ×1 30.00
+    /// o5  guest h3      gross  20 disc  0 total  24 (23:30 local on the last day, 25-hour day)
+    /// o9  c3            gross  50 disc  0 total  60
+    /// o12 anonymous     gross  10 disc  0 total  12 (00:00 local on the first day)
+    /// Not in O(W): o6 (00:30 local the day after), o7 (not counted), o8/o10 (before W),
+    /// o11 (23:59:59 local the day before), o13 (c1, before W, not counted).
+    fn main_store() -> StoreData {
+        let p1 = |n| line(Some("P1"), Some("SKU-1"), n);
+        let orders = vec![
+            with_lines(
+                order(
+                    "o1",
+                    "2026-10-20T08:00:00Z",
+                    true,
+                    ["100.00", "10.00", "108.00", "0", "0"],
+                    Some("c1"),
+                    Some("h1"),
+                ),
+                vec![p1(["2", "90.00", "0", "0"])],
+            ),
+            with_lines(
+                order(
+                    "o2",
+                    "2026-10-21T09:00:00Z",
+                    true,
+                    ["40.00", "0", "48.00", "48.00", "40.00"],
+                    None,
+                    Some("h1"),
+                ),
+                vec![line(Some("P2"), None, ["1", "40.00", "1", "40.00"])],
+            ),
+            with_lines(
+                order(
+                    "o3",
+                    "2026-10-22T10:00:00Z",
+                    true,
+                    ["60.00", "5.00", "66.00", "20.00", "15.00"],
+                    Some("c2"),
+                    Some("h2"),
+                ),
+                vec![line(Some("P1"), None, ["3", "55.00", "1", "15.00"])],
+            ),
+            with_lines(
+                order(
+                    "o4",
+                    "2026-10-23T11:00:00Z",
+                    true,
+                    ["30.00", "0", "36.00", "5.00", "0"],
+                    None,
+                    None,
+                ),
+                vec![line(None, Some("SKU-1"), ["1", "30.00", "0", "0"])],
+            ),
+            // 23:30 CET on 2026-10-25.
+            order(
+                "o5",
+                "2026-10-25T22:30:00Z",
+                true,
+                ["20.00", "0", "24.00", "0", "0"],
+                None,
+                Some("h3"),
+            ),
+            // 00:30 CET on 2026-10-26: the day after the window.
+            with_lines(
+                order(
+                    "o6",
+                    "2026-10-25T23:30:00Z",
+                    true,
+                    ["1000.00", "0", "1200.00", "0", "0"],
+                    Some("c2"),
+                    None,
+                ),
+                vec![p1(["10", "1000.00", "0", "0"])],
+            ),
+            // Cancelled: not counted, but its email tells that h4 is c3.
+            with_lines(
+                order(
+                    "o7",
+                    "2026-10-22T12:00:00Z",
+                    false,
+                    ["500.00", "0", "600.00", "0", "0"],
+                    Some("c3"),
+                    Some("h4"),
+                ),
+                vec![p1(["7", "500.00", "0", "0"])],
+            ),
+            // c3's earlier guest order (h4): makes c3 a returning customer.
+            order(
+                "o8",
+                "2026-09-10T10:00:00Z",
+                true,
+                ["70.00", "0", "84.00", "0", "0"],
+                None,
+                Some("h4"),
+            ),
+            order(
+                "o9",
+                "2026-10-24T10:00:00Z",
+                true,
+                ["50.00", "0", "60.00", "0", "0"],
+                Some("c3"),
+                None,
+            ),
+            order(
+                "o10",
+                "2026-09-01T10:00:00Z",
+                true,
+                ["80.00", "0", "96.00", "0", "0"],
+                Some("c2"),
+                None,
+            ),
+            // 23:59:59 CEST on 2026-10-19: the day before the window.
+            order(
+                "o11",
+                "2026-10-19T21:59:59Z",
+                true,
+                ["90.00", "0", "108.00", "0", "0"],
+                None,
+                Some("h5"),
+            ),
+            // 00:00 CEST on 2026-10-20: the window's first instant.
+            order(
+                "o12",
+                "2026-10-19T22:00:00Z",
+                true,
+                ["10.00", "0", "12.00", "0", "0"],
+                None,
+                None,
+            ),
+            // c1's cancelled order before the window does not make c1 returning.
+            order(
+                "o13",
+                "2026-09-05T10:00:00Z",
+                false,
+                ["10.00", "0", "12.00", "0", "0"],
+                Some("c1"),
+                None,
+            ),
+        ];
+        let sessions = [
+            ("2026-10-19", 1000), // before W
+            ("2026-10-20", 100),
+            ("2026-10-21", 50),
+            ("2026-10-25", 200),
+            ("2026-10-26", 999), // after W
+        ]
+        .into_iter()
+        .map(|(d, n)| (day(d), n))
+        .collect();
+        let abandoned = [
+            "2026-10-19T21:59:00Z", // 23:59 local the day before: out
+            "2026-10-20T10:00:00Z", // in
+            "2026-10-25T22:59:59Z", // 23:59:59 local on the last day: in
+            "2026-10-25T23:00:00Z", // 00:00 local the day after: out
+        ]
+        .into_iter()
+        .map(at)
+        .collect();
+        StoreData {
+            name: "main".into(),
+            tz: paris(),
+            currency: Some("EUR".into()),
+            orders,
+            sessions: Some(sessions),
+            abandoned_checkouts: Some(abandoned),
+        }
+    }
+
+    fn run(spec: &KpiSpec, stores: &[(&StoreData, DateRange)]) -> Result<Computed, KpiError> {
+        let inputs: Vec<WindowedStore<'_>> = stores
+            .iter()
+            .map(|(store, range)| WindowedStore {
+                store,
+                range: *range,
+            })
+            .collect();
+        compute(spec, &inputs)
+    }
+
+    fn value(id: KpiId, product: Option<&str>, stores: &[(&StoreData, DateRange)]) -> Computed {
+        let spec = KpiSpec {
+            id,
+            product: product.map(Into::into),
+        };
+        run(&spec, stores).unwrap()
+    }
+
+    fn count(n: i64) -> Option<Value> {
+        Some(Value::Count(n))
+    }
+    fn money(s: &str) -> Option<Value> {
+        Some(Value::Money(dec(s)))
+    }
+    fn rate(n: i64, d: i64) -> Option<Value> {
+        Some(Value::Rate(Decimal::from(n) / Decimal::from(d)))
+    }
+
+    #[test]
+    fn main_fixture_kpis() {
+        let store = main_store();
+        let w = main_window();
+        let cases: Vec<(KpiId, Option<&str>, Option<Value>, &str)> = vec![
+            // o1 o2 o3 o4 o5 o9 o12
+            (KpiId::Orders, None, count(7), "7"),
+            // 100 + 40 + 60 + 30 + 20 + 50 + 10 = 310.00
+            (KpiId::GrossSales, None, money("310.00"), "310.00"),
+            // 10 + 5 = 15.00
+            (KpiId::Discounts, None, money("15.00"), "15.00"),
+            // refunded_items 40 (o2 full) + 15 (o3 partial); o4's amount-only refund is not a return.
+            (KpiId::Returns, None, money("55.00"), "55.00"),
+            // 310 − 15 − 55 = 240.00
+            (KpiId::NetSales, None, money("240.00"), "240.00"),
+            // Σ total 108+48+66+36+24+60+12 = 354; Σ refunded 48+20+5 = 73; 354 − 73 = 281.00
+            (KpiId::TotalSales, None, money("281.00"), "281.00"),
+            // (310 − 15) / 7 = 42.142857…
+            (
+                KpiId::AverageOrderValue,
+                None,
+                Some(Value::Money(dec("295") / dec("7"))),
+                "42.14",
+            ),
+            // C(W) = {c1 (o1 + guest o2), c2, anon o4, h3, c3, anon o12} = 6; c1 has 2 orders.
+            (KpiId::RepeatPurchaseRate, None, rate(1, 6), "16.67%"),
+            // c2 (o10) and c3 (guest o8 merged through cancelled o7) ordered before W.
+            (KpiId::ReturningCustomerRate, None, rate(2, 6), "33.33%"),
+            // c1, anon o4, h3, anon o12 (c1's earlier order o13 was not counted).
+            (KpiId::NewCustomers, None, count(4), "4"),
+            // o2, o3, o4 refunded something: 3/7.
+            (KpiId::RefundRate, None, rate(3, 7), "42.86%"),
+            // 100 + 50 + 0 (missing days) + 200 = 350
+            (KpiId::Sessions, None, count(350), "350"),
+            // 7 / 350 = 0.02
+            (
+                KpiId::ConversionRate,
+                None,
+                Some(Value::Rate(dec("0.02"))),
+                "2.00%",
+            ),
+            // 240 / 350 = 0.685714…
+            (
+                KpiId::RevenuePerSession,
+                None,
+                Some(Value::Money(dec("240") / dec("350"))),
+                "0.69",
+            ),
+            // 2 abandoned in W / (2 + 7 orders)
+            (KpiId::CartAbandonmentRate, None, rate(2, 9), "22.22%"),
+            // P1 by id: o1 90.00 + o3 55.00 − 15.00 = 130.00 (o6 after W, o7 not counted)
+            (
+                KpiId::ProductNetSales,
+                Some("P1"),
+                money("130.00"),
+                "130.00",
+            ),
+            // P1: 2 + 3 − 1 = 4 units
+            (KpiId::ProductUnits, Some("P1"), count(4), "4"),
+            // SKU-1 by SKU: o1 90.00 + o4 30.00 = 120.00, 2 + 1 = 3 units
+            (
+                KpiId::ProductNetSales,
+                Some("SKU-1"),
+                money("120.00"),
+                "120.00",
+            ),
+            (KpiId::ProductUnits, Some("SKU-1"), count(3), "3"),
+            // P2 fully refunded: 40 − 40 = 0, 1 − 1 = 0; unknown product: 0.
+            (KpiId::ProductNetSales, Some("P2"), money("0.00"), "0.00"),
+            (KpiId::ProductUnits, Some("P2"), count(0), "0"),
+            (KpiId::ProductUnits, Some("nope"), count(0), "0"),
+        ];
+        for (id, product, want, shown) in cases {
+            let got = value(id, product, &[(&store, w)]);
+            assert_eq!(got.value, want, "{id} {product:?}");
+            assert_eq!(got.reason, None, "{id}");
+            if let Some(v) = got.value {
+                assert_eq!(v.display(), shown, "{id} {product:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn day_boundaries_are_local_including_dst_end() {
+        let store = main_store();
+        // Only 2026-10-25 (25 hours): o5 at 23:30 local is in, o6 at 00:30 the 26th is not.
+        let last = value(
+            KpiId::GrossSales,
+            None,
+            &[(&store, range("2026-10-25", "2026-10-25"))],
+        );
+        assert_eq!(last.value, money("20.00"));
+        // Only 2026-10-26: o6 (1000.00).
+        let next = value(
+            KpiId::GrossSales,
+            None,
+            &[(&store, range("2026-10-26", "2026-10-26"))],
+        );
+        assert_eq!(next.value, money("1000.00"));
+        // Only 2026-10-19: o11 at 23:59:59 local (90.00); o12 at 00:00 the 20th is not.
+        let before = value(
+            KpiId::GrossSales,
+            None,
+            &[(&store, range("2026-10-19", "2026-10-19"))],
+        );
+        assert_eq!(before.value, money("90.00"));
+    }
+
+    #[test]
+    fn day_boundaries_on_dst_start() {
+        // 2026-03-29 in Paris: 00:00 CET = 2026-03-28T23:00Z, 24:00 CEST = 2026-03-29T22:00Z.
+        let m = ["1.00", "0", "1.00", "0", "0"];
+        let store = StoreData {
+            name: "main".into(),
+            tz: paris(),
+            currency: None,
+            orders: vec![
+                order("a", "2026-03-28T22:59:59Z", true, m, None, None), // 23:59:59 on the 28th
+                order("b", "2026-03-28T23:00:00Z", true, m, None, None), // 00:00 on the 29th
+                order("c", "2026-03-29T01:30:00Z", true, m, None, None), // 03:30 CEST (after the jump)
+                order("d", "2026-03-29T21:30:00Z", true, m, None, None), // 23:30 CEST on the 29th
+                order("e", "2026-03-29T22:00:00Z", true, m, None, None), // 00:00 on the 30th
+            ],
+            sessions: None,
+            abandoned_checkouts: None,
+        };
+        let got = value(
+            KpiId::Orders,
+            None,
+            &[(&store, range("2026-03-29", "2026-03-29"))],
+        );
+        assert_eq!(got.value, count(3)); // b, c, d
+        let got = value(
+            KpiId::Orders,
+            None,
+            &[(&store, range("2026-03-30", "2026-03-30"))],
+        );
+        assert_eq!(got.value, count(1)); // e
+    }
+
+    #[test]
+    fn empty_window_gives_zero_sums_and_null_ratios() {
+        let store = main_store();
+        let empty = range("2026-08-01", "2026-08-02");
+        let zeros = [
+            (KpiId::Orders, count(0)),
+            (KpiId::GrossSales, money("0")),
+            (KpiId::NetSales, money("0")),
+            (KpiId::TotalSales, money("0")),
+            (KpiId::NewCustomers, count(0)),
+            (KpiId::Sessions, count(0)),
+        ];
+        for (id, want) in zeros {
+            assert_eq!(value(id, None, &[(&store, empty)]).value, want, "{id}");
+        }
+        let nulls = [
+            (KpiId::AverageOrderValue, "no orders in window"),
+            (KpiId::RepeatPurchaseRate, "no orders in window"),
+            (KpiId::ReturningCustomerRate, "no orders in window"),
+            (KpiId::RefundRate, "no orders in window"),
+            (KpiId::ConversionRate, "no sessions in window"),
+            (KpiId::RevenuePerSession, "no sessions in window"),
+            (
+                KpiId::CartAbandonmentRate,
+                "no orders or abandoned checkouts in window",
+            ),
+        ];
+        for (id, reason) in nulls {
+            let got = value(id, None, &[(&store, empty)]);
+            assert_eq!(got.value, None, "{id}");
+            assert_eq!(got.reason.as_deref(), Some(reason), "{id}");
+        }
+    }
+
+    #[test]
+    fn missing_sources_give_null_with_reason() {
+        let mut store = main_store();
+        store.sessions = None;
+        store.abandoned_checkouts = None;
+        let w = main_window();
+        for id in [
+            KpiId::Sessions,
+            KpiId::ConversionRate,
+            KpiId::RevenuePerSession,
+        ] {
+            let got = value(id, None, &[(&store, w)]);
+            assert_eq!(got.value, None, "{id}");
+            assert_eq!(
+                got.reason.as_deref(),
+                Some("no analytics source linked to store main"),
+                "{id}"
+            );
+        }
+        let got = value(KpiId::CartAbandonmentRate, None, &[(&store, w)]);
+        assert_eq!(got.value, None);
+        assert_eq!(
+            got.reason.as_deref(),
+            Some("store main does not report abandoned checkouts (Shopify only)")
+        );
+        // Sessions linked but no data for the window's days: 0 sessions, conversion undefined.
+        store.sessions = Some(BTreeMap::new());
+        assert_eq!(value(KpiId::Sessions, None, &[(&store, w)]).value, count(0));
+        assert_eq!(
+            value(KpiId::ConversionRate, None, &[(&store, w)]).value,
+            None
+        );
+        // Abandoned checkouts reported, none in W: 0 / (0 + 7) = 0, a defined rate.
+        store.abandoned_checkouts = Some(Vec::new());
+        assert_eq!(
+            value(KpiId::CartAbandonmentRate, None, &[(&store, w)]).value,
+            Some(Value::Rate(Decimal::ZERO))
+        );
+    }
+
+    #[test]
+    fn guest_email_on_several_accounts_joins_the_smallest_id() {
+        let m = ["1.00", "0", "1.00", "0", "0"];
+        let store = StoreData {
+            name: "s".into(),
+            tz: StoreTz::UTC,
+            currency: None,
+            orders: vec![
+                // "c10" < "c9" as strings; c9's order is outside the window.
+                order("a", "2026-01-01T10:00:00Z", true, m, Some("c9"), Some("hx")),
+                order(
+                    "b",
+                    "2026-02-01T10:00:00Z",
+                    true,
+                    m,
+                    Some("c10"),
+                    Some("hx"),
+                ),
+                order("c", "2026-02-02T10:00:00Z", true, m, None, Some("hx")),
+                // Two guest orders with the same email are one customer; anonymous orders
+                // are one customer each.
+                order("d", "2026-02-03T10:00:00Z", true, m, None, Some("hy")),
+                order("e", "2026-02-04T10:00:00Z", true, m, Some(""), Some("hy")),
+                order("f", "2026-02-05T10:00:00Z", true, m, None, None),
+                order("g", "2026-02-06T10:00:00Z", true, m, None, None),
+            ],
+            sessions: None,
+            abandoned_checkouts: None,
+        };
+        let feb = range("2026-02-01", "2026-02-28");
+        // C(W) = {c10 (b, c), hy (d, e), f, g} = 4; 2 with two orders.
+        assert_eq!(
+            value(KpiId::RepeatPurchaseRate, None, &[(&store, feb)]).value,
+            rate(2, 4)
+        );
+        // Nobody ordered before February under these keys (c9 is a different customer).
+        assert_eq!(
+            value(KpiId::NewCustomers, None, &[(&store, feb)]).value,
+            count(4)
+        );
+        assert_eq!(
+            value(KpiId::ReturningCustomerRate, None, &[(&store, feb)]).value,
+            rate(0, 4)
+        );
+    }
+
+    #[test]
+    fn several_stores_sum_with_their_own_windows_and_customers() {
+        let main = main_store();
+        let m = ["10.00", "1.00", "12.00", "0", "0"];
+        let other = StoreData {
+            name: "other".into(),
+            tz: StoreTz::UTC,
+            currency: Some("eur".into()),
+            orders: vec![
+                // Same customer id as main's c1, but another store: another customer.
+                order(
+                    "x1",
+                    "2026-10-20T00:00:00Z",
+                    true,
+                    m,
+                    Some("c1"),
+                    Some("h1"),
+                ),
+                order("x2", "2026-10-21T23:59:59Z", true, m, Some("c1"), None),
+                order("x3", "2026-10-22T00:00:00Z", true, m, Some("c1"), None), // after its window
+            ],
+            sessions: None,
+            abandoned_checkouts: Some(vec![at("2026-10-20T12:00:00Z")]),
+        };
+        let stores = [
+            (&main, main_window()),
+            (&other, range("2026-10-20", "2026-10-21")),
+        ];
+        assert_eq!(value(KpiId::Orders, None, &stores).value, count(9)); // 7 + 2
+        // 310.00 + 20.00
+        assert_eq!(
+            value(KpiId::GrossSales, None, &stores).value,
+            money("330.00")
+        );
+        // customers 6 + 1; repeat c1@main and c1@other
+        assert_eq!(
+            value(KpiId::RepeatPurchaseRate, None, &stores).value,
+            rate(2, 7)
+        );
+        assert_eq!(value(KpiId::NewCustomers, None, &stores).value, count(5));
+        // abandoned (2 + 1) / (3 + 9 orders)
+        assert_eq!(
+            value(KpiId::CartAbandonmentRate, None, &stores).value,
+            rate(3, 12)
+        );
+        let got = value(KpiId::ConversionRate, None, &stores);
+        assert_eq!(got.value, None);
+        assert_eq!(
+            got.reason.as_deref(),
+            Some("no analytics source linked to store other")
+        );
+    }
+
+    #[test]
+    fn mixed_currencies_are_an_error_for_money() {
+        let main = main_store();
+        let mut us = main_store();
+        us.name = "us".into();
+        us.currency = Some("USD".into());
+        let mut unknown = main_store();
+        unknown.name = "unknown".into();
+        unknown.currency = None;
+        let w = main_window();
+        let err = run(&KpiSpec::new(KpiId::NetSales), &[(&main, w), (&us, w)]).unwrap_err();
+        assert_eq!(
+            err,
+            KpiError::MixedCurrencies {
+                stores: vec!["main".into(), "us".into()],
+                currencies: vec!["EUR".into(), "USD".into()],
+            }
+        );
+        let err = run(
+            &KpiSpec::new(KpiId::AverageOrderValue),
+            &[(&main, w), (&us, w)],
+        );
+        assert!(matches!(err, Err(KpiError::MixedCurrencies { .. })));
+        // Counts and rates have no currency; a store of unknown currency is not a conflict.
+        assert_eq!(
+            value(KpiId::Orders, None, &[(&main, w), (&us, w)]).value,
+            count(14)
+        );
+        assert_eq!(
+            value(KpiId::GrossSales, None, &[(&main, w), (&unknown, w)]).value,
+            money("620.00")
+        );
+    }
+
+    #[test]
+    fn parameter_and_input_errors() {
+        let store = main_store();
+        let w = main_window();
+        for (id, product, want) in [
+            (
+                KpiId::ProductUnits,
+                None,
+                KpiError::MissingProduct(KpiId::ProductUnits),
+            ),
+            (
+                KpiId::ProductNetSales,
+                Some("  "),
+                KpiError::MissingProduct(KpiId::ProductNetSales),
+            ),
+            (
+                KpiId::Orders,
+                Some("P1"),
+                KpiError::UnexpectedProduct(KpiId::Orders),
+            ),
+        ] {
+            let spec = KpiSpec {
+                id,
+                product: product.map(Into::into),
+            };
+            assert_eq!(run(&spec, &[(&store, w)]), Err(want));
+        }
+        assert_eq!(
+            run(&KpiSpec::new(KpiId::Orders), &[]),
+            Err(KpiError::NoStores)
+        );
+    }
+
+    #[test]
+    fn implausible_input_is_an_error_not_a_panic() {
+        let mut store = main_store();
+        store.orders[0].items_gross = Decimal::MAX;
+        let w = main_window();
+        assert_eq!(
+            run(&KpiSpec::new(KpiId::GrossSales), &[(&store, w)]),
+            Err(KpiError::Overflow(KpiId::GrossSales))
+        );
+        // An inverted range covers nothing and does not panic.
+        let inverted = range("2026-10-25", "2026-10-20");
+        for id in KpiId::ALL {
+            let spec = KpiSpec {
+                id: *id,
+                product: id.needs_product().then(|| "P1".to_string()),
+            };
+            let _ = run(&spec, &[(&main_store(), inverted)]);
+        }
+        assert_eq!(
+            value(KpiId::Sessions, None, &[(&main_store(), inverted)]).value,
+            count(0)
+        );
+    }
+
+    #[test]
+    fn fractional_units_round_down() {
+        let mut o = order(
+            "o",
+            "2026-01-01T10:00:00Z",
+            true,
+            ["1", "0", "1", "0", "0"],
+            None,
+            None,
+        );
+        o.lines = vec![line(Some("P"), None, ["2.5", "5.00", "0", "0"])];
+        let store = StoreData {
+            name: "s".into(),
+            tz: StoreTz::UTC,
+            currency: None,
+            orders: vec![o],
+            sessions: None,
+            abandoned_checkouts: None,
+        };
+        let w = range("2026-01-01", "2026-01-01");
+        assert_eq!(
+            value(KpiId::ProductUnits, Some("P"), &[(&store, w)]).value,
+            count(2)
+        );
+    }
+}
