@@ -1,0 +1,85 @@
+//! Command-line definitions (clap). No logic: see `app.rs` for what each command does.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// okrsync keeps your OKR key results current from your store's orders.
+#[derive(Debug, Parser)]
+#[command(name = "okrsync", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML); `OKRSYNC__SECTION__KEY` variables override its keys.
+    #[arg(long, global = true, default_value = "okrsync.toml", env = "OKRSYNC_CONFIG")]
+    pub config: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: sync every store now and then on its schedule until SIGINT/SIGTERM.
+    Run,
+    /// Sync now (all stores, or one), then update key results.
+    Sync {
+        /// Only this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// Ignore cursors and re-read the whole history (idempotent: nothing is counted twice).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Print KPIs for a store (or "all") over a window.
+    Kpis {
+        /// A store name or "all" (default: the only store, or all).
+        #[arg(long)]
+        store: Option<String>,
+        /// today, yesterday, last_7_days, last_30_days, last_90_days, week_to_date,
+        /// month_to_date, quarter_to_date, year_to_date, previous_month, previous_quarter,
+        /// previous_year, or YYYY-MM-DD..YYYY-MM-DD.
+        #[arg(long, default_value = "last_30_days")]
+        window: String,
+        /// Also compute product_net_sales and product_units for this product id or SKU.
+        #[arg(long)]
+        product: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print key results with their current value, progress and status.
+    Krs {
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print the sync log, newest first.
+    Logs {
+        #[arg(long)]
+        store: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Only failed and partial runs.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate the configuration and print every problem; `--online` also calls each store.
+    Check {
+        #[arg(long)]
+        online: bool,
+    },
+    /// Run the whole pipeline against a built-in simulated store on 127.0.0.1.
+    Demo {
+        /// Keep the demo config and database here (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Days of simulated history.
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+    },
+}
