@@ -13,3 +13,4 @@ pub mod demo;
 pub mod domain;
 pub mod kpi;
 pub mod okr;
+pub mod sources;

@@ -1,0 +1,3 @@
+//! Store and analytics sources.
+
+pub mod woocommerce;

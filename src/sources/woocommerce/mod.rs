@@ -1,0 +1,3 @@
+//! WooCommerce REST API v3 source.
+
+pub mod oauth;
