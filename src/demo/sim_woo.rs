@@ -701,3 +701,268 @@ fn list_refunds(st: &SimState, q: &[(String, String)]) -> Reply {
         .collect();
     paged(rows, l.per_page, l.page, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::woo_data::NewOrder;
+    use rust_decimal::Decimal;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 5, h, m, 0).unwrap()
+    }
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    }
+
+    /// 12 orders: ids 100..=111; 100..=104 modified at 10:00 UTC (a tie), the rest at 10:00 + n
+    /// minutes; 111 trashed.
+    async fn store() -> SimWoo {
+        let mut st = SimState::new("ck_k", "cs_s", "Europe/Paris", "EUR");
+        for i in 0..12u32 {
+            st.now_override = Some(if i < 5 { t(10, 0) } else { t(10, i) });
+            st.add_order(NewOrder::new("completed", t(9, i), "x@y.test").line(
+                1,
+                "A",
+                "A",
+                1,
+                Decimal::TEN,
+            ));
+        }
+        st.now_override = Some(t(11, 0));
+        st.set_status(111, "trash");
+        let line = st.orders[&110].lines[0].id;
+        st.refund(110, &[(line, 1)], Decimal::ZERO);
+        st.now_override = None;
+        SimWoo::start(st).await.unwrap()
+    }
+
+    async fn get(sim: &SimWoo, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+        let (key, secret) = sim.with_state(|s| (s.consumer_key.clone(), s.consumer_secret.clone()));
+        let mut url = Url::parse(&format!("{}{}", sim.url(), path)).unwrap();
+        let sig = oauth::sign(
+            "GET",
+            &url,
+            &key,
+            &secret,
+            oauth::SignatureMethod::HmacSha256,
+            &oauth::nonce(),
+            1_767_000_000,
+        );
+        url.query_pairs_mut().extend_pairs(sig);
+        let r = client().get(url).send().await.unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.text().await.unwrap())
+    }
+
+    fn ids(body: &str) -> Vec<u64> {
+        let v: Value = serde_json::from_str(body).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_u64().unwrap())
+            .collect()
+    }
+
+    fn header(h: &reqwest::header::HeaderMap, k: &str) -> String {
+        h.get(k).unwrap().to_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn paging_headers_and_exclusive_modified_after() {
+        let sim = store().await;
+        let (s, h, b) = get(
+            &sim,
+            "/wp-json/wc/v3/orders?per_page=5&page=2&orderby=id&order=asc",
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(header(&h, "X-WP-Total"), "11");
+        assert_eq!(header(&h, "X-WP-TotalPages"), "3");
+        assert_eq!(ids(&b), vec![105, 106, 107, 108, 109]);
+        let (s, h, b) = get(&sim, "/wp-json/wc/v3/orders?per_page=5&page=9").await;
+        assert_eq!((s, b.as_str()), (200, "[]"));
+        assert_eq!(header(&h, "X-WP-Total"), "11");
+        // 10:00 UTC is 11:00 in Paris; the bound is exclusive either way.
+        let q = "/wp-json/wc/v3/orders?per_page=100&orderby=id&order=asc&modified_after=";
+        let (_, _, gmt) = get(&sim, &format!("{q}2026-01-05T10:00:00&dates_are_gmt=true")).await;
+        let (_, _, local) = get(&sim, &format!("{q}2026-01-05T11:00:00")).await;
+        let (_, _, z) = get(&sim, &format!("{q}2026-01-05T10:00:00Z")).await;
+        assert_eq!(ids(&gmt), vec![105, 106, 107, 108, 109, 110]);
+        assert_eq!(ids(&local), ids(&gmt));
+        assert_eq!(ids(&z), ids(&gmt));
+        let (_, _, naive_as_local) = get(&sim, &format!("{q}2026-01-05T10:00:00")).await;
+        assert_eq!(ids(&naive_as_local).len(), 11);
+        let (s, _, b) = get(&sim, "/wp-json/wc/v3/orders?per_page=101").await;
+        assert_eq!(s, 400);
+        assert!(b.contains("rest_invalid_param"));
+        let (s, _, _) = get(&sim, "/wp-json/wc/v3/orders?modified_after=yesterday").await;
+        assert_eq!(s, 400);
+        sim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn ties_order_by_id_in_sort_direction_and_trash_is_apart() {
+        let sim = store().await;
+        let (_, _, asc) = get(
+            &sim,
+            "/wp-json/wc/v3/orders?orderby=modified&order=asc&per_page=3",
+        )
+        .await;
+        assert_eq!(ids(&asc), vec![100, 101, 102]);
+        let q = "/wp-json/wc/v3/orders?orderby=modified&order=desc&per_page=100";
+        let (_, _, desc) = get(&sim, q).await;
+        assert_eq!(ids(&desc)[6..], [104, 103, 102, 101, 100]);
+        assert!(!ids(&desc).contains(&111));
+        let (_, _, trash) = get(&sim, "/wp-json/wc/v3/orders?status=trash").await;
+        assert_eq!(ids(&trash), vec![111]);
+        let (_, _, some) = get(&sim, "/wp-json/wc/v3/orders?status=refunded,trash").await;
+        assert_eq!(ids(&some), vec![111, 110]);
+        sim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn only_oauth_is_accepted_over_http() {
+        let sim = store().await;
+        let url = format!("{}/wp-json/wc/v3/orders", sim.url());
+        let r = client()
+            .get(&url)
+            .basic_auth("ck_k", Some("cs_s"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("woocommerce_rest_cannot_view")
+        );
+        let mut u = Url::parse(&url).unwrap();
+        let sig = oauth::sign(
+            "GET",
+            &u,
+            "ck_k",
+            "cs_wrong",
+            oauth::SignatureMethod::HmacSha1,
+            "n1",
+            1,
+        );
+        u.query_pairs_mut().extend_pairs(sig);
+        let r = client().get(u).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let r = client()
+            .get(format!("{}/wp-json/", sim.url()))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert_eq!(v["timezone_string"], "Europe/Paris");
+        let (s, _, b) = get(&sim, "/wp-json/wc/v3/settings/general").await;
+        assert_eq!(s, 200);
+        assert!(b.contains(r#""id":"woocommerce_currency""#) && b.contains(r#""value":"EUR""#));
+        let reqs = sim.requests();
+        assert_eq!(
+            reqs[0]
+                .authorization
+                .as_deref()
+                .map(|a| a.starts_with("Basic ")),
+            Some(true)
+        );
+        assert_eq!(
+            reqs.iter().map(|r| r.status).collect::<Vec<_>>(),
+            vec![401, 401, 200, 200]
+        );
+        sim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn refunds_listing_and_its_absence() {
+        let sim = store().await;
+        let (s, h, b) = get(&sim, "/wp-json/wc/v3/refunds").await;
+        assert_eq!(s, 200);
+        assert_eq!(header(&h, "X-WP-Total"), "1");
+        let v: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v[0]["parent_id"], 110);
+        assert_eq!(v[0]["amount"], "12.00");
+        assert_eq!(v[0]["line_items"][0]["quantity"], -1);
+        assert_eq!(
+            v[0]["line_items"][0]["meta_data"][0]["key"],
+            "_refunded_item_id"
+        );
+        let (_, _, one) = get(&sim, "/wp-json/wc/v3/orders/110/refunds").await;
+        let one: Value = serde_json::from_str(&one).unwrap();
+        assert_eq!(one[0]["id"], v[0]["id"]);
+        assert!(one[0].get("parent_id").is_none());
+        let (_, _, order) = get(&sim, "/wp-json/wc/v3/orders?include=110").await;
+        let order: Value = serde_json::from_str(&order).unwrap();
+        assert_eq!(order[0]["refunds"][0]["total"], "-12.00");
+        assert_eq!(order[0]["status"], "refunded");
+        sim.with_state(|s| s.refunds_listing = false);
+        let (s, _, b) = get(&sim, "/wp-json/wc/v3/refunds").await;
+        assert_eq!(s, 404);
+        assert!(b.contains("rest_no_route"));
+        sim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn faults_are_observable() {
+        let sim = store().await;
+        let f = |kind, times| Fault {
+            path_contains: "/orders".to_string(),
+            kind,
+            times,
+        };
+        sim.inject(f(FaultKind::Status(502), 2));
+        assert_eq!(get(&sim, "/wp-json/wc/v3/orders").await.0, 502);
+        assert_eq!(get(&sim, "/wp-json/wc/v3/settings/general").await.0, 200);
+        assert_eq!(get(&sim, "/wp-json/wc/v3/orders").await.0, 502);
+        assert_eq!(get(&sim, "/wp-json/wc/v3/orders").await.0, 200);
+
+        sim.inject(f(
+            FaultKind::RateLimited {
+                retry_after_secs: 7,
+            },
+            1,
+        ));
+        let (s, h, _) = get(&sim, "/wp-json/wc/v3/orders").await;
+        assert_eq!((s, header(&h, "Retry-After")), (429, "7".to_string()));
+
+        sim.inject(f(FaultKind::Malformed, 1));
+        let (s, _, b) = get(&sim, "/wp-json/wc/v3/orders").await;
+        assert_eq!(s, 200);
+        assert!(b.starts_with("<br />") && serde_json::from_str::<Value>(&b).is_err());
+        assert!(b.contains("[{"));
+
+        sim.inject(f(FaultKind::ShortPage, 1));
+        let (_, h, b) = get(&sim, "/wp-json/wc/v3/orders?per_page=5").await;
+        assert_eq!(header(&h, "X-WP-Total"), "11");
+        assert_eq!(ids(&b).len(), 4);
+
+        sim.inject(f(FaultKind::Delay(Duration::from_millis(300)), 1));
+        let started = std::time::Instant::now();
+        assert_eq!(get(&sim, "/wp-json/wc/v3/orders").await.0, 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+
+        sim.inject(f(FaultKind::Hang, 1));
+        let url = format!("{}/wp-json/wc/v3/orders", sim.url());
+        let hung = client()
+            .get(url)
+            .timeout(Duration::from_millis(300))
+            .send()
+            .await;
+        assert!(hung.is_err_and(|e| e.is_timeout()));
+        let last = sim.requests().pop().unwrap();
+        assert_eq!(
+            (last.path.as_str(), last.status),
+            ("/wp-json/wc/v3/orders", 0)
+        );
+        sim.stop().await;
+    }
+}
