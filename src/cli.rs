@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "okrsync", version, about, long_about = None)]
 pub struct Cli {
     /// Configuration file (TOML); `OKRSYNC__SECTION__KEY` variables override its keys.
-    #[arg(long, global = true, default_value = "okrsync.toml", env = "OKRSYNC_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "okrsync.toml",
+        env = "OKRSYNC_CONFIG"
+    )]
     pub config: PathBuf,
 
     #[command(subcommand)]

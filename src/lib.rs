@@ -9,11 +9,14 @@
 //! * [`daemon`] schedules syncs and recomputes key results; [`cli`] is the command line.
 //! * [`demo`] holds the simulated store used by `okrsync demo` and the integration tests.
 
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod domain;
 pub mod kpi;
 pub mod okr;
+pub mod output;
 pub mod sources;
 pub mod store;
-pub mod daemon;

@@ -21,7 +21,11 @@ pub struct Loaded {
 
 impl Loaded {
     /// Loads every configured store (lines only when a product KPI needs them).
-    pub async fn load(settings: &Settings, db: &Store, with_lines: bool) -> Result<Loaded, StoreError> {
+    pub async fn load(
+        settings: &Settings,
+        db: &Store,
+        with_lines: bool,
+    ) -> Result<Loaded, StoreError> {
         let mut stores = Vec::new();
         let mut missing = Vec::new();
         for s in &settings.stores {
@@ -44,9 +48,9 @@ impl Loaded {
             }
             StoreSelector::Named(n) => match self.stores.iter().find(|s| &s.name == n) {
                 Some(s) => Ok(vec![s]),
-                None if self.missing.contains(n) => {
-                    Err(format!("store `{n}` has not been synced yet: run `okrsync sync --store {n}`"))
-                }
+                None if self.missing.contains(n) => Err(format!(
+                    "store `{n}` has not been synced yet: run `okrsync sync --store {n}`"
+                )),
                 None => Err(format!("unknown store `{n}`")),
             },
         }
@@ -107,7 +111,11 @@ impl KpiReport {
     }
 }
 
-fn windowed<'a>(stores: &[&'a StoreData], window: &WindowSpec, now: DateTime<Utc>) -> Vec<WindowedStore<'a>> {
+fn windowed<'a>(
+    stores: &[&'a StoreData],
+    window: &WindowSpec,
+    now: DateTime<Utc>,
+) -> Vec<WindowedStore<'a>> {
     stores
         .iter()
         .map(|s| WindowedStore {
@@ -139,13 +147,19 @@ pub fn kpi_report(
     let stores = loaded.select(store)?;
     let inputs = windowed(&stores, window, now);
     let window_info = resolved(&inputs).ok_or("no store selected")?;
-    let mut currencies: Vec<&str> = stores.iter().filter_map(|s| s.currency.as_deref()).collect();
+    let mut currencies: Vec<&str> = stores
+        .iter()
+        .filter_map(|s| s.currency.as_deref())
+        .collect();
     currencies.dedup();
     let values = KpiId::ALL
         .iter()
         .filter(|id| !id.needs_product())
         .map(|id| {
-            let spec = KpiSpec { id: *id, product: None };
+            let spec = KpiSpec {
+                id: *id,
+                product: None,
+            };
             (*id, kpi::compute(&spec, &inputs).map_err(|e| e.to_string()))
         })
         .collect();
@@ -158,6 +172,19 @@ pub fn kpi_report(
         currency: (currencies.len() == 1).then(|| currencies[0].to_string()),
         values,
     })
+}
+
+/// Computes one KPI (e.g. a product KPI) for a store selection and window.
+pub fn compute_one(
+    loaded: &Loaded,
+    store: &StoreSelector,
+    window: &WindowSpec,
+    now: DateTime<Utc>,
+    spec: &KpiSpec,
+) -> Result<kpi::Computed, String> {
+    let stores = loaded.select(store)?;
+    let inputs = windowed(&stores, window, now);
+    kpi::compute(spec, &inputs).map_err(|e| e.to_string())
 }
 
 /// A key result evaluated now: the `okrsync krs` report row.
@@ -260,14 +287,21 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
 }
 
 /// Records a check-in for every key result whose value changed; fills `updated_at`.
-pub async fn record_checkins(db: &Store, reports: &mut [KrReport], now: DateTime<Utc>) -> Result<usize, StoreError> {
+pub async fn record_checkins(
+    db: &Store,
+    reports: &mut [KrReport],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
     let mut written = 0;
     for r in reports.iter() {
         let Some(window) = &r.window else { continue };
         let checkin = NewCheckin {
             key_result: r.settings.id.clone(),
             kpi: r.settings.kpi.id.as_str().to_string(),
-            value: r.current.as_ref().map(|v| v.as_decimal().normalize().to_string()),
+            value: r
+                .current
+                .as_ref()
+                .map(|v| v.as_decimal().normalize().to_string()),
             value_kind: match r.settings.kpi.id.kind() {
                 kpi::ValueKind::Count => "count",
                 kpi::ValueKind::Money => "money",

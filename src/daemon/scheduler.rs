@@ -118,7 +118,10 @@ pub async fn evaluate_key_results(
     if settings.key_results.is_empty() {
         return Ok(0);
     }
-    let with_lines = settings.key_results.iter().any(|k| k.kpi.id.needs_product());
+    let with_lines = settings
+        .key_results
+        .iter()
+        .any(|k| k.kpi.id.needs_product());
     let loaded = Loaded::load(settings, db, with_lines).await?;
     let now = clock.now();
     let mut reports = evaluate(settings, &loaded, now);

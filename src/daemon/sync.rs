@@ -30,7 +30,10 @@ pub async fn sync_store(
     let started_at = clock.now();
     let source = AnySource::new(store);
     let source_name = store.platform_name();
-    let run_id = match db.start_run(&store.name, source_name, full, started_at).await? {
+    let run_id = match db
+        .start_run(&store.name, source_name, full, started_at)
+        .await?
+    {
         RunStart::Started(id) => id,
         RunStart::Skipped { run_id, busy_run } => {
             tracing::warn!(store = %store.name, busy_run, "previous run still going; skipped");
@@ -118,10 +121,15 @@ async fn run(
         PlatformSettings::WooCommerce(w) => {
             let rules = w.clone();
             let changed = db
-                .recount(store_id, move |status, _test, trashed| !trashed && rules.counts(status))
+                .recount(store_id, move |status, _test, trashed| {
+                    !trashed && rules.counts(status)
+                })
                 .await?;
             if changed > 0 {
-                tracing::info!(changed, "order status rules changed: re-derived which orders count");
+                tracing::info!(
+                    changed,
+                    "order status rules changed: re-derived which orders count"
+                );
             }
         }
     }

@@ -23,7 +23,12 @@ fn money(what: &str, id: u64, field: &str, v: &Option<String>) -> Result<Decimal
 }
 
 /// Parses WooCommerce's naive GMT date-time (`2026-01-05T10:00:00`).
-pub(super) fn gmt(what: &str, id: u64, field: &str, v: &Option<String>) -> Result<DateTime<Utc>, ConvertError> {
+pub(super) fn gmt(
+    what: &str,
+    id: u64,
+    field: &str,
+    v: &Option<String>,
+) -> Result<DateTime<Utc>, ConvertError> {
     let s = v
         .as_deref()
         .map(str::trim)
@@ -149,7 +154,10 @@ mod tests {
             consumer_secret: "cs".to_string().into(),
             auth: crate::config::WooAuth::Basic,
             counted_statuses: None,
-            excluded_statuses: DEFAULT_EXCLUDED_STATUSES.iter().map(|s| s.to_string()).collect(),
+            excluded_statuses: DEFAULT_EXCLUDED_STATUSES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 
@@ -180,7 +188,14 @@ mod tests {
 
     #[test]
     fn excluded_and_trashed_orders_do_not_count() {
-        for (status, counts) in [("pending", false), ("cancelled", false), ("trash", false), ("on-hold", true), ("refunded", true), ("my-custom", true)] {
+        for (status, counts) in [
+            ("pending", false),
+            ("cancelled", false),
+            ("trash", false),
+            ("on-hold", true),
+            ("refunded", true),
+            ("my-custom", true),
+        ] {
             let w: WireOrder = serde_json::from_str(&format!(
                 r#"{{"id": 1, "status": "{status}", "date_created_gmt": "2026-03-01T09:00:00", "date_modified_gmt": "2026-03-01T09:00:00"}}"#
             ))
@@ -196,7 +211,11 @@ mod tests {
         )
         .unwrap();
         let e = order(&w, &rules()).unwrap_err();
-        assert!(e.0.contains("order 5") && e.0.contains("`total`"), "{}", e.0);
+        assert!(
+            e.0.contains("order 5") && e.0.contains("`total`"),
+            "{}",
+            e.0
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ mod convert;
 pub mod oauth;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use self::api::{SiteIndex, WireOrder, WireRefund};
 use super::http::{HttpClient, HttpResponse, Redactor, RetryPolicy, excerpt};
@@ -70,17 +70,27 @@ trait Row: DeserializeOwned {
 
 impl Row for WireOrder {
     fn key(&self) -> Option<(DateTime<Utc>, u64)> {
-        convert::gmt("order", self.id, "date_modified_gmt", &self.date_modified_gmt)
-            .ok()
-            .map(|t| (t, self.id))
+        convert::gmt(
+            "order",
+            self.id,
+            "date_modified_gmt",
+            &self.date_modified_gmt,
+        )
+        .ok()
+        .map(|t| (t, self.id))
     }
 }
 
 impl Row for WireRefund {
     fn key(&self) -> Option<(DateTime<Utc>, u64)> {
-        convert::gmt("refund", self.id, "date_created_gmt", &self.date_created_gmt)
-            .ok()
-            .map(|t| (t, self.id))
+        convert::gmt(
+            "refund",
+            self.id,
+            "date_created_gmt",
+            &self.date_created_gmt,
+        )
+        .ok()
+        .map(|t| (t, self.id))
     }
 }
 
@@ -170,7 +180,11 @@ impl WooSource {
             .await
     }
 
-    fn parse<T: DeserializeOwned>(&self, path: &str, resp: &HttpResponse) -> Result<T, SourceError> {
+    fn parse<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        resp: &HttpResponse,
+    ) -> Result<T, SourceError> {
         serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
             url: format!("{}/wp-json/wc/v3/{path}", self.site()),
             detail: e.to_string(),
@@ -194,13 +208,12 @@ impl WooSource {
             .http
             .send(&format!("GET {index_url}"), shutdown, |c| c.get(&index_url))
             .await?;
-        let index: SiteIndex = serde_json::from_slice(&resp.body).map_err(|e| {
-            SourceError::Malformed {
+        let index: SiteIndex =
+            serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
                 url: index_url.clone(),
                 detail: e.to_string(),
                 excerpt: excerpt(&resp.body),
-            }
-        })?;
+            })?;
         let timezone = match index.timezone_string.as_deref().map(str::trim) {
             Some(tz) if !tz.is_empty() => {
                 notes.push(format!("timezone {tz} (from timezone_string)"));
@@ -284,10 +297,8 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        self.run_listing(ctx, &orders, |rows: &[WireOrder]| {
-            orders_page(rows, &rules)
-        })
-        .await?;
+        self.run_listing(ctx, &orders, |rows: &[WireOrder]| orders_page(rows, &rules))
+            .await?;
         let trash = Listing {
             stream: "orders_trash",
             path: "orders",
@@ -295,10 +306,8 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        self.run_listing(ctx, &trash, |rows: &[WireOrder]| {
-            orders_page(rows, &rules)
-        })
-        .await?;
+        self.run_listing(ctx, &trash, |rows: &[WireOrder]| orders_page(rows, &rules))
+            .await?;
         let refunds = Listing {
             stream: "refunds",
             path: "refunds",
@@ -307,11 +316,17 @@ impl WooSource {
             since_orderby: "date",
         };
         match self
-            .run_listing(ctx, &refunds, |rows: &[WireRefund]| refunds_page(rows, None))
+            .run_listing(ctx, &refunds, |rows: &[WireRefund]| {
+                refunds_page(rows, None)
+            })
             .await
         {
             Ok(()) => {}
-            Err(SourceError::Status { status: 404, ref body, .. }) if body.contains("rest_no_route") => {
+            Err(SourceError::Status {
+                status: 404,
+                ref body,
+                ..
+            }) if body.contains("rest_no_route") => {
                 tracing::info!(store = %self.name, "no GET /wc/v3/refunds (WooCommerce before 9.0): reading refunds per order");
             }
             Err(e) => return Err(e),
@@ -335,7 +350,8 @@ impl WooSource {
             let mut fetched = 0;
             for order_id in batch {
                 let path = format!("orders/{order_id}/refunds");
-                let resp = self.get(&path, &[], ctx.shutdown).await?;
+                let q = [("per_page".to_string(), PER_PAGE.to_string())];
+                let resp = self.get(&path, &q, ctx.shutdown).await?;
                 let rows: Vec<WireRefund> = self.parse(&path, &resp)?;
                 fetched += rows.len() as u64;
                 let oid = order_id.parse::<u64>().ok();
@@ -343,7 +359,8 @@ impl WooSource {
             }
             ctx.commit(fetched, page).await?;
             done += batch.len() as u64;
-            ctx.progress.update(&self.name, "refunds_per_order", done, Some(total));
+            ctx.progress
+                .update(&self.name, "refunds_per_order", done, Some(total));
         }
         ctx.progress.finish(&self.name, "refunds_per_order", done);
         Ok(())
@@ -370,7 +387,9 @@ impl WooSource {
             Some(text) => Some(serde_json::from_str::<Cursor>(&text).map_err(|e| {
                 SourceError::Inconsistent {
                     url: format!("cursor {}", listing.stream),
-                    detail: format!("stored cursor `{text}` is unreadable ({e}); run `okrsync sync --full`"),
+                    detail: format!(
+                        "stored cursor `{text}` is unreadable ({e}); run `okrsync sync --full`"
+                    ),
                 }
             })?),
         };
@@ -422,7 +441,8 @@ impl WooSource {
             ]);
             let resp = self.get(listing.path, &q, ctx.shutdown).await?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
-            let (total, total_pages) = self.check_page(listing, page_no, &resp, rows.len() as u64)?;
+            let (total, total_pages) =
+                self.check_page(listing, page_no, &resp, rows.len() as u64)?;
             if let Some(prev) = last_total
                 && total < prev
                 && page_no > 1
@@ -487,7 +507,9 @@ impl WooSource {
             }
             // The bound is exclusive and second-precise: ask for everything after the second
             // before the anchor, so rows at the anchor second itself are included.
-            let since = (anchor - Duration::seconds(1)).format("%Y-%m-%dT%H:%M:%S").to_string();
+            let since = (anchor - Duration::seconds(1))
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
             let mut q = listing.base.clone();
             q.extend([
                 (listing.since_param.to_string(), since),
@@ -514,7 +536,10 @@ impl WooSource {
             }
             page.cursor = Some((
                 listing.stream.to_string(),
-                cursor_json(&Cursor::Incremental { at: pos.0, id: pos.1 }),
+                cursor_json(&Cursor::Incremental {
+                    at: pos.0,
+                    id: pos.1,
+                }),
             ));
             ctx.commit(fetched, page).await?;
             done += fetched;
@@ -546,7 +571,9 @@ impl WooSource {
         resp: &HttpResponse,
         rows: u64,
     ) -> Result<(u64, u64), SourceError> {
-        let total = resp.header("x-wp-total").and_then(|v| v.trim().parse::<u64>().ok());
+        let total = resp
+            .header("x-wp-total")
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let pages = resp
             .header("x-wp-totalpages")
             .and_then(|v| v.trim().parse::<u64>().ok());
@@ -578,10 +605,12 @@ fn cursor_json(c: &Cursor) -> String {
 fn orders_page(rows: &[WireOrder], rules: &WooSettings) -> Result<Page, SourceError> {
     let mut page = Page::default();
     for w in rows {
-        page.orders.push(convert::order(w, rules).map_err(|e| SourceError::Inconsistent {
-            url: "orders".into(),
-            detail: e.0,
-        })?);
+        page.orders.push(
+            convert::order(w, rules).map_err(|e| SourceError::Inconsistent {
+                url: "orders".into(),
+                detail: e.0,
+            })?,
+        );
     }
     Ok(page)
 }
@@ -589,12 +618,12 @@ fn orders_page(rows: &[WireOrder], rules: &WooSettings) -> Result<Page, SourceEr
 fn refunds_page(rows: &[WireRefund], order_id: Option<u64>) -> Result<Page, SourceError> {
     let mut page = Page::default();
     for w in rows {
-        page.refunds.push(convert::refund(w, order_id).map_err(|e| {
-            SourceError::Inconsistent {
+        page.refunds.push(
+            convert::refund(w, order_id).map_err(|e| SourceError::Inconsistent {
                 url: "refunds".into(),
                 detail: e.0,
-            }
-        })?);
+            })?,
+        );
     }
     Ok(page)
 }

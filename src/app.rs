@@ -1,0 +1,564 @@
+//! What each CLI command does: load settings, open the store, call the library, print.
+//! Exit codes: 0 success, 1 error, 2 invalid configuration, 3 a sync failed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+
+use crate::cli::{Cli, Command, Format};
+use crate::config::{self, Settings, StoreSelector};
+use crate::daemon::keyresults::{self, KpiReport, KrReport, Loaded};
+use crate::daemon::scheduler;
+use crate::daemon::sync::sync_store;
+use crate::daemon::{Clock, Shutdown, ShutdownTrigger};
+use crate::kpi::{KpiId, KpiSpec, WindowSpec};
+use crate::output;
+use crate::sources::AnySource;
+use crate::store::Store;
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let clock = Clock::System;
+    match cli.command {
+        Command::Demo { dir, days } => demo(dir, days, &env, &clock).await,
+        Command::Check { online } => check(&cli.config, &env, online).await,
+        command => {
+            let settings = load_settings(&cli.config, &env)?;
+            let db = Store::open(&settings.database.path)
+                .await
+                .with_context(|| {
+                    format!("opening database {}", settings.database.path.display())
+                })?;
+            match command {
+                Command::Run => daemon(settings, db, clock).await,
+                Command::Sync { store, full } => sync(&settings, &db, &clock, store, full).await,
+                Command::Kpis {
+                    store,
+                    window,
+                    product,
+                    format,
+                } => kpis(&settings, &db, &clock, store, &window, product, format).await,
+                Command::Krs { format } => krs(&settings, &db, &clock, format).await,
+                Command::Logs {
+                    store,
+                    limit,
+                    failed,
+                    format,
+                } => logs(&db, store, limit, failed, format).await,
+                Command::Demo { .. } | Command::Check { .. } => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// Loads settings, turning configuration problems into one error listing them all.
+pub fn load_settings(path: &Path, env: &HashMap<String, String>) -> Result<Settings> {
+    config::load(path, env).map_err(|e| {
+        anyhow::anyhow!("{e}").context(format!("invalid configuration {}", path.display()))
+    })
+}
+
+async fn check(path: &Path, env: &HashMap<String, String>, online: bool) -> Result<ExitCode> {
+    let settings = match config::load(path, env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("{}: {e}", path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    println!(
+        "{}: OK ({} store{}, {} key result{})",
+        path.display(),
+        settings.stores.len(),
+        if settings.stores.len() == 1 { "" } else { "s" },
+        settings.key_results.len(),
+        if settings.key_results.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+    );
+    if !online {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    let shutdown = Shutdown::never();
+    for store in &settings.stores {
+        let result = match AnySource::new(store) {
+            Ok(source) => source.check_online(&shutdown).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(notes) => {
+                println!("store {}: OK", store.name);
+                for n in notes {
+                    println!("  - {n}");
+                }
+            }
+            Err(e) => {
+                failed = true;
+                println!("store {}: FAILED: {e}", store.name);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn daemon(settings: Settings, db: Store, clock: Clock) -> Result<ExitCode> {
+    let (trigger, shutdown) = ShutdownTrigger::new();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested: finishing the pages in flight");
+        trigger.trigger();
+    });
+    tracing::info!(
+        stores = settings.stores.len(),
+        key_results = settings.key_results.len(),
+        "okrsync daemon started"
+    );
+    scheduler::run(Arc::new(settings), db, clock, shutdown).await;
+    tracing::info!("okrsync daemon stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn sync(
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+    store: Option<String>,
+    full: bool,
+) -> Result<ExitCode> {
+    let stores: Vec<_> = match &store {
+        Some(name) => vec![
+            settings
+                .store(name)
+                .with_context(|| unknown_store(settings, name))?,
+        ],
+        None => settings.stores.iter().collect(),
+    };
+    // Ctrl-C during a one-off sync also stops after the current page.
+    let (trigger, shutdown) = ShutdownTrigger::new();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        trigger.trigger();
+    });
+    let progress = output::progress_for_terminal();
+    let mut failed = false;
+    for s in stores {
+        let report = sync_store(s, db, clock, &shutdown, progress.as_ref(), full).await?;
+        let sm = &report.summary;
+        println!(
+            "{}: {} (run {}, {} pages, {} records fetched, {} stored, {} requests, {} retries)",
+            report.store,
+            report.status,
+            report.run_id,
+            sm.pages,
+            sm.fetched,
+            sm.upserted,
+            sm.requests,
+            sm.retries
+        );
+        if let Some(e) = &sm.error {
+            println!("  {e}");
+        }
+        failed |= report.status == "failed";
+    }
+    let written = scheduler::evaluate_key_results(settings, db, clock).await?;
+    if written > 0 {
+        println!(
+            "{written} key result{} updated",
+            if written == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if failed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn unknown_store(settings: &Settings, name: &str) -> String {
+    format!(
+        "unknown store `{name}` (configured: {})",
+        settings
+            .stores
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn selector(settings: &Settings, store: Option<String>) -> Result<StoreSelector> {
+    Ok(match store.as_deref() {
+        Some("all") => StoreSelector::All,
+        Some(name) => {
+            settings
+                .store(name)
+                .with_context(|| unknown_store(settings, name))?;
+            StoreSelector::Named(name.to_string())
+        }
+        None if settings.stores.len() == 1 => StoreSelector::Named(settings.stores[0].name.clone()),
+        None => StoreSelector::All,
+    })
+}
+
+async fn kpis(
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+    store: Option<String>,
+    window: &str,
+    product: Option<String>,
+    format: Format,
+) -> Result<ExitCode> {
+    let sel = selector(settings, store)?;
+    let window = WindowSpec::from_str(window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
+    let loaded = Loaded::load(settings, db, product.is_some()).await?;
+    let mut report =
+        keyresults::kpi_report(&loaded, &sel, &window, clock.now()).map_err(anyhow::Error::msg)?;
+    if let Some(p) = product {
+        add_product_kpis(&loaded, &sel, &window, clock.now(), &p, &mut report);
+    }
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
+        Format::Table => print!("{}", kpi_table(&report, &window)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn add_product_kpis(
+    loaded: &Loaded,
+    sel: &StoreSelector,
+    window: &WindowSpec,
+    now: DateTime<Utc>,
+    product: &str,
+    report: &mut KpiReport,
+) {
+    for id in [KpiId::ProductNetSales, KpiId::ProductUnits] {
+        let spec = KpiSpec {
+            id,
+            product: Some(product.to_string()),
+        };
+        report
+            .values
+            .push((id, keyresults::compute_one(loaded, sel, window, now, &spec)));
+    }
+}
+
+/// The KPI table printed by `kpis` and `demo`.
+pub fn kpi_table(report: &KpiReport, window: &WindowSpec) -> String {
+    let mut out = format!(
+        "KPIs for {} · {} · {} to {} ({}){}\n",
+        report.store,
+        window.as_str(),
+        report.window.range.from,
+        report.window.range.to,
+        report.window.timezone,
+        report
+            .currency
+            .as_ref()
+            .map(|c| format!(" · {c}"))
+            .unwrap_or_default(),
+    );
+    let rows: Vec<Vec<String>> = report
+        .values
+        .iter()
+        .map(|(id, v)| {
+            let (value, note) = match v {
+                Ok(c) => (
+                    c.value
+                        .as_ref()
+                        .map(|v| v.display())
+                        .unwrap_or_else(|| "—".into()),
+                    c.reason.clone().unwrap_or_default(),
+                ),
+                Err(e) => ("—".into(), e.clone()),
+            };
+            vec![id.as_str().to_string(), value, note]
+        })
+        .collect();
+    out.push_str(&output::table(&["kpi", "value", "note"], &rows));
+    out
+}
+
+async fn krs(settings: &Settings, db: &Store, clock: &Clock, format: Format) -> Result<ExitCode> {
+    let reports = evaluate_krs(settings, db, clock).await?;
+    match format {
+        Format::Json => {
+            let arr: Vec<_> = reports.iter().map(KrReport::to_json).collect();
+            println!("{}", serde_json::to_string_pretty(&arr)?);
+        }
+        Format::Table => print!("{}", kr_table(&reports)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn evaluate_krs(settings: &Settings, db: &Store, clock: &Clock) -> Result<Vec<KrReport>> {
+    let with_lines = settings
+        .key_results
+        .iter()
+        .any(|k| k.kpi.id.needs_product());
+    let loaded = Loaded::load(settings, db, with_lines).await?;
+    let mut reports = keyresults::evaluate(settings, &loaded, clock.now());
+    keyresults::attach_updated_at(db, &mut reports).await?;
+    Ok(reports)
+}
+
+fn fmt_decimal(kind_value: Option<&crate::kpi::Value>, d: rust_decimal::Decimal) -> String {
+    match kind_value {
+        Some(crate::kpi::Value::Rate(_)) => crate::kpi::Value::Rate(d).display(),
+        Some(crate::kpi::Value::Money(_)) => crate::kpi::Value::Money(d).display(),
+        _ => d.normalize().to_string(),
+    }
+}
+
+/// The key-result table printed by `krs` and `demo`.
+pub fn kr_table(reports: &[KrReport]) -> String {
+    if reports.is_empty() {
+        return "No key results configured: add [[key_results]] to the config.\n".into();
+    }
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            let s = &r.settings;
+            let sample = r.current.as_ref().cloned().or_else(|| {
+                Some(match s.kpi.id.kind() {
+                    crate::kpi::ValueKind::Rate => crate::kpi::Value::Rate(s.target),
+                    crate::kpi::ValueKind::Money => crate::kpi::Value::Money(s.target),
+                    crate::kpi::ValueKind::Count => crate::kpi::Value::Count(0),
+                })
+            });
+            vec![
+                s.id.clone(),
+                s.title.clone(),
+                s.window.as_str(),
+                format!(
+                    "{} → {}",
+                    fmt_decimal(sample.as_ref(), s.baseline),
+                    fmt_decimal(sample.as_ref(), s.target)
+                ),
+                r.current
+                    .as_ref()
+                    .map(|v| v.display())
+                    .unwrap_or_else(|| "—".into()),
+                r.progress
+                    .map(|p| format!("{:.0}%", p * rust_decimal::Decimal::from(100)))
+                    .unwrap_or_else(|| "—".into()),
+                r.expected
+                    .map(|p| format!("{:.0}%", p * rust_decimal::Decimal::from(100)))
+                    .unwrap_or_else(|| "—".into()),
+                r.status
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| r.reason.clone().unwrap_or_else(|| "—".into())),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "key result",
+            "title",
+            "window",
+            "baseline → target",
+            "current",
+            "progress",
+            "expected",
+            "status",
+        ],
+        &rows,
+    )
+}
+
+async fn logs(
+    db: &Store,
+    store: Option<String>,
+    limit: u32,
+    failed: bool,
+    format: Format,
+) -> Result<ExitCode> {
+    let runs = db.runs(store, limit, failed).await?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+        Format::Table => {
+            if runs.is_empty() {
+                println!("No sync runs recorded yet: run `okrsync sync`.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<Vec<String>> = runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.to_string(),
+                        r.store.clone(),
+                        r.started_at.clone(),
+                        format!("{}{}", r.status, if r.full { " (full)" } else { "" }),
+                        r.pages.to_string(),
+                        r.fetched.to_string(),
+                        r.upserted.to_string(),
+                        r.requests.to_string(),
+                        r.retries.to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                output::table(
+                    &[
+                        "run",
+                        "store",
+                        "started (UTC)",
+                        "status",
+                        "pages",
+                        "fetched",
+                        "stored",
+                        "requests",
+                        "retries"
+                    ],
+                    &rows
+                )
+            );
+            for r in runs.iter().filter(|r| r.error.is_some()) {
+                println!(
+                    "run {} ({}): {}",
+                    r.id,
+                    r.status,
+                    r.error.as_deref().unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `okrsync demo`: a simulated WooCommerce store on loopback, a real config and database,
+/// a real sync over HTTP, then the KPI and key-result tables.
+async fn demo(
+    dir: Option<PathBuf>,
+    days: u32,
+    env: &HashMap<String, String>,
+    clock: &Clock,
+) -> Result<ExitCode> {
+    let keep = dir.is_some();
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("okrsync-demo-{}", std::process::id())),
+    };
+    if dir.join("okrsync.db").exists() {
+        bail!(
+            "{} already holds a demo database; pass another --dir or delete it",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let now = clock.now();
+    eprintln!("Generating {days} days of simulated store history…");
+    let state = crate::demo::SimState::generate(42, now, days, 24);
+    let (key, secret) = (state.consumer_key.clone(), state.consumer_secret.clone());
+    let sim = crate::demo::SimWoo::start(state)
+        .await
+        .context("starting the simulated store")?;
+    eprintln!("Simulated WooCommerce store listening on {}", sim.url());
+    let config_path = dir.join("okrsync.toml");
+    let text = crate::demo::demo_config(&sim.url(), &key, &secret);
+    write_private(&config_path, &text)?;
+    let settings = load_settings(&config_path, env)?;
+    let db = Store::open(&settings.database.path).await?;
+    let progress = output::progress_for_terminal();
+    let shutdown = Shutdown::never();
+    let mut code = ExitCode::SUCCESS;
+    for s in &settings.stores {
+        let report = sync_store(s, &db, clock, &shutdown, progress.as_ref(), false).await?;
+        let sm = &report.summary;
+        eprintln!(
+            "Synced {}: {} ({} pages, {} records, {} HTTP requests)",
+            report.store, report.status, sm.pages, sm.fetched, sm.requests
+        );
+        if let Some(e) = &sm.error {
+            eprintln!("  {e}");
+            code = ExitCode::from(3);
+        }
+    }
+    scheduler::evaluate_key_results(&settings, &db, clock).await?;
+    let loaded = Loaded::load(&settings, &db, false).await?;
+    let window = WindowSpec::Last30Days;
+    for s in &settings.stores {
+        let report = keyresults::kpi_report(
+            &loaded,
+            &StoreSelector::Named(s.name.clone()),
+            &window,
+            clock.now(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        println!();
+        print!("{}", kpi_table(&report, &window));
+    }
+    println!();
+    print!("{}", kr_table(&evaluate_krs(&settings, &db, clock).await?));
+    sim.stop().await;
+    println!();
+    if keep {
+        println!("Demo config and database kept in {}.", dir.display());
+        println!(
+            "Try: cargo run --release -- --config {} logs",
+            config_path.display()
+        );
+    } else {
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+        println!(
+            "Pass --dir DIR to keep the demo config and database and explore them with `kpis`, `krs` and `logs`."
+        );
+    }
+    Ok(code)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
