@@ -323,16 +323,17 @@ impl Validator<'_> {
         let mut names = BTreeSet::new();
         for (i, s) in self.array(top, "stores").iter().enumerate() {
             let key = format!("stores[{i}]");
+            // Names count even when the rest of the store is invalid, so key results that
+            // name it are not reported twice.
+            if let Some(name) = s.get("name").and_then(Json::as_str)
+                && !names.insert(name.trim().to_string())
+            {
+                self.problem(
+                    format!("{key}.name"),
+                    format!("store name `{name}` is used twice; names must be unique"),
+                );
+            }
             if let Some(store) = self.store(&key, s) {
-                if !names.insert(store.name.clone()) {
-                    self.problem(
-                        format!("{key}.name"),
-                        format!(
-                            "store name `{}` is used twice; names must be unique",
-                            store.name
-                        ),
-                    );
-                }
                 stores.push(store);
             }
         }

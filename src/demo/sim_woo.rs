@@ -48,7 +48,7 @@ pub enum FaultKind {
     Delay(Duration),
 }
 
-/// A fault for the next `times` requests whose path contains `path_contains`.
+/// A fault for the next `times` requests whose `path?query&` contains `path_contains`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub path_contains: String,
@@ -202,7 +202,11 @@ async fn handle(
     };
     let fault = {
         let mut faults = lock(&shared.faults);
-        let pos = faults.iter().position(|f| path.contains(&f.path_contains));
+        // Filters match the path and query as sent (`/orders`, `&page=3&`).
+        let target = format!("{path}?{raw_query}&");
+        let pos = faults
+            .iter()
+            .position(|f| target.contains(&f.path_contains));
         pos.map(|i| {
             let f = &mut faults[i];
             f.times -= 1;

@@ -1,12 +1,23 @@
 //! The sync log (`sync_runs`): one row per run of one source of one store.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Store, StoreError, ts};
 
 /// A run older than this without a heartbeat is considered dead (its process was killed).
 const STALE_AFTER: Duration = Duration::minutes(5);
+
+/// Whether a process with this id exists (Linux `/proc`; elsewhere assumed alive, and the
+/// heartbeat alone decides).
+fn process_alive(pid: i64) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if proc.is_dir() {
+        proc.join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
 
 /// The outcome of trying to start a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,25 +75,37 @@ impl Store {
         self.call(move |db| {
             let tx = db.conn.transaction()?;
             let stale = ts(now - STALE_AFTER);
-            tx.execute(
-                "UPDATE sync_runs SET status = 'failed', finished_at = heartbeat_at,
-                    error = 'interrupted: the process stopped before the run finished; the next run resumes from the last committed page'
-                 WHERE store = ?1 AND status = 'running' AND heartbeat_at < ?2",
-                params![store, stale],
-            )?;
-            let busy: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM sync_runs WHERE store = ?1 AND status = 'running' ORDER BY id DESC LIMIT 1",
-                    [&store],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let me = std::process::id() as i64;
+            // A `running` run is live when its process still runs and its heartbeat is fresh;
+            // otherwise its process was killed and the run is closed as failed.
+            let running: Vec<(i64, Option<i64>, String)> = tx
+                .prepare("SELECT id, pid, heartbeat_at FROM sync_runs WHERE store = ?1 AND status = 'running'")?
+                .query_map([&store], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut busy = None;
+            for (id, pid, heartbeat) in running {
+                let alive = match pid {
+                    Some(p) if p == me => true,
+                    Some(p) => process_alive(p),
+                    None => true,
+                };
+                if alive && heartbeat >= stale {
+                    busy = Some(id);
+                } else {
+                    tx.execute(
+                        "UPDATE sync_runs SET status = 'failed', finished_at = heartbeat_at,
+                            error = 'interrupted: the process stopped before the run finished; the next run resumes from the last committed page'
+                         WHERE id = ?1",
+                        [id],
+                    )?;
+                }
+            }
             let status = if busy.is_some() { "skipped" } else { "running" };
             tx.execute(
-                "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, status, full, finished_at, error)
+                "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, status, full, finished_at, error, pid)
                  VALUES (?1, ?2, ?3, ?3, ?4, ?5, CASE WHEN ?4 = 'skipped' THEN ?3 END,
-                         CASE WHEN ?4 = 'skipped' THEN 'the previous run of this store is still going' END)",
-                params![store, source, ts(now), status, full],
+                         CASE WHEN ?4 = 'skipped' THEN 'the previous run of this store is still going' END, ?6)",
+                params![store, source, ts(now), status, full, me],
             )?;
             let id = tx.last_insert_rowid();
             tx.commit()?;

@@ -1,0 +1,7 @@
+//! The integration-test binary: black-box tests against the simulated store over real HTTP.
+
+mod cli;
+mod helpers;
+mod resilience;
+mod secrets;
+mod woo_kpis;

@@ -1,0 +1,277 @@
+//! Incremental runs, kill-and-resume, and bad answers from the store.
+
+use std::time::Duration;
+
+use okrsync::demo::{Fault, FaultKind, NewOrder, SimState};
+use okrsync::kpi::{KpiId, Value};
+
+use crate::helpers::*;
+use crate::woo_kpis::{W, fixture};
+
+#[tokio::test]
+async fn incremental_run_fetches_only_changes_and_kpis_follow() {
+    let fx = fixture();
+    let a = fx.a;
+    let h = Harness::start(fx.state).await;
+    assert_eq!(h.sync().await.status, "ok");
+    let now = at(2026, 11, 20, 12, 0);
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
+
+    // Changes stamped with the real clock: a new order in W and a partial refund of A.
+    let before = h.sim.requests().len();
+    h.sim.with_state(|s| {
+        s.now_override = None;
+        s.add_order(
+            NewOrder::new("completed", at(2026, 10, 22, 9, 0), "new@example.com").line(
+                11,
+                "MUG",
+                "Mug",
+                1,
+                dec("10.00"),
+            ),
+        );
+        let line = s.orders[&a].lines[0].id;
+        s.refund(a, &[(line, 1)], dec("0"));
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    // Two changed orders (the new one and A) and one refund: nothing else is re-read.
+    assert_eq!(report.summary.fetched, 3, "{:?}", report.summary);
+    let incremental: Vec<_> = h.sim.requests()[before..]
+        .iter()
+        .filter(|r| r.path.ends_with("/orders") || r.path.ends_with("/wc/v3/refunds"))
+        .cloned()
+        .collect();
+    assert!(
+        incremental.iter().all(|r| r
+            .query
+            .iter()
+            .any(|(k, _)| k == "modified_after" || k == "after")),
+        "incremental listings are bounded by the cursor: {incremental:?}"
+    );
+    assert!(incremental.iter().all(|r| {
+        r.query
+            .iter()
+            .any(|(k, v)| k == "dates_are_gmt" && v == "true")
+    }));
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(7)));
+    // gross 160 + 10; returns 20 + one mug of A (10.00).
+    assert_eq!(
+        h.kpi(KpiId::GrossSales, W, now).await,
+        Some(Value::Money(dec("170.00")))
+    );
+    assert_eq!(
+        h.kpi(KpiId::Returns, W, now).await,
+        Some(Value::Money(dec("30.00")))
+    );
+
+    // A third run with no changes re-reads only the lookback overlap: the same rows,
+    // upserted idempotently, never double counted.
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok");
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(7)));
+    assert_eq!(
+        h.kpi(KpiId::Returns, W, now).await,
+        Some(Value::Money(dec("30.00")))
+    );
+}
+
+fn big_state() -> SimState {
+    // About 450 orders: five pages of the orders listing.
+    let mut s = SimState::generate(7, at(2026, 11, 1, 0, 0), 30, 15);
+    s.consumer_key = KEY.into();
+    s.consumer_secret = SECRET.into();
+    s.now_override = Some(at(2026, 11, 1, 0, 0));
+    s
+}
+
+#[tokio::test]
+async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() {
+    let state = big_state();
+    assert!(state.orders.len() > 300, "need several pages");
+    // Reference: an uninterrupted run.
+    let reference = Harness::start(state.clone()).await;
+    assert_eq!(reference.sync().await.status, "ok");
+    let expected = dump(&reference.settings.database.path);
+
+    // The same store; the binary hangs on page 3 of the backfill and is killed with SIGKILL.
+    let h = Harness::start(state).await;
+    h.sim.inject(Fault {
+        path_contains: "&page=3&".into(),
+        kind: FaultKind::Hang,
+        times: 1,
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(&h.config_path)
+        .arg("sync")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !h
+        .sim
+        .requests()
+        .iter()
+        .any(|r| r.query.iter().any(|(k, v)| k == "page" && v == "3"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync never reached page 3"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = dump(&h.settings.database.path);
+    assert!(
+        partial.len() < expected.len(),
+        "the kill left the sync unfinished"
+    );
+
+    // Resume: the run continues from page 3 and ends with exactly the reference rows.
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let resumed_pages: Vec<_> = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path.ends_with("/orders") && r.query.iter().any(|(k, v)| k == "orderby" && v == "id")
+        })
+        .filter_map(|r| {
+            r.query
+                .iter()
+                .find(|(k, _)| k == "page")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert_eq!(
+        resumed_pages.iter().filter(|p| *p == "1").count(),
+        2,
+        "page 1 once per store listing (any, trash), not re-read after the kill: {resumed_pages:?}"
+    );
+    assert_eq!(dump(&h.settings.database.path), expected);
+    // The killed run is closed in the sync log once it is stale; the new one is ok.
+    let runs = h.db.runs(None, 10, false).await.unwrap();
+    assert_eq!(runs[0].status, "ok");
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried() {
+    let h = Harness::start(fixture().state).await;
+    h.sim.inject(Fault {
+        path_contains: "/wc/v3/orders".into(),
+        kind: FaultKind::RateLimited {
+            retry_after_secs: 1,
+        },
+        times: 1,
+    });
+    h.sim.inject(Fault {
+        path_contains: "/wc/v3/refunds".into(),
+        kind: FaultKind::Status(500),
+        times: 2,
+    });
+    let started = std::time::Instant::now();
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(report.summary.retries, 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    let now = at(2026, 11, 20, 12, 0);
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
+    let runs = h.db.runs(None, 1, false).await.unwrap();
+    assert_eq!(runs[0].retries, 3);
+    assert!(runs[0].requests >= 8);
+}
+
+#[tokio::test]
+async fn persistent_errors_fail_the_run_with_a_clear_message() {
+    let h = Harness::start(fixture().state).await;
+    h.sim.inject(Fault {
+        path_contains: "/wc/v3/orders".into(),
+        kind: FaultKind::Status(503),
+        times: 10,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(
+        err.contains("HTTP 503") && err.contains("/wp-json/wc/v3/orders"),
+        "{err}"
+    );
+    assert_eq!(report.summary.retries, 3, "max_retries = 3");
+    let logs = h.run_bin(&["logs", "--failed"]).await;
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        text.contains("failed") && text.contains("HTTP 503"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_page_fails_the_run_and_the_cursor_does_not_pass_it() {
+    let state = big_state();
+    let reference = Harness::start(state.clone()).await;
+    assert_eq!(reference.sync().await.status, "ok");
+    let h = Harness::start(state).await;
+    h.sim.inject(Fault {
+        path_contains: "&page=2&".into(),
+        kind: FaultKind::Malformed,
+        times: 1,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(
+        err.contains("not valid JSON") && err.contains("Warning"),
+        "{err}"
+    );
+    assert_eq!(
+        report.summary.pages, 1,
+        "page 1 was stored before the bad page"
+    );
+    // The next run resumes at page 2 and completes.
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(
+        dump(&h.settings.database.path),
+        dump(&reference.settings.database.path)
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_page_fails_the_run() {
+    let h = Harness::start(big_state()).await;
+    h.sim.inject(Fault {
+        path_contains: "&page=2&".into(),
+        kind: FaultKind::ShortPage,
+        times: 1,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(
+        err.contains("X-WP-Total") && err.contains("truncated"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_store_times_out_and_is_logged() {
+    let h = Harness::start_with(fixture().state, "timeout_seconds = 1\nmax_retries = 0", "").await;
+    h.sim.inject(Fault {
+        path_contains: "/wc/v3/orders".into(),
+        kind: FaultKind::Hang,
+        times: 1,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(err.contains("timed out"), "{err}");
+    // The store answers again: the next run succeeds.
+    assert_eq!(h.sync().await.status, "ok");
+}
