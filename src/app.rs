@@ -84,6 +84,9 @@ async fn check(path: &Path, env: &HashMap<String, String>, online: bool) -> Resu
             "s"
         },
     );
+    for n in &settings.notes {
+        println!("note: {n}");
+    }
     if !online {
         return Ok(ExitCode::SUCCESS);
     }

@@ -39,6 +39,8 @@ pub const SECRET_KEYS: &[&str] = &[
 /// Validated settings for the whole process.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Things worth telling the user that are not errors (sections a later version handles).
+    pub notes: Vec<String>,
     pub database: DatabaseSettings,
     pub stores: Vec<StoreSettings>,
     pub key_results: Vec<KeyResultSettings>,
@@ -355,7 +357,20 @@ impl Validator<'_> {
                 key_results.push(kr);
             }
         }
+        let mut notes = Vec::new();
+        for (key, what) in [
+            ("http", "the status server"),
+            ("sinks", "pushing check-ins to OKR tools"),
+            ("analytics", "analytics sources"),
+        ] {
+            if top.contains_key(key) {
+                notes.push(format!(
+                    "`{key}` ({what}) is not supported by this version of okrsync yet and is ignored"
+                ));
+            }
+        }
         Some(Settings {
+            notes,
             database,
             stores,
             key_results,

@@ -25,32 +25,32 @@ schedule = "0 */15 * * * *"
 [[key_results]]
 id = "repeat-rate-q"
 objective = "Increase revenue from repeat customers"
-title = "Repeat purchase rate from 4% to 8% this quarter"
+title = "Repeat purchase rate from 8% to 15% this quarter"
 kpi = "repeat_purchase_rate"
 store = "demo-woo"
 window = "quarter_to_date"
-baseline = 0.04
-target = 0.08
+baseline = 0.08
+target = 0.15
 
 [[key_results]]
 id = "aov-month"
 objective = "Grow basket size"
-title = "Average order value from 60 to 75"
+title = "Average order value from 45 to 55"
 kpi = "average_order_value"
 store = "demo-woo"
 window = "month_to_date"
-baseline = 60
-target = 75
+baseline = 45
+target = 55
 
 [[key_results]]
 id = "net-sales-q"
 objective = "Grow revenue"
-title = "Net sales of 150,000 this quarter"
+title = "Net sales of 130,000 this quarter"
 kpi = "net_sales"
 store = "demo-woo"
 window = "quarter_to_date"
 baseline = 0
-target = 150000
+target = 130000
 
 [[key_results]]
 id = "refund-rate-cap"

@@ -249,3 +249,26 @@ async fn daemon_syncs_on_schedule_skips_overlaps_and_stops_on_sigterm() {
     assert!(status.success(), "daemon exit status {status:?}");
     assert!(h.db.checkin_count("repeat-rate").await.unwrap() >= 1);
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    // The documented example must pass `check` once its environment variables are set.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("okrsync.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/okrsync.example.toml"),
+        &path,
+    )
+    .unwrap();
+    let env: HashMap<String, String> = [
+        ("OKRSYNC_MAIN_CONSUMER_KEY".to_string(), "ck_x".to_string()),
+        (
+            "OKRSYNC_MAIN_CONSUMER_SECRET".to_string(),
+            "cs_x".to_string(),
+        ),
+    ]
+    .into();
+    let s = config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.stores.len(), 1);
+    assert_eq!(s.key_results.len(), 1);
+}
