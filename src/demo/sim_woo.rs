@@ -258,7 +258,15 @@ async fn handle(
             .unwrap_or("")
             .to_string();
         let mut st = lock(&shared.state);
-        let mut r = route(&mut st, &method, &path, &raw_query, &query, &host);
+        let mut r = route(
+            &mut st,
+            &method,
+            &path,
+            &raw_query,
+            &query,
+            &host,
+            authorization.as_deref(),
+        );
         drop(st);
         match fault {
             Some(FaultKind::Malformed) => {
@@ -323,6 +331,7 @@ fn route(
     raw_query: &str,
     q: &[(String, String)],
     host: &str,
+    authorization: Option<&str>,
 ) -> Reply {
     let trimmed = path.trim_end_matches('/');
     if trimmed == "/wp-json" {
@@ -333,6 +342,32 @@ fn route(
     };
     if method != Method::GET {
         return no_route();
+    }
+    if st.https {
+        // Over https WooCommerce takes HTTP Basic, or the key and secret as query parameters.
+        let (key, secret) = match (basic_credentials(authorization), param(q, "consumer_key")) {
+            (Some((k, s)), _) => (k, s),
+            (None, Some(k)) => (
+                k.to_string(),
+                param(q, "consumer_secret").unwrap_or("").to_string(),
+            ),
+            (None, None) => return cannot_view(),
+        };
+        if key != st.consumer_key {
+            return Reply::error(
+                401,
+                "woocommerce_rest_authentication_error",
+                "Consumer key is invalid.",
+            );
+        }
+        if secret != st.consumer_secret {
+            return Reply::error(
+                401,
+                "woocommerce_rest_authentication_error",
+                "Consumer secret is invalid.",
+            );
+        }
+        return serve_api(st, route, q);
     }
     // Over http WooCommerce accepts only OAuth 1.0a in the query string.
     let has_oauth = q.iter().any(|(k, _)| k.starts_with("oauth_"));
@@ -353,6 +388,23 @@ fn route(
     if let Err(e) = oauth::verify("GET", &url, &st.consumer_secret) {
         return Reply::error(401, "woocommerce_rest_authentication_error", &e);
     }
+    serve_api(st, route, q)
+}
+
+/// `Authorization: Basic base64(key:secret)`.
+fn basic_credentials(header: Option<&str>) -> Option<(String, String)> {
+    use base64::Engine;
+    let b64 = header?.strip_prefix("Basic ")?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (k, s) = text.split_once(':')?;
+    Some((k.to_string(), s.to_string()))
+}
+
+/// The authenticated API routes.
+fn serve_api(st: &mut SimState, route: &str, q: &[(String, String)]) -> Reply {
     let segs: Vec<&str> = route.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["settings", "general"] => Reply::json(200, &general_settings(st)),

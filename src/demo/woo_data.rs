@@ -36,6 +36,9 @@ pub struct SimState {
     pub refunds: BTreeMap<u64, SimRefund>,
     /// `false`: `GET /wc/v3/refunds` answers 404 `rest_no_route` (WooCommerce before 9.0).
     pub refunds_listing: bool,
+    /// The store is reached through a TLS front (`is_ssl()` in WordPress): it then accepts
+    /// HTTP Basic or `consumer_key`/`consumer_secret` query parameters instead of OAuth 1.0a.
+    pub https: bool,
     /// The clock that stamps `date_modified`; `None` = now, truncated to seconds.
     pub now_override: Option<DateTime<Utc>>,
     /// Orders and refunds share one id sequence, as in WooCommerce's order tables.
@@ -578,6 +581,7 @@ impl SimState {
             orders: BTreeMap::new(),
             refunds: BTreeMap::new(),
             refunds_listing: true,
+            https: false,
             now_override: None,
             next_id: 100,
             next_item_id: 1,

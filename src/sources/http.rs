@@ -244,9 +244,14 @@ impl HttpClient {
             msg.push_str(&format!(": {s}"));
             src = s.source();
         }
+        let hint = if msg.to_lowercase().contains("certificate") {
+            "; if the store uses a self-signed or private CA certificate, set tls_ca_file to that CA (PEM)"
+        } else {
+            ""
+        };
         SourceError::Http {
             url: what.to_string(),
-            message: self.redactor.redact(&format!("{kind} ({msg})")),
+            message: self.redactor.redact(&format!("{kind} ({msg}){hint}")),
         }
     }
 

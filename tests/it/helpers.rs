@@ -82,9 +82,15 @@ impl Harness {
 
     pub async fn start_with(state: SimState, extra_store: &str, extra: &str) -> Harness {
         let sim = SimWoo::start(state).await.unwrap();
+        let url = sim.url();
+        Self::from_sim(sim, &url, extra_store, extra).await
+    }
+
+    /// A harness whose config reaches `sim` at `url` (e.g. through a TLS front).
+    pub async fn from_sim(sim: SimWoo, url: &str, extra_store: &str, extra: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("okrsync.toml");
-        write_private(&config_path, &config_text(&sim.url(), extra_store, extra));
+        write_private(&config_path, &config_text(url, extra_store, extra));
         let settings = config::load(&config_path, &HashMap::new()).unwrap();
         let db = Store::open(&settings.database.path).await.unwrap();
         Harness {
