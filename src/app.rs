@@ -566,7 +566,18 @@ async fn demo(
         .context("starting the simulated store")?;
     eprintln!("Simulated WooCommerce store listening on {}", sim.url());
     let config_path = dir.join("okrsync.toml");
-    let text = crate::demo::demo_config(&sim.url(), &key, &secret);
+    let traffic = crate::demo::demo_traffic(
+        crate::domain::StoreTz::parse("Europe/Paris")
+            .unwrap_or(crate::domain::StoreTz::UTC)
+            .local_date(now),
+        days,
+    );
+    let plausible_key = traffic.api_key.clone();
+    let fake = crate::demo::sim_analytics::SimAnalytics::start(traffic)
+        .await
+        .context("starting the simulated Plausible site")?;
+    eprintln!("Simulated Plausible site listening on {}", fake.url());
+    let text = crate::demo::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key);
     write_private(&config_path, &text)?;
     let settings = load_settings(&config_path, env)?;
     let db = Store::open(&settings.database.path).await?;
@@ -581,6 +592,23 @@ async fn demo(
             report.store, report.status, sm.pages, sm.fetched, sm.requests
         );
         if let Some(e) = &sm.error {
+            eprintln!("  {e}");
+            code = ExitCode::from(3);
+        }
+    }
+    for a in &settings.analytics {
+        let report =
+            crate::daemon::analytics::sync_analytics(a, &settings, &db, clock, &shutdown, false)
+                .await?;
+        eprintln!(
+            "Synced {} ({}): {} ({} days, {} HTTP requests)",
+            report.store,
+            a.provider.name(),
+            report.status,
+            report.summary.fetched,
+            report.summary.requests
+        );
+        if let Some(e) = &report.summary.error {
             eprintln!("  {e}");
             code = ExitCode::from(3);
         }
@@ -602,6 +630,7 @@ async fn demo(
     println!();
     print!("{}", kr_table(&evaluate_krs(&settings, &db, clock).await?));
     sim.stop().await;
+    fake.stop();
     println!();
     if keep {
         println!("Demo config and database kept in {}.", dir.display());
