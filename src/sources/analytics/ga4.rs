@@ -10,7 +10,8 @@
 //! leaves out counts as 0 only when it is complete (it ended more than 48 hours before the
 //! current local day began); otherwise it stays unknown and is read again next sync.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -38,7 +39,15 @@ pub struct Ga4 {
     settings: Ga4Settings,
     key: RsaKeyPair,
     http: HttpClient,
-    token: Mutex<Option<(String, DateTime<Utc>)>>,
+}
+
+/// Access tokens by (client_email, token_uri), shared by every run of the process so that
+/// scheduled syncs reuse a token until shortly before it expires.
+type TokenCache = Mutex<HashMap<String, (String, DateTime<Utc>)>>;
+
+fn tokens() -> &'static TokenCache {
+    static TOKENS: OnceLock<TokenCache> = OnceLock::new();
+    TOKENS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -116,21 +125,27 @@ impl Ga4 {
             http: client(a, &[pem, &body])?,
             settings: s.clone(),
             key,
-            token: Mutex::new(None),
         })
     }
 
+    fn cache_key(&self) -> String {
+        format!(
+            "{} {}",
+            self.settings.key.client_email, self.settings.key.token_uri
+        )
+    }
+
     fn cached(&self) -> Option<String> {
-        let guard = self.token.lock().ok()?;
-        match guard.as_ref() {
+        let guard = tokens().lock().ok()?;
+        match guard.get(&self.cache_key()) {
             Some((t, exp)) if Utc::now() < *exp => Some(t.clone()),
             _ => None,
         }
     }
 
     fn forget_token(&self) {
-        if let Ok(mut g) = self.token.lock() {
-            *g = None;
+        if let Ok(mut g) = tokens().lock() {
+            g.remove(&self.cache_key());
         }
     }
 
@@ -183,8 +198,8 @@ impl Ga4 {
         let expires_in = v.get("expires_in").and_then(count).unwrap_or(3600) as i64;
         // Renew a minute early so a token never expires mid-request.
         let exp = Utc::now() + Duration::seconds((expires_in - 60).max(0));
-        if let Ok(mut g) = self.token.lock() {
-            *g = Some((token.clone(), exp));
+        if let Ok(mut g) = tokens().lock() {
+            g.insert(self.cache_key(), (token.clone(), exp));
         }
         Ok(token)
     }
