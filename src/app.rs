@@ -110,6 +110,38 @@ async fn check(path: &Path, env: &HashMap<String, String>, online: bool) -> Resu
             }
         }
     }
+    for a in &settings.analytics {
+        let tz = match a.stores.first().and_then(|n| settings.store(n)) {
+            Some(store) => match store.timezone {
+                Some(tz) => tz.name(),
+                None => match AnySource::new(store) {
+                    Ok(src) => src
+                        .store_info(&shutdown)
+                        .await
+                        .map(|i| i.timezone.name())
+                        .unwrap_or_else(|_| "UTC".into()),
+                    Err(_) => "UTC".into(),
+                },
+            },
+            None => "UTC".into(),
+        };
+        let result = match crate::sources::analytics::AnyAnalytics::new(a) {
+            Ok(source) => source.check_online(&tz, &shutdown).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(notes) => {
+                println!("analytics {} ({}): OK", a.name, a.provider.name());
+                for n in notes {
+                    println!("  - {n}");
+                }
+            }
+            Err(e) => {
+                failed = true;
+                println!("analytics {} ({}): FAILED: {e}", a.name, a.provider.name());
+            }
+        }
+    }
     Ok(if failed {
         ExitCode::from(3)
     } else {
@@ -166,13 +198,16 @@ async fn sync(
     store: Option<String>,
     full: bool,
 ) -> Result<ExitCode> {
-    let stores: Vec<_> = match &store {
-        Some(name) => vec![
-            settings
-                .store(name)
-                .with_context(|| unknown_store(settings, name))?,
-        ],
-        None => settings.stores.iter().collect(),
+    let (stores, sources): (Vec<_>, Vec<_>) = match &store {
+        Some(name) => match (settings.store(name), settings.analytics_source(name)) {
+            (Some(s), _) => (vec![s], vec![]),
+            (None, Some(a)) => (vec![], vec![a]),
+            (None, None) => bail!("{}", unknown_store(settings, name)),
+        },
+        None => (
+            settings.stores.iter().collect(),
+            settings.analytics.iter().collect(),
+        ),
     };
     // Ctrl-C during a one-off sync also stops after the current page.
     let (trigger, shutdown) = ShutdownTrigger::new();
@@ -201,6 +236,29 @@ async fn sync(
         }
         failed |= report.status == "failed";
     }
+    // Each analytics source after the stores, so it knows their time zones; one failing
+    // source never stops the others.
+    for a in sources {
+        let report =
+            crate::daemon::analytics::sync_analytics(a, settings, db, clock, &shutdown, full)
+                .await?;
+        let sm = &report.summary;
+        println!(
+            "{} ({}): {} (run {}, {} records fetched, {} stored, {} requests, {} retries)",
+            report.store,
+            a.provider.name(),
+            report.status,
+            report.run_id,
+            sm.fetched,
+            sm.upserted,
+            sm.requests,
+            sm.retries
+        );
+        if let Some(e) = &sm.error {
+            println!("  {e}");
+        }
+        failed |= report.status == "failed";
+    }
     let written = scheduler::evaluate_key_results(settings, db, clock).await?;
     if written > 0 {
         println!(
@@ -216,7 +274,7 @@ async fn sync(
 }
 
 fn unknown_store(settings: &Settings, name: &str) -> String {
-    format!(
+    let mut s = format!(
         "unknown store `{name}` (configured: {})",
         settings
             .stores
@@ -224,7 +282,19 @@ fn unknown_store(settings: &Settings, name: &str) -> String {
             .map(|s| s.name.as_str())
             .collect::<Vec<_>>()
             .join(", ")
-    )
+    );
+    if !settings.analytics.is_empty() {
+        s.push_str(&format!(
+            "; analytics sources: {}",
+            settings
+                .analytics
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    s
 }
 
 fn selector(settings: &Settings, store: Option<String>) -> Result<StoreSelector> {
@@ -347,6 +417,7 @@ fn fmt_decimal(kind_value: Option<&crate::kpi::Value>, d: rust_decimal::Decimal)
     match kind_value {
         Some(crate::kpi::Value::Rate(_)) => crate::kpi::Value::Rate(d).display(),
         Some(crate::kpi::Value::Money(_)) => crate::kpi::Value::Money(d).display(),
+        Some(crate::kpi::Value::Number(_)) => crate::kpi::Value::Number(d).display(),
         _ => d.normalize().to_string(),
     }
 }
@@ -365,6 +436,7 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                     crate::kpi::ValueKind::Rate => crate::kpi::Value::Rate(s.target),
                     crate::kpi::ValueKind::Money => crate::kpi::Value::Money(s.target),
                     crate::kpi::ValueKind::Count => crate::kpi::Value::Count(0),
+                    crate::kpi::ValueKind::Number => crate::kpi::Value::Number(s.target),
                 })
             });
             vec![
@@ -497,7 +569,18 @@ async fn demo(
         .context("starting the simulated store")?;
     eprintln!("Simulated WooCommerce store listening on {}", sim.url());
     let config_path = dir.join("okrsync.toml");
-    let text = crate::demo::demo_config(&sim.url(), &key, &secret);
+    let traffic = crate::demo::demo_traffic(
+        crate::domain::StoreTz::parse("Europe/Paris")
+            .unwrap_or(crate::domain::StoreTz::UTC)
+            .local_date(now),
+        days,
+    );
+    let plausible_key = traffic.api_key.clone();
+    let fake = crate::demo::sim_analytics::SimAnalytics::start(traffic)
+        .await
+        .context("starting the simulated Plausible site")?;
+    eprintln!("Simulated Plausible site listening on {}", fake.url());
+    let text = crate::demo::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key);
     write_private(&config_path, &text)?;
     let settings = load_settings(&config_path, env)?;
     let db = Store::open(&settings.database.path).await?;
@@ -512,6 +595,23 @@ async fn demo(
             report.store, report.status, sm.pages, sm.fetched, sm.requests
         );
         if let Some(e) = &sm.error {
+            eprintln!("  {e}");
+            code = ExitCode::from(3);
+        }
+    }
+    for a in &settings.analytics {
+        let report =
+            crate::daemon::analytics::sync_analytics(a, &settings, &db, clock, &shutdown, false)
+                .await?;
+        eprintln!(
+            "Synced {} ({}): {} ({} days, {} HTTP requests)",
+            report.store,
+            a.provider.name(),
+            report.status,
+            report.summary.fetched,
+            report.summary.requests
+        );
+        if let Some(e) = &report.summary.error {
             eprintln!("  {e}");
             code = ExitCode::from(3);
         }
@@ -533,6 +633,7 @@ async fn demo(
     println!();
     print!("{}", kr_table(&evaluate_krs(&settings, &db, clock).await?));
     sim.stop().await;
+    fake.stop();
     println!();
     if keep {
         println!("Demo config and database kept in {}.", dir.display());

@@ -6,7 +6,14 @@
 //! module that reads configuration files, secret files and environment variables; tests build
 //! settings by calling [`load_from_str`] with an explicit environment.
 
+mod analytics;
 mod secret;
+
+pub use analytics::{
+    AnalyticsSettings, DEFAULT_ANALYTICS_SCHEDULE, Ga4Settings, MatomoSettings, PageSpeedSettings,
+    PlausibleSettings, ProviderSettings, ServiceAccountKey, WooReviewsSettings,
+    parse_service_account,
+};
 
 pub use secret::{ExposeSecret, SecretString, check_private};
 
@@ -34,6 +41,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "webhook_secret",
     "token",
     "api_key",
+    "credentials",
 ];
 
 /// Validated settings for the whole process.
@@ -44,6 +52,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub stores: Vec<StoreSettings>,
     pub key_results: Vec<KeyResultSettings>,
+    /// Analytics and site sources (`[[analytics]]`).
+    pub analytics: Vec<AnalyticsSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +166,11 @@ impl Settings {
     /// The store with this name.
     pub fn store(&self, name: &str) -> Option<&StoreSettings> {
         self.stores.iter().find(|s| s.name == name)
+    }
+
+    /// The analytics source with this name.
+    pub fn analytics_source(&self, name: &str) -> Option<&AnalyticsSettings> {
+        self.analytics.iter().find(|a| a.name == name)
     }
 }
 
@@ -357,11 +372,11 @@ impl Validator<'_> {
                 key_results.push(kr);
             }
         }
+        let analytics = self.analytics(top, &stores, &names);
         let mut notes = Vec::new();
         for (key, what) in [
             ("http", "the status server"),
             ("sinks", "pushing check-ins to OKR tools"),
-            ("analytics", "analytics sources"),
         ] {
             if top.contains_key(key) {
                 notes.push(format!(
@@ -374,6 +389,7 @@ impl Validator<'_> {
             database,
             stores,
             key_results,
+            analytics,
         })
     }
 

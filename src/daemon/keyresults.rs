@@ -30,7 +30,10 @@ impl Loaded {
         let mut missing = Vec::new();
         for s in &settings.stores {
             match db.load_store_data(&s.name, s.timezone, with_lines).await? {
-                Some(d) => stores.push(d),
+                Some(mut d) => {
+                    attach_analytics(settings, db, &mut d).await?;
+                    stores.push(d);
+                }
                 None => missing.push(s.name.clone()),
             }
         }
@@ -55,6 +58,96 @@ impl Loaded {
             },
         }
     }
+}
+
+/// Fills a store's analytics feeds from the sources linked to it. A source that never
+/// finished a run, or whose last run failed, makes its feed unavailable (KPIs null with the
+/// reason) instead of reading stale or missing data as 0.
+async fn attach_analytics(
+    settings: &Settings,
+    db: &Store,
+    d: &mut StoreData,
+) -> Result<(), StoreError> {
+    use crate::kpi::{Feed, PageSpeedFacts, ReviewFacts};
+    for a in settings
+        .analytics
+        .iter()
+        .filter(|a| a.stores.contains(&d.name))
+    {
+        let feed = a.provider.feed();
+        match db.last_finished_run(&a.name).await? {
+            None => {
+                d.unavailable.insert(
+                    feed,
+                    format!(
+                        "analytics source `{}` has not synced yet: run `okrsync sync --store {}`",
+                        a.name, a.name
+                    ),
+                );
+                continue;
+            }
+            Some(run) if run.status == "failed" => {
+                d.unavailable.insert(
+                    feed,
+                    format!(
+                        "the last sync of analytics source `{}` failed: {}",
+                        a.name,
+                        run.error.unwrap_or_default()
+                    ),
+                );
+                continue;
+            }
+            Some(_) => {}
+        }
+        match feed {
+            Feed::Traffic => {
+                let days = db.load_traffic(&a.name).await?;
+                let mut sessions = std::collections::BTreeMap::new();
+                let mut bounces = std::collections::BTreeMap::new();
+                for (day, t) in days {
+                    sessions.insert(day, t.sessions);
+                    if let Some(b) = t.bounces {
+                        bounces.insert(day, b);
+                    }
+                }
+                d.sessions = Some(sessions);
+                d.bounces = Some(bounces);
+            }
+            Feed::PageSpeed => {
+                let samples = db.load_pagespeed(&a.name).await?;
+                d.pagespeed = Some(
+                    samples
+                        .into_iter()
+                        .map(|s| PageSpeedFacts {
+                            date: s.date,
+                            url: s.url,
+                            strategy: s.strategy,
+                            score: s.score,
+                            lcp_seconds: s
+                                .lcp_ms
+                                .map(|ms| Decimal::from(ms) / Decimal::from(1000))
+                                .unwrap_or_default(),
+                        })
+                        .collect(),
+                );
+            }
+            Feed::Reviews => {
+                let reviews = db.load_reviews(&a.name).await?;
+                d.reviews = Some(
+                    reviews
+                        .into_iter()
+                        .map(|r| ReviewFacts {
+                            product_id: r.product_id,
+                            created_at: r.created_at,
+                            rating: r.rating,
+                            verified: r.verified,
+                        })
+                        .collect(),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A window resolved for a report: dates and the time zone they are in.
@@ -306,6 +399,7 @@ pub async fn record_checkins(
                 kpi::ValueKind::Count => "count",
                 kpi::ValueKind::Money => "money",
                 kpi::ValueKind::Rate => "rate",
+                kpi::ValueKind::Number => "number",
             }
             .to_string(),
             progress: r.progress.map(|p| p.round_dp(4).to_string()),

@@ -1,4 +1,5 @@
-//! The daemon loop: one ticker per store on its cron schedule (plus one run at start-up).
+//! The daemon loop: one ticker per store and per analytics source, each on its own cron
+//! schedule (plus one run at start-up).
 //! A tick that finds the store's previous run still going records a `skipped` run. After
 //! every sync the key results are re-evaluated. On shutdown the tickers stop, runs in flight
 //! stop after their current page, and the loop returns.
@@ -12,7 +13,7 @@ use tracing::Instrument;
 use super::keyresults::{Loaded, evaluate, record_checkins};
 use super::sync::sync_store;
 use super::{Clock, Shutdown};
-use crate::config::{Settings, StoreSettings};
+use crate::config::{AnalyticsSettings, Settings, StoreSettings};
 use crate::sources::QuietProgress;
 use crate::store::Store;
 
@@ -26,14 +27,52 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
         let clock = clock.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("schedule", store = %store.name);
-        tickers.spawn(ticker(store, settings, db, clock, shutdown).instrument(span));
+        tickers.spawn(ticker(Job::Store(store), settings, db, clock, shutdown).instrument(span));
+    }
+    for source in settings.analytics.clone() {
+        let settings = settings.clone();
+        let db = db.clone();
+        let clock = clock.clone();
+        let shutdown = shutdown.clone();
+        let span = tracing::info_span!("schedule", analytics = %source.name);
+        tickers
+            .spawn(ticker(Job::Analytics(source), settings, db, clock, shutdown).instrument(span));
     }
     while tickers.join_next().await.is_some() {}
     tracing::info!("all stores stopped");
 }
 
+/// What a ticker runs: a store sync or an analytics source sync.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // one per ticker, built once
+enum Job {
+    Store(StoreSettings),
+    Analytics(AnalyticsSettings),
+}
+
+impl Job {
+    fn name(&self) -> &str {
+        match self {
+            Job::Store(s) => &s.name,
+            Job::Analytics(a) => &a.name,
+        }
+    }
+    fn source(&self) -> &'static str {
+        match self {
+            Job::Store(s) => s.platform_name(),
+            Job::Analytics(a) => a.provider.name(),
+        }
+    }
+    fn schedule(&self) -> &cron::Schedule {
+        match self {
+            Job::Store(s) => &s.schedule,
+            Job::Analytics(a) => &a.schedule,
+        }
+    }
+}
+
 async fn ticker(
-    store: StoreSettings,
+    store: Job,
     settings: Arc<Settings>,
     db: Store,
     clock: Clock,
@@ -45,7 +84,7 @@ async fn ticker(
     loop {
         if !first {
             let now = clock.now();
-            let Some(next) = store.schedule.after(&now).next() else {
+            let Some(next) = store.schedule().after(&now).next() else {
                 tracing::warn!("schedule has no future tick; this store will not sync again");
                 break;
             };
@@ -61,7 +100,7 @@ async fn ticker(
         if running.swap(true, Ordering::SeqCst) {
             tracing::warn!("previous run still going: this tick is skipped");
             if let Err(e) = db
-                .record_skipped(&store.name, store.platform_name(), clock.now())
+                .record_skipped(store.name(), store.source(), clock.now())
                 .await
             {
                 tracing::error!("cannot record the skipped run: {e}");
@@ -78,7 +117,12 @@ async fn ticker(
         );
         runs.spawn(
             async move {
-                sync_and_evaluate(&store, &settings, &db, &clock, &sd).await;
+                match &store {
+                    Job::Store(s) => sync_and_evaluate(s, &settings, &db, &clock, &sd).await,
+                    Job::Analytics(a) => {
+                        analytics_and_evaluate(a, &settings, &db, &clock, &sd).await
+                    }
+                }
                 running.store(false, Ordering::SeqCst);
             }
             .in_current_span(),
@@ -101,6 +145,27 @@ pub async fn sync_and_evaluate(
         Ok(_) => {}
         Err(e) => {
             tracing::error!("sync could not be recorded: {e}");
+            return;
+        }
+    }
+    if let Err(e) = evaluate_key_results(settings, db, clock).await {
+        tracing::error!("key results not updated: {e}");
+    }
+}
+
+/// One scheduled analytics run: sync the source, then re-evaluate key results.
+pub async fn analytics_and_evaluate(
+    source: &AnalyticsSettings,
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+    shutdown: &Shutdown,
+) {
+    match super::analytics::sync_analytics(source, settings, db, clock, shutdown, false).await {
+        Ok(report) if report.status == "skipped" => return,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!("analytics sync could not be recorded: {e}");
             return;
         }
     }

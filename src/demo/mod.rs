@@ -1,14 +1,43 @@
 //! The simulated WooCommerce store behind `okrsync demo` and the integration tests.
 
+pub mod sim_analytics;
 pub mod sim_woo;
 pub mod woo_data;
+
+/// Simulated daily traffic for the demo: about 40 sessions per order of the demo store.
+pub fn demo_traffic(today: chrono::NaiveDate, days: u32) -> sim_analytics::SimAnalyticsState {
+    let mut st = sim_analytics::SimAnalyticsState {
+        api_key: "plausible-demo-key-0001".into(),
+        ga4_time_zone: "Europe/Paris".into(),
+        ..Default::default()
+    };
+    for i in 0..=u64::from(days) {
+        let day = today - chrono::Duration::days(i as i64);
+        let sessions = 900 + (i * 37) % 200;
+        st.days.insert(
+            day,
+            sim_analytics::SimDay {
+                sessions,
+                visitors: sessions * 4 / 5,
+                bounces: sessions * 2 / 5,
+            },
+        );
+    }
+    st
+}
 
 pub use sim_woo::{Fault, FaultKind, RequestRecord, SimWoo};
 pub use woo_data::{NewLine, NewOrder, SimOrder, SimRefund, SimRefundLine, SimState};
 
 /// The configuration `okrsync demo` writes next to its database: one store pointing at the
 /// simulated store, and key results of the kinds store teams write.
-pub fn demo_config(url: &str, consumer_key: &str, consumer_secret: &str) -> String {
+pub fn demo_config(
+    url: &str,
+    consumer_key: &str,
+    consumer_secret: &str,
+    plausible_url: &str,
+    plausible_key: &str,
+) -> String {
     format!(
         r#"# Written by `okrsync demo`. The store below is simulated on 127.0.0.1.
 [database]
@@ -21,6 +50,25 @@ url = "{url}"
 consumer_key = "{consumer_key}"
 consumer_secret = "{consumer_secret}"
 schedule = "0 */15 * * * *"
+
+# Simulated Plausible site measuring the demo store's traffic (sessions for conversion rate).
+[[analytics]]
+name = "demo-plausible"
+provider = "plausible"
+base_url = "{plausible_url}"
+site_id = "demo.example"
+api_key = "{plausible_key}"
+stores = ["demo-woo"]
+
+[[key_results]]
+id = "conversion-month"
+objective = "Grow revenue"
+title = "Conversion rate from 2% to 3% this month"
+kpi = "conversion_rate"
+store = "demo-woo"
+window = "month_to_date"
+baseline = 0.02
+target = 0.03
 
 [[key_results]]
 id = "repeat-rate-q"

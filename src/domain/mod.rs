@@ -3,8 +3,10 @@
 //! Sources convert their wire formats into these types; the store persists them; `kpi` reads
 //! them back as [`crate::kpi::OrderFacts`]. Nothing here deserializes API JSON.
 
+mod analytics;
 mod tz;
 
+pub use analytics::{DailyTraffic, PageSpeedSample, Review};
 pub use tz::StoreTz;
 
 use chrono::{DateTime, Utc};

@@ -56,6 +56,62 @@ pub struct StoreData {
     pub sessions: Option<BTreeMap<NaiveDate, u64>>,
     /// Creation instants of abandoned checkouts; `None` when the platform does not report them.
     pub abandoned_checkouts: Option<Vec<DateTime<Utc>>>,
+    /// Daily bounced sessions by local day (days whose provider reports bounces); `None`
+    /// when no traffic source is linked. Weighted by the same day's `sessions`.
+    pub bounces: Option<BTreeMap<NaiveDate, u64>>,
+    /// Lighthouse samples (one per URL, strategy and local day); `None` when no PageSpeed
+    /// source is linked.
+    pub pagespeed: Option<Vec<PageSpeedFacts>>,
+    /// Approved product reviews; `None` when no reviews source is linked.
+    pub reviews: Option<Vec<ReviewFacts>>,
+    /// Why a linked source's data cannot be used (its last sync failed), by feed. A KPI
+    /// reading that feed is null with this reason.
+    pub unavailable: BTreeMap<Feed, String>,
+}
+
+/// The kinds of data analytics and site sources feed into KPIs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Feed {
+    /// Sessions and bounces (GA4, Plausible, Matomo).
+    Traffic,
+    /// Lighthouse scores and Core Web Vitals (PageSpeed Insights).
+    PageSpeed,
+    /// Product reviews (WooCommerce).
+    Reviews,
+}
+
+impl Feed {
+    fn what(self) -> &'static str {
+        match self {
+            Feed::Traffic => "analytics source",
+            Feed::PageSpeed => "PageSpeed source",
+            Feed::Reviews => "reviews source",
+        }
+    }
+}
+
+/// One PageSpeed Insights measurement of one URL with one strategy on one local day.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageSpeedFacts {
+    pub date: NaiveDate,
+    pub url: String,
+    /// `mobile` or `desktop`.
+    pub strategy: String,
+    /// Lighthouse performance score, 0–100.
+    pub score: Decimal,
+    /// Largest Contentful Paint in seconds.
+    pub lcp_seconds: Decimal,
+}
+
+/// One approved product review.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReviewFacts {
+    pub product_id: String,
+    pub created_at: DateTime<Utc>,
+    /// Stars, 1–5 (0 when the reviewer gave none; such reviews do not enter the average).
+    pub rating: u8,
+    /// Written by a verified owner (a customer who bought the product).
+    pub verified: bool,
 }
 
 /// A store and the window (in its own time zone) to compute over.
@@ -73,6 +129,8 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
     let product = match (id.needs_product(), spec.product.as_deref().map(str::trim)) {
         (true, Some(p)) if !p.is_empty() => Some(p),
         (true, _) => return Err(KpiError::MissingProduct(id)),
+        (false, Some(p)) if id.accepts_product() && !p.is_empty() => Some(p),
+        (false, Some(_)) if id.accepts_product() => None,
         (false, Some(_)) => return Err(KpiError::UnexpectedProduct(id)),
         (false, None) => None,
     };
@@ -128,6 +186,20 @@ struct Totals {
     abandoned: u64,
     /// Stores without an analytics source.
     no_sessions: Vec<String>,
+    /// Sessions of the days that report bounces, and their bounces.
+    bounce_sessions: u64,
+    bounces: u64,
+    no_bounces: Vec<String>,
+    /// The latest day's PageSpeed samples of each store: (score sum, LCP sum, samples).
+    pagespeed: Vec<(Decimal, Decimal, u64)>,
+    no_pagespeed: Vec<String>,
+    reviews: u64,
+    verified_reviews: u64,
+    rated_reviews: u64,
+    rating_sum: u64,
+    no_reviews: Vec<String>,
+    /// Why a linked source is unusable, first reason per feed.
+    unavailable: BTreeMap<Feed, String>,
     /// Stores whose platform does not report abandoned checkouts.
     no_abandoned: Vec<String>,
 }
@@ -210,7 +282,71 @@ impl Totals {
             None => self.no_abandoned.push(store.name.clone()),
             Some(at) => self.abandoned += at.iter().filter(|t| in_window(**t)).count() as u64,
         }
+        for (feed, why) in &store.unavailable {
+            self.unavailable
+                .entry(*feed)
+                .or_insert_with(|| format!("store {}: {why}", store.name));
+        }
+        let days = |d: &NaiveDate| w.range.from <= *d && *d <= w.range.to;
+        match (&store.bounces, &store.sessions) {
+            (Some(b), Some(s)) => {
+                for (day, n) in b.iter().filter(|(d, _)| days(d)) {
+                    self.bounces = self.bounces.saturating_add(*n);
+                    let sessions = s.get(day).copied().unwrap_or(0);
+                    self.bounce_sessions = self.bounce_sessions.saturating_add(sessions);
+                }
+            }
+            _ => self.no_bounces.push(store.name.clone()),
+        }
+        match &store.pagespeed {
+            None => self.no_pagespeed.push(store.name.clone()),
+            Some(samples) => {
+                let latest = samples.iter().map(|p| p.date).filter(days).max();
+                if let Some(latest) = latest {
+                    let mut acc = (Decimal::ZERO, Decimal::ZERO, 0u64);
+                    for p in samples.iter().filter(|p| p.date == latest) {
+                        add(&mut acc.0, p.score)?;
+                        add(&mut acc.1, p.lcp_seconds)?;
+                        acc.2 += 1;
+                    }
+                    self.pagespeed.push(acc);
+                }
+            }
+        }
+        match &store.reviews {
+            None => self.no_reviews.push(store.name.clone()),
+            Some(reviews) => {
+                for r in reviews.iter().filter(|r| in_window(r.created_at)) {
+                    if product.is_some_and(|p| r.product_id.trim() != p) {
+                        continue;
+                    }
+                    self.reviews += 1;
+                    if r.verified {
+                        self.verified_reviews += 1;
+                    }
+                    if (1..=5).contains(&r.rating) {
+                        self.rated_reviews += 1;
+                        self.rating_sum += u64::from(r.rating);
+                    }
+                }
+            }
+        }
         Some(())
+    }
+
+    /// The null a feed's KPI gets when some store lacks the feed or its source failed.
+    fn feed_null(&self, feed: Feed, missing: &[String]) -> Option<Computed> {
+        if let Some(why) = self.unavailable.get(&feed) {
+            return Some(Computed::null(why.clone()));
+        }
+        if missing.is_empty() {
+            return None;
+        }
+        Some(Computed::null(format!(
+            "no {} linked to {}",
+            feed.what(),
+            stores_phrase(missing)
+        )))
     }
 
     /// The KPI's value from the sums; `None` on decimal overflow.
@@ -219,13 +355,11 @@ impl Totals {
         let count = |n: u64| Computed::value(Value::Count(i64::try_from(n).unwrap_or(i64::MAX)));
         let money = |d: Decimal| Computed::value(Value::Money(d));
         let rate = |d: Decimal| Computed::value(Value::Rate(d));
+        let number = |d: Decimal| Computed::value(Value::Number(d));
         let net = || sub(sub(self.gross, self.discounts)?, self.returns);
         let sessions = || -> Result<u64, Computed> {
-            if !self.no_sessions.is_empty() {
-                return Err(Computed::null(format!(
-                    "no analytics source linked to {}",
-                    stores_phrase(&self.no_sessions)
-                )));
+            if let Some(null) = self.feed_null(Feed::Traffic, &self.no_sessions) {
+                return Err(null);
             }
             match self.sessions {
                 0 => Err(Computed::null("no sessions in window")),
@@ -255,9 +389,9 @@ impl Totals {
                 0 => Computed::null(NO_ORDERS),
                 n => rate(count_ratio(self.refunded_orders, n)?),
             },
-            KpiId::Sessions => match sessions() {
-                Err(null) if !self.no_sessions.is_empty() => null,
-                _ => count(self.sessions),
+            KpiId::Sessions => match self.feed_null(Feed::Traffic, &self.no_sessions) {
+                Some(null) => null,
+                None => count(self.sessions),
             },
             KpiId::ConversionRate => match sessions() {
                 Err(null) => null,
@@ -288,6 +422,45 @@ impl Totals {
             KpiId::ProductUnits => Computed::value(Value::Count(
                 i64::try_from(self.product_units.floor()).ok()?,
             )),
+            KpiId::BounceRate => match self.feed_null(Feed::Traffic, &self.no_bounces) {
+                Some(null) => null,
+                None if self.bounce_sessions == 0 => {
+                    Computed::null("no sessions with bounce data in window")
+                }
+                None => rate(count_ratio(self.bounces, self.bounce_sessions)?.min(Decimal::ONE)),
+            },
+            KpiId::PagespeedScore | KpiId::LcpSeconds => {
+                match self.feed_null(Feed::PageSpeed, &self.no_pagespeed) {
+                    Some(null) => null,
+                    None => {
+                        let (mut score, mut lcp, mut n) = (Decimal::ZERO, Decimal::ZERO, 0u64);
+                        for (s, l, k) in &self.pagespeed {
+                            add(&mut score, *s)?;
+                            add(&mut lcp, *l)?;
+                            n += k;
+                        }
+                        if n == 0 {
+                            Computed::null("no PageSpeed measurement in window")
+                        } else {
+                            let sum = if id == KpiId::PagespeedScore {
+                                score
+                            } else {
+                                lcp
+                            };
+                            number(sum.checked_div(Decimal::from(n))?)
+                        }
+                    }
+                }
+            }
+            KpiId::ReviewsCount | KpiId::VerifiedReviewsCount | KpiId::AverageRating => {
+                match self.feed_null(Feed::Reviews, &self.no_reviews) {
+                    Some(null) => null,
+                    None if id == KpiId::ReviewsCount => count(self.reviews),
+                    None if id == KpiId::VerifiedReviewsCount => count(self.verified_reviews),
+                    None if self.rated_reviews == 0 => Computed::null("no rated reviews in window"),
+                    None => number(count_ratio(self.rating_sum, self.rated_reviews)?),
+                }
+            }
         })
     }
 }
@@ -616,6 +789,10 @@ mod tests {
             orders,
             sessions: Some(sessions),
             abandoned_checkouts: Some(abandoned),
+            bounces: None,
+            pagespeed: None,
+            reviews: None,
+            unavailable: Default::default(),
         }
     }
 
@@ -773,6 +950,10 @@ mod tests {
             ],
             sessions: None,
             abandoned_checkouts: None,
+            bounces: None,
+            pagespeed: None,
+            reviews: None,
+            unavailable: Default::default(),
         };
         let got = value(
             KpiId::Orders,
@@ -890,6 +1071,10 @@ mod tests {
             ],
             sessions: None,
             abandoned_checkouts: None,
+            bounces: None,
+            pagespeed: None,
+            reviews: None,
+            unavailable: Default::default(),
         };
         let feb = range("2026-02-01", "2026-02-28");
         // C(W) = {c10 (b, c), hy (d, e), f, g} = 4; 2 with two orders.
@@ -931,6 +1116,10 @@ mod tests {
             ],
             sessions: None,
             abandoned_checkouts: Some(vec![at("2026-10-20T12:00:00Z")]),
+            bounces: None,
+            pagespeed: None,
+            reviews: None,
+            unavailable: Default::default(),
         };
         let stores = [
             (&main, main_window()),
@@ -1070,6 +1259,10 @@ mod tests {
             orders: vec![o],
             sessions: None,
             abandoned_checkouts: None,
+            bounces: None,
+            pagespeed: None,
+            reviews: None,
+            unavailable: Default::default(),
         };
         let w = range("2026-01-01", "2026-01-01");
         assert_eq!(

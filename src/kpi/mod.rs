@@ -10,6 +10,8 @@ mod compute;
 mod value;
 mod window;
 
-pub use compute::{LineFacts, OrderFacts, StoreData, WindowedStore, compute};
+pub use compute::{
+    Feed, LineFacts, OrderFacts, PageSpeedFacts, ReviewFacts, StoreData, WindowedStore, compute,
+};
 pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
 pub use window::{DateRange, WindowSpec};

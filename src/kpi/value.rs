@@ -32,6 +32,12 @@ pub enum KpiId {
     CartAbandonmentRate,
     ProductNetSales,
     ProductUnits,
+    BounceRate,
+    PagespeedScore,
+    LcpSeconds,
+    ReviewsCount,
+    VerifiedReviewsCount,
+    AverageRating,
 }
 
 /// What a KPI's value measures, which decides how it is printed.
@@ -43,6 +49,9 @@ pub enum ValueKind {
     Money,
     /// A fraction in [0, 1] (0.25, not 25).
     Rate,
+    /// A plain decimal number that is neither money nor a fraction: a score (0–100), seconds,
+    /// a star rating. Printed with 2 decimals.
+    Number,
 }
 
 impl KpiId {
@@ -65,6 +74,12 @@ impl KpiId {
         KpiId::CartAbandonmentRate,
         KpiId::ProductNetSales,
         KpiId::ProductUnits,
+        KpiId::BounceRate,
+        KpiId::PagespeedScore,
+        KpiId::LcpSeconds,
+        KpiId::ReviewsCount,
+        KpiId::VerifiedReviewsCount,
+        KpiId::AverageRating,
     ];
 
     /// The id used in config files, the CLI and JSON.
@@ -87,15 +102,25 @@ impl KpiId {
             KpiId::CartAbandonmentRate => "cart_abandonment_rate",
             KpiId::ProductNetSales => "product_net_sales",
             KpiId::ProductUnits => "product_units",
+            KpiId::BounceRate => "bounce_rate",
+            KpiId::PagespeedScore => "pagespeed_score",
+            KpiId::LcpSeconds => "lcp_seconds",
+            KpiId::ReviewsCount => "reviews_count",
+            KpiId::VerifiedReviewsCount => "verified_reviews_count",
+            KpiId::AverageRating => "average_rating",
         }
     }
 
     /// Whether the value is a count, money or a rate.
     pub fn kind(self) -> ValueKind {
         match self {
-            KpiId::Orders | KpiId::NewCustomers | KpiId::Sessions | KpiId::ProductUnits => {
-                ValueKind::Count
-            }
+            KpiId::Orders
+            | KpiId::NewCustomers
+            | KpiId::Sessions
+            | KpiId::ProductUnits
+            | KpiId::ReviewsCount
+            | KpiId::VerifiedReviewsCount => ValueKind::Count,
+            KpiId::PagespeedScore | KpiId::LcpSeconds | KpiId::AverageRating => ValueKind::Number,
             KpiId::GrossSales
             | KpiId::Discounts
             | KpiId::Returns
@@ -108,13 +133,24 @@ impl KpiId {
             | KpiId::ReturningCustomerRate
             | KpiId::RefundRate
             | KpiId::ConversionRate
-            | KpiId::CartAbandonmentRate => ValueKind::Rate,
+            | KpiId::CartAbandonmentRate
+            | KpiId::BounceRate => ValueKind::Rate,
         }
     }
 
     /// Whether the KPI takes a `product` parameter (a product id or SKU).
     pub fn needs_product(self) -> bool {
         matches!(self, KpiId::ProductNetSales | KpiId::ProductUnits)
+    }
+
+    /// Whether the KPI may take a `product` parameter without needing one (the review KPIs:
+    /// without it they cover every product).
+    pub fn accepts_product(self) -> bool {
+        self.needs_product()
+            || matches!(
+                self,
+                KpiId::ReviewsCount | KpiId::VerifiedReviewsCount | KpiId::AverageRating
+            )
     }
 }
 
@@ -164,6 +200,8 @@ pub enum Value {
     Money(Money),
     /// A fraction in [0, 1].
     Rate(Decimal),
+    /// A score, a duration in seconds or a rating (see [`ValueKind::Number`]).
+    Number(Decimal),
 }
 
 impl Value {
@@ -171,7 +209,7 @@ impl Value {
     pub fn as_decimal(&self) -> Decimal {
         match self {
             Value::Count(n) => Decimal::from(*n),
-            Value::Money(d) | Value::Rate(d) => *d,
+            Value::Money(d) | Value::Rate(d) | Value::Number(d) => *d,
         }
     }
 
@@ -183,6 +221,13 @@ impl Value {
             Value::Money(d) => serde_json::Value::String(money_text(*d)),
             Value::Rate(d) => {
                 let r = round(*d, 4);
+                match r.to_f64().and_then(serde_json::Number::from_f64) {
+                    Some(n) => serde_json::Value::Number(n),
+                    None => serde_json::Value::String(r.to_string()),
+                }
+            }
+            Value::Number(d) => {
+                let r = round(*d, 2);
                 match r.to_f64().and_then(serde_json::Number::from_f64) {
                     Some(n) => serde_json::Value::Number(n),
                     None => serde_json::Value::String(r.to_string()),
@@ -200,6 +245,7 @@ impl Value {
                 let pct = d.checked_mul(Decimal::ONE_HUNDRED).unwrap_or(*d);
                 format!("{}%", fixed(pct, 2))
             }
+            Value::Number(d) => fixed(*d, 2),
         }
     }
 }
@@ -307,7 +353,7 @@ mod tests {
         let mut names: Vec<&str> = KpiId::ALL.iter().map(|k| k.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 23);
         assert_eq!(" Net_Sales ".parse::<KpiId>().unwrap(), KpiId::NetSales);
     }
 
@@ -360,6 +406,8 @@ mod tests {
             (Value::Rate(dec("0.00005")), "0.0001", "0.01%"),
             (Value::Rate(Decimal::ONE), "1.0", "100.00%"),
             (Value::Rate(Decimal::ZERO), "0.0", "0.00%"),
+            (Value::Number(dec("4.567")), "4.57", "4.57"),
+            (Value::Number(dec("92")), "92.0", "92.00"),
         ];
         for (v, json, text) in cases {
             assert_eq!(v.to_json().to_string(), json, "{v:?}");

@@ -4,6 +4,7 @@
 //!
 //! Sources form a closed set ([`AnySource`]); adding a platform means adding a variant.
 
+pub mod analytics;
 pub mod http;
 pub mod woocommerce;
 

@@ -129,6 +129,44 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX checkins_by_kr ON checkins(key_result, id);
     "#,
+    // NOTE (merge): entry 2 is reserved for the Shopify source (branch `shopify`); this
+    // analytics migration must end up after it (third entry) when both branches merge.
+    // 2 (→ 3 after the Shopify merge): analytics and site sources, per (source, day).
+    r#"
+    CREATE TABLE traffic_daily (
+        source           TEXT NOT NULL,         -- the [[analytics]] name
+        day              TEXT NOT NULL,         -- YYYY-MM-DD, local day
+        sessions         INTEGER NOT NULL,
+        visitors         INTEGER,
+        bounces          INTEGER,
+        engaged_sessions INTEGER,
+        synced_at        TEXT NOT NULL,
+        PRIMARY KEY (source, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE pagespeed_daily (
+        source      TEXT NOT NULL,
+        url         TEXT NOT NULL,
+        strategy    TEXT NOT NULL,
+        day         TEXT NOT NULL,
+        score       TEXT NOT NULL,              -- 0..100, decimal text
+        lcp_ms      INTEGER,
+        fcp_ms      INTEGER,
+        cls         TEXT,
+        tbt_ms      INTEGER,
+        synced_at   TEXT NOT NULL,
+        PRIMARY KEY (source, url, strategy, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE reviews (
+        source      TEXT NOT NULL,
+        review_id   TEXT NOT NULL,
+        product_id  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,              -- UTC
+        rating      INTEGER NOT NULL,
+        verified    INTEGER NOT NULL,
+        synced_at   TEXT NOT NULL,
+        PRIMARY KEY (source, review_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

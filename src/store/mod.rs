@@ -5,11 +5,13 @@
 //! readers never wait on the daemon. Each page of upserts commits in one transaction together
 //! with its cursor, so a killed sync resumes exactly where its last committed page ended.
 
+mod analytics;
 mod checkins;
 mod migrations;
 mod orders;
 mod runs;
 
+pub use analytics::LastRun;
 pub use checkins::{CheckinRow, NewCheckin};
 pub use migrations::SCHEMA_VERSION;
 pub use orders::{Page, PageStats, StoreRow};

@@ -579,5 +579,9 @@ fn load_store_data(
         orders,
         sessions: None,
         abandoned_checkouts: None,
+        bounces: None,
+        pagespeed: None,
+        reviews: None,
+        unavailable: Default::default(),
     }))
 }

@@ -1,5 +1,6 @@
 //! The integration-test binary: black-box tests against the simulated store over real HTTP.
 
+mod analytics;
 mod cli;
 mod helpers;
 mod resilience;

@@ -127,3 +127,19 @@ fn any_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Erro
         _ => None,
     })
 }
+
+/// A product review as listed by `GET /wc/v3/products/reviews`.
+#[derive(Debug, Deserialize)]
+pub(super) struct WireReview {
+    pub id: u64,
+    #[serde(default)]
+    pub date_created_gmt: Option<String>,
+    #[serde(default)]
+    pub product_id: u64,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub rating: Option<Value>,
+    #[serde(default)]
+    pub verified: bool,
+}

@@ -14,12 +14,12 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use self::api::{SiteIndex, WireOrder, WireRefund};
+use self::api::{SiteIndex, WireOrder, WireRefund, WireReview};
 use super::http::{HttpClient, HttpResponse, Redactor, RetryPolicy, excerpt};
 use super::{SourceError, SyncContext};
 use crate::config::{ExposeSecret, StoreSettings, WooAuth, WooSettings};
 use crate::daemon::Shutdown;
-use crate::domain::{StoreInfo, StoreTz};
+use crate::domain::{Review, StoreInfo, StoreTz};
 use crate::store::Page;
 
 /// WooCommerce caps `per_page` at 100.
@@ -285,6 +285,62 @@ impl WooSource {
             Err(e) => return Err(e),
         }
         Ok(notes)
+    }
+
+    /// Every approved product review (`GET /wc/v3/products/reviews?status=approved`), paged
+    /// like orders. Reviews are few, so each sync reads them all.
+    pub async fn reviews(&self, shutdown: &Shutdown) -> Result<Vec<Review>, SourceError> {
+        let mut out = Vec::new();
+        let mut page = 1u64;
+        loop {
+            let q = vec![
+                ("status".to_string(), "approved".to_string()),
+                ("per_page".to_string(), PER_PAGE.to_string()),
+                ("page".to_string(), page.to_string()),
+                ("orderby".to_string(), "id".to_string()),
+                ("order".to_string(), "asc".to_string()),
+            ];
+            let resp = self.get("products/reviews", &q, shutdown).await?;
+            let rows: Vec<WireReview> = self.parse("products/reviews", &resp)?;
+            let n = rows.len() as u64;
+            for r in rows {
+                if r.status != "approved" {
+                    continue;
+                }
+                let created = convert::gmt("review", r.id, "date_created_gmt", &r.date_created_gmt)
+                    .map_err(|detail| SourceError::Inconsistent {
+                        url: format!("{}/wp-json/wc/v3/products/reviews", self.site()),
+                        detail: detail.0,
+                    })?;
+                let rating = match &r.rating {
+                    Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
+                    Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
+                    _ => 0,
+                };
+                out.push(Review {
+                    id: r.id.to_string(),
+                    product_id: r.product_id.to_string(),
+                    created_at: created,
+                    rating: rating.min(5) as u8,
+                    verified: r.verified,
+                });
+            }
+            let pages = resp
+                .header("x-wp-totalpages")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let more = match pages {
+                Some(p) => page < p,
+                None => n == PER_PAGE,
+            };
+            if !more || n == 0 {
+                break;
+            }
+            if shutdown.is_shutdown() {
+                return Err(SourceError::Cancelled);
+            }
+            page += 1;
+        }
+        Ok(out)
     }
 
     /// Syncs orders, trashed orders and refunds.

@@ -1,0 +1,450 @@
+//! Analytics sources against their fakes over real HTTP: Plausible, GA4 (JWT verified with
+//! the public key), Matomo (errors in HTTP 200), PageSpeed; conversion rate by local day;
+//! null KPIs with reasons; secrets kept out of logs, errors and the database.
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use okrsync::config::StoreSelector;
+use okrsync::daemon::analytics::sync_analytics;
+use okrsync::daemon::keyresults::{self, Loaded};
+use okrsync::daemon::{Clock, Shutdown};
+use okrsync::demo::NewOrder;
+use okrsync::demo::sim_analytics::{SimAnalytics, SimAnalyticsState, SimDay, SimFault};
+use okrsync::kpi::{Computed, KpiId, Value, WindowSpec};
+
+use crate::helpers::*;
+
+const PLAUSIBLE_KEY: &str = "plausible-secret-key-9876";
+const MATOMO_TOKEN: &str = "matomo-token-abcdef123456";
+
+fn paris_today() -> NaiveDate {
+    okrsync::domain::StoreTz::parse("Europe/Paris")
+        .unwrap()
+        .local_date(Utc::now())
+}
+
+fn day(n: i64) -> NaiveDate {
+    paris_today() - Duration::days(n)
+}
+
+/// `h:m` Paris time on local day `d`, as a UTC instant (00:30 Paris is the previous UTC
+/// day: such orders prove days are aligned in the store's time zone).
+fn paris(d: NaiveDate, h: u32, m: u32) -> chrono::DateTime<Utc> {
+    chrono_tz::Europe::Paris
+        .from_local_datetime(&d.and_hms_opt(h, m, 0).unwrap())
+        .earliest()
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+async fn kpi(h: &Harness, id: KpiId, window: &str) -> Computed {
+    let loaded = Loaded::load(&h.settings, &h.db, false).await.unwrap();
+    let window: WindowSpec = window.parse().unwrap();
+    let report = keyresults::kpi_report(
+        &loaded,
+        &StoreSelector::Named("main".into()),
+        &window,
+        Utc::now(),
+    )
+    .unwrap();
+    report
+        .values
+        .into_iter()
+        .find(|(k, _)| *k == id)
+        .unwrap()
+        .1
+        .unwrap()
+}
+
+async fn sync_all(h: &Harness) -> Vec<String> {
+    h.sync().await;
+    let mut out = Vec::new();
+    for a in &h.settings.analytics {
+        let r = sync_analytics(
+            a,
+            &h.settings,
+            &h.db,
+            &Clock::System,
+            &Shutdown::never(),
+            false,
+        )
+        .await
+        .unwrap();
+        out.push(format!(
+            "{}:{}",
+            r.status,
+            r.summary.error.unwrap_or_default()
+        ));
+    }
+    out
+}
+
+fn traffic(days: &[(i64, u64, u64)]) -> SimAnalyticsState {
+    let mut st = SimAnalyticsState {
+        api_key: PLAUSIBLE_KEY.into(),
+        ga4_time_zone: "Europe/Paris".into(),
+        ..Default::default()
+    };
+    for (n, sessions, bounces) in days {
+        st.days.insert(
+            day(*n),
+            SimDay {
+                sessions: *sessions,
+                visitors: sessions / 2,
+                bounces: *bounces,
+            },
+        );
+    }
+    st
+}
+
+fn window(from: i64, to: i64) -> String {
+    format!("{}..{}", day(from), day(to))
+}
+
+#[tokio::test]
+async fn plausible_conversion_rate_joins_orders_and_sessions_by_local_day() {
+    // Sessions on days 10, 9 and 7; day 8 has no visits (absent from Plausible's answer).
+    let fake = SimAnalytics::start(traffic(&[(10, 200, 50), (9, 300, 150), (7, 500, 100)]))
+        .await
+        .unwrap();
+    let mut state = empty_state();
+    // In the window: 23:30 Paris on day 10, 00:30 Paris on day 9 (UTC: day 10's evening),
+    // noon on day 8. Outside: 23:59 Paris on day 11 and 00:10 Paris on day 6 (UTC: day 7's
+    // evening, which a UTC-day join would wrongly count).
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(10), 23, 30),
+        "a@example.com",
+    ));
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(9), 0, 30),
+        "b@example.com",
+    ));
+    state.add_order(NewOrder::new(
+        "completed",
+        paris(day(8), 12, 0),
+        "c@example.com",
+    ));
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(11), 23, 59),
+        "d@example.com",
+    ));
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(6), 0, 10),
+        "e@example.com",
+    ));
+    let extra = format!(
+        r#"[[analytics]]
+name = "traffic"
+provider = "plausible"
+base_url = "{}"
+site_id = "shop.example"
+api_key = "{PLAUSIBLE_KEY}"
+stores = ["main"]
+max_retries = 2
+retry_backoff_ms = 10
+"#,
+        fake.url()
+    );
+    let h = Harness::start_with(state, "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let w = window(10, 7);
+    // Hand-computed: orders on local days 10, 9, 8 = 3; sessions 200 + 300 + 0 + 500 = 1000.
+    assert_eq!(
+        kpi(&h, KpiId::Sessions, &w).await.value,
+        Some(Value::Count(1000))
+    );
+    assert_eq!(
+        kpi(&h, KpiId::ConversionRate, &w).await.value,
+        Some(Value::Rate(dec("3") / dec("1000")))
+    );
+    // Session-weighted bounce rate: Plausible's percentages 25 %, 50 %, 20 % → 50+150+100.
+    assert_eq!(
+        kpi(&h, KpiId::BounceRate, &w).await.value,
+        Some(Value::Rate(dec("300") / dec("1000")))
+    );
+    // The missing day was stored as 0, not left unknown.
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let zero: i64 = conn
+        .query_row(
+            "SELECT sessions FROM traffic_daily WHERE source = 'traffic' AND day = ?1",
+            [day(8).to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(zero, 0);
+    // The key travelled as a Bearer header and is nowhere in the database.
+    let reqs = fake.requests();
+    assert!(
+        reqs.iter()
+            .all(|r| r.authorization.as_deref() == Some(&*format!("Bearer {PLAUSIBLE_KEY}")))
+    );
+    let dump = std::fs::read(&h.settings.database.path).unwrap();
+    assert!(!String::from_utf8_lossy(&dump).contains(PLAUSIBLE_KEY));
+    fake.stop();
+}
+
+#[tokio::test]
+async fn plausible_429_is_retried_and_401_fails_the_run_with_a_null_kpi_and_reason() {
+    let fake = SimAnalytics::start(traffic(&[(3, 100, 10)])).await.unwrap();
+    fake.inject(SimFault {
+        path: "/api/v2/query".into(),
+        status: 429,
+        body: "{\"error\":\"Too many API requests\"}".into(),
+        retry_after: Some(0),
+        times: 1,
+    });
+    let extra = format!(
+        "[[analytics]]\nname = \"traffic\"\nprovider = \"plausible\"\nbase_url = \"{}\"\nsite_id = \"s\"\napi_key = \"{PLAUSIBLE_KEY}\"\nstores = [\"main\"]\nretry_backoff_ms = 10\n",
+        fake.url()
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let runs = h.db.runs(Some("traffic".into()), 10, false).await.unwrap();
+    assert_eq!(runs[0].source, "plausible");
+    assert_eq!((runs[0].requests, runs[0].retries), (2, 1));
+    assert_eq!(
+        kpi(&h, KpiId::Sessions, "last_7_days").await.value,
+        Some(Value::Count(100))
+    );
+    // Now the key is revoked: the run fails and KPIs become null with the reason, not 0.
+    fake.with_state(|s| s.api_key = "another-key-entirely".into());
+    let out = sync_all(&h).await;
+    assert!(out[0].starts_with("failed:"), "{out:?}");
+    assert!(!out[0].contains(PLAUSIBLE_KEY), "{out:?}");
+    let c = kpi(&h, KpiId::ConversionRate, "last_7_days").await;
+    assert_eq!(c.value, None);
+    let reason = c.reason.unwrap();
+    assert!(
+        reason.contains("last sync of analytics source `traffic` failed"),
+        "{reason}"
+    );
+    let s = kpi(&h, KpiId::Sessions, "last_7_days").await;
+    assert_eq!(
+        s.value, None,
+        "a failing source must not read as stale or 0"
+    );
+    fake.stop();
+}
+
+#[tokio::test]
+async fn kpis_without_a_linked_source_are_null_with_a_reason() {
+    let h = Harness::start(empty_state()).await;
+    h.sync().await;
+    for (id, what) in [
+        (
+            KpiId::ConversionRate,
+            "no analytics source linked to store main",
+        ),
+        (
+            KpiId::BounceRate,
+            "no analytics source linked to store main",
+        ),
+        (
+            KpiId::PagespeedScore,
+            "no PageSpeed source linked to store main",
+        ),
+        (
+            KpiId::ReviewsCount,
+            "no reviews source linked to store main",
+        ),
+        (
+            KpiId::AverageRating,
+            "no reviews source linked to store main",
+        ),
+    ] {
+        let c = kpi(&h, id, "last_30_days").await;
+        assert_eq!(c.value, None, "{id}");
+        assert_eq!(c.reason.as_deref(), Some(what), "{id}");
+    }
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    okrsync::sources::analytics::ga4::pem_to_der(pem).unwrap()
+}
+
+#[tokio::test]
+async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() {
+    // Day 20 has no row at all (even with keepEmptyRows) and is complete → 0; day 1 has no
+    // row and GA4 may still restate it → unknown (absent). Day 0 row says 0 sessions.
+    let mut st = traffic(&[(21, 40, 10), (19, 60, 30), (2, 80, 20), (0, 0, 0)]);
+    st.ga4_public_key = pem_der(&fixture("ga4-test-only-pub.pem"));
+    st.ga4_access_token = "ya29.test-access-token-000111".into();
+    let fake = SimAnalytics::start(st).await.unwrap();
+    fake.inject(SimFault {
+        path: "/v1beta/".into(),
+        status: 429,
+        body: "{\"error\":{\"code\":429,\"message\":\"Exhausted property tokens per hour\",\"status\":\"RESOURCE_EXHAUSTED\"}}".into(),
+        retry_after: Some(0),
+        times: 1,
+    });
+    let key = fixture("ga4-test-only-key.pem");
+    let creds = serde_json::json!({
+        "type": "service_account",
+        "project_id": "okrsync-test",
+        "private_key_id": "test-only",
+        "private_key": key,
+        "client_email": "okrsync@okrsync-test.iam.gserviceaccount.com",
+        "token_uri": format!("{}/token", fake.url()),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let creds_path = dir.path().join("sa.json");
+    write_private(&creds_path, &creds.to_string());
+    let extra = format!(
+        "[[analytics]]\nname = \"ga\"\nprovider = \"ga4\"\nproperty_id = \"123456\"\ncredentials_file = \"{}\"\napi_base_url = \"{}\"\nstores = [\"main\"]\nretry_backoff_ms = 10\n",
+        creds_path.display(),
+        fake.url()
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let traffic = h.db.load_traffic("ga").await.unwrap();
+    assert_eq!(traffic[&day(21)].sessions, 40);
+    assert_eq!(traffic[&day(21)].bounces, Some(10));
+    assert_eq!(
+        traffic[&day(20)].sessions,
+        0,
+        "complete day without a row is 0"
+    );
+    assert!(
+        !traffic.contains_key(&day(1)),
+        "a restatable day without a row stays unknown"
+    );
+    assert_eq!(traffic[&day(0)].sessions, 0);
+    // A second sync reuses the cached token: one token exchange in all.
+    sync_all(&h).await;
+    let tokens = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/token")
+        .count();
+    assert_eq!(tokens, 1);
+    let reports: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(":runReport"))
+        .collect();
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.body.contains("\"keepEmptyRows\":true"))
+    );
+    assert_eq!(
+        kpi(&h, KpiId::BounceRate, &window(21, 19)).await.value,
+        Some(Value::Rate(dec("40") / dec("100")))
+    );
+    // The private key never reaches the database or the sync log.
+    let db =
+        String::from_utf8_lossy(&std::fs::read(&h.settings.database.path).unwrap()).to_string();
+    let body_line = key.lines().nth(1).unwrap();
+    assert!(!db.contains(body_line));
+    fake.stop();
+}
+
+#[tokio::test]
+async fn ga4_with_a_key_the_fake_does_not_trust_fails_with_an_auth_error() {
+    let mut st = traffic(&[(2, 10, 1)]);
+    // The fake trusts a different public key: the signature must not verify.
+    st.ga4_public_key = vec![0x30, 0x03, 0x02, 0x01, 0x01];
+    st.ga4_access_token = "ya29.unused".into();
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let creds = serde_json::json!({
+        "type": "service_account",
+        "private_key": fixture("ga4-test-only-key.pem"),
+        "client_email": "x@y.iam.gserviceaccount.com",
+        "token_uri": format!("{}/token", fake.url()),
+    });
+    let extra = format!(
+        "[[analytics]]\nname = \"ga\"\nprovider = \"ga4\"\nproperty_id = \"1\"\ncredentials_env = \"GA_CREDS\"\napi_base_url = \"{}\"\nstores = [\"main\"]\n",
+        fake.url()
+    );
+    let env = std::collections::HashMap::from([("GA_CREDS".to_string(), creds.to_string())]);
+    let h = Harness::start_with(empty_state(), "", "").await;
+    let text = config_text(&h.sim.url(), "", &extra);
+    let settings = okrsync::config::load_from_str(&text, h._dir.path(), None, &env).unwrap();
+    let r = sync_analytics(
+        &settings.analytics[0],
+        &settings,
+        &h.db,
+        &Clock::System,
+        &Shutdown::never(),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, "failed");
+    let e = r.summary.error.unwrap();
+    assert!(e.contains("Invalid JWT Signature"), "{e}");
+    assert!(e.contains("service-account key was refused"), "{e}");
+    fake.stop();
+}
+
+#[tokio::test]
+async fn matomo_token_goes_in_the_body_and_errors_in_http_200_are_detected() {
+    let mut st = traffic(&[(5, 70, 7), (3, 30, 3)]);
+    st.api_key = MATOMO_TOKEN.into();
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let extra = format!(
+        "[[analytics]]\nname = \"mat\"\nprovider = \"matomo\"\nbase_url = \"{}\"\nsite_id = \"1\"\ntoken = \"{MATOMO_TOKEN}\"\nstores = [\"main\"]\n",
+        fake.url()
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| !r.query.contains("token_auth") && r.body.contains("token_auth="))
+    );
+    let t = h.db.load_traffic("mat").await.unwrap();
+    assert_eq!((t[&day(5)].sessions, t[&day(5)].bounces), (70, Some(7)));
+    assert_eq!(t[&day(4)].sessions, 0, "Matomo's [] day is 0");
+    assert_eq!(
+        kpi(&h, KpiId::Sessions, &window(5, 3)).await.value,
+        Some(Value::Count(100))
+    );
+    // A revoked token: HTTP 200 with result=error → a failed run naming the access problem.
+    fake.with_state(|s| s.api_key = "revoked-token-xyz-0000".into());
+    let out = sync_all(&h).await;
+    assert!(
+        out[0].starts_with("failed:") && out[0].contains("view"),
+        "{out:?}"
+    );
+    assert!(!out[0].contains(MATOMO_TOKEN));
+    fake.stop();
+}
+
+#[tokio::test]
+async fn pagespeed_stores_score_and_lcp_for_each_url_and_strategy() {
+    let mut st = traffic(&[]);
+    st.api_key = "psi-key-000111222".into();
+    st.pagespeed_score = "0.87".into();
+    st.pagespeed_lcp_ms = 2450.0;
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let extra = format!(
+        "[[analytics]]\nname = \"psi\"\nprovider = \"pagespeed\"\nurls = [\"https://shop.example/\", \"https://shop.example/p/mug\"]\nstrategy = [\"mobile\", \"desktop\"]\napi_key = \"psi-key-000111222\"\napi_base_url = \"{}\"\nstores = [\"main\"]\n",
+        fake.url()
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    assert_eq!(h.db.load_pagespeed("psi").await.unwrap().len(), 4);
+    assert!(fake.requests().iter().all(|r| !r.query.contains("psi-key")));
+    assert_eq!(
+        kpi(&h, KpiId::PagespeedScore, "year_to_date").await.value,
+        Some(Value::Number(dec("87")))
+    );
+    assert_eq!(
+        kpi(&h, KpiId::LcpSeconds, "year_to_date").await.value,
+        Some(Value::Number(dec("2.45")))
+    );
+    fake.stop();
+}
