@@ -61,7 +61,17 @@ fn main() {
         for _ in 0..runs {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("okrsync.toml");
-            std::fs::write(&path, okrsync::demo::demo_config(&sim.url(), &key, &secret)).unwrap();
+            std::fs::write(
+                &path,
+                okrsync::demo::demo_config(
+                    &sim.url(),
+                    &key,
+                    &secret,
+                    "http://127.0.0.1:9",
+                    "unused-bench-key",
+                ),
+            )
+            .unwrap();
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
