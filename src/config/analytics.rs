@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value as Json};
 
+use super::cron_error;
 use super::{ExposeSecret, PlatformSettings, SecretString, StoreSettings, Validator};
 
 /// The default schedule of analytics sources: hourly, at minute 0.
@@ -270,11 +271,14 @@ impl Validator<'_> {
                 let base_url = self.url_key(obj, prefix, "base_url", Some("https://plausible.io"));
                 let site_id = self.string(obj, prefix, "site_id", true);
                 let api_key = self.secret(obj, prefix, "api_key");
-                Some(ProviderSettings::Plausible(PlausibleSettings {
-                    base_url: base_url?,
-                    site_id: site_id?,
-                    api_key: api_key?,
-                }))
+                // A closure: `?` must not skip the checks after this match.
+                (|| {
+                    Some(ProviderSettings::Plausible(PlausibleSettings {
+                        base_url: base_url?,
+                        site_id: site_id?,
+                        api_key: api_key?,
+                    }))
+                })()
             }
             Some("matomo") => {
                 known.extend(["base_url", "site_id", "token"]);
@@ -282,11 +286,14 @@ impl Validator<'_> {
                 let base_url = self.url_key(obj, prefix, "base_url", None);
                 let site_id = self.string(obj, prefix, "site_id", true);
                 let token = self.secret(obj, prefix, "token");
-                Some(ProviderSettings::Matomo(MatomoSettings {
-                    base_url: base_url?,
-                    site_id: site_id?,
-                    token: token?,
-                }))
+                // A closure: `?` must not skip the checks after this match.
+                (|| {
+                    Some(ProviderSettings::Matomo(MatomoSettings {
+                        base_url: base_url?,
+                        site_id: site_id?,
+                        token: token?,
+                    }))
+                })()
             }
             Some("pagespeed") => {
                 known.extend(["urls", "strategy", "api_key", "api_base_url"]);
@@ -341,7 +348,7 @@ impl Validator<'_> {
                 self.problem(
                     format!("{prefix}.schedule"),
                     format!(
-                        "`{schedule_text}` is not a valid cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week, e.g. `{DEFAULT_ANALYTICS_SCHEDULE}`"
+                        "`{schedule_text}` is not a valid cron schedule ({}); six fields: sec min hour day-of-month month day-of-week, e.g. `{DEFAULT_ANALYTICS_SCHEDULE}`", cron_error(&e)
                     ),
                 );
                 None

@@ -277,6 +277,16 @@ pub fn load_from_str(
     }
 }
 
+/// The cron crate's error on one line (it prints the input and a caret on separate lines).
+pub(crate) fn cron_error(e: &cron::error::Error) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '^' || c == ' '))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// `OKRSYNC__STORES__0__URL` → `stores[0].url`; other variables → `None`.
 fn env_key_to_path(key: &str) -> Option<String> {
     let rest = key.strip_prefix("OKRSYNC__")?;
@@ -645,7 +655,7 @@ impl Validator<'_> {
                 self.problem(
                     format!("{prefix}.schedule"),
                     format!(
-                        "`{schedule_text}` is not a valid cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week, e.g. `{DEFAULT_SCHEDULE}`"
+                        "`{schedule_text}` is not a valid cron schedule ({}); six fields: sec min hour day-of-month month day-of-week, e.g. `{DEFAULT_SCHEDULE}`", cron_error(&e)
                     ),
                 );
                 None

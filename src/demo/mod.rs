@@ -27,7 +27,7 @@ pub fn demo_traffic(today: chrono::NaiveDate, days: u32) -> sim_analytics::SimAn
 }
 
 pub use sim_woo::{Fault, FaultKind, RequestRecord, SimWoo};
-pub use woo_data::{NewLine, NewOrder, SimOrder, SimRefund, SimRefundLine, SimState};
+pub use woo_data::{NewLine, NewOrder, SimOrder, SimRefund, SimRefundLine, SimReview, SimState};
 
 /// The configuration `okrsync demo` writes next to its database: one store pointing at the
 /// simulated store, and key results of the kinds store teams write.

@@ -433,6 +433,7 @@ fn serve_api(st: &mut SimState, route: &str, q: &[(String, String)]) -> Reply {
             ),
         },
         ["refunds"] if st.refunds_listing => list_refunds(st, q),
+        ["products", "reviews"] => list_reviews(st, q),
         _ => no_route(),
     }
 }
@@ -718,6 +719,43 @@ fn list_orders(st: &SimState, q: &[(String, String)]) -> Reply {
     r.headers
         .push(("X-WP-TotalPages", total.div_ceil(l.per_page).to_string()));
     r
+}
+
+/// `GET /wc/v3/products/reviews`: `status` (default approved; `all`), paging, id order.
+fn list_reviews(st: &SimState, q: &[(String, String)]) -> Reply {
+    let tz = st.tz();
+    let l = match parse_listing(q, &tz, &["date", "id", "include"]) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let status = param(q, "status").unwrap_or("approved");
+    let mut rows: Vec<&crate::demo::woo_data::SimReview> = st
+        .reviews
+        .iter()
+        .filter(|r| status == "all" || r.status == status)
+        .collect();
+    rows.sort_by_key(|r| r.id);
+    if l.desc {
+        rows.reverse();
+    }
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "date_created": crate::demo::woo_data::naive(r.created, &tz),
+                "date_created_gmt": r.created.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                "product_id": r.product_id,
+                "product_name": format!("Product {}", r.product_id),
+                "status": r.status,
+                "reviewer": "A. Customer",
+                "review": "<p>Nice.</p>",
+                "rating": r.rating,
+                "verified": r.verified,
+            })
+        })
+        .collect();
+    paged(values, l.per_page, l.page, true)
 }
 
 fn list_refunds(st: &SimState, q: &[(String, String)]) -> Reply {

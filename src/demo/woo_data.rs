@@ -36,6 +36,8 @@ pub struct SimState {
     pub refunds: BTreeMap<u64, SimRefund>,
     /// `false`: `GET /wc/v3/refunds` answers 404 `rest_no_route` (WooCommerce before 9.0).
     pub refunds_listing: bool,
+    /// Product reviews (`GET /wc/v3/products/reviews`), in id order.
+    pub reviews: Vec<SimReview>,
     /// The store is reached through a TLS front (`is_ssl()` in WordPress): it then accepts
     /// HTTP Basic or `consumer_key`/`consumer_secret` query parameters instead of OAuth 1.0a.
     pub https: bool,
@@ -45,6 +47,20 @@ pub struct SimState {
     pub next_id: u64,
     /// Order items (lines, shipping lines) have their own sequence.
     pub next_item_id: u64,
+}
+
+/// A product review as WooCommerce lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimReview {
+    pub id: u64,
+    pub product_id: u64,
+    pub created: DateTime<Utc>,
+    /// `approved`, `hold`, `spam`, `trash`.
+    pub status: String,
+    /// 1–5 (0 = no rating).
+    pub rating: u8,
+    /// Left by a customer who bought the product.
+    pub verified: bool,
 }
 
 /// What to create with [`SimState::add_order`].
@@ -222,7 +238,7 @@ fn money(d: Decimal) -> String {
     format!("{:.2}", d.round_dp(2))
 }
 
-fn naive(at: DateTime<Utc>, tz: &StoreTz) -> String {
+pub(crate) fn naive(at: DateTime<Utc>, tz: &StoreTz) -> String {
     let local: NaiveDateTime = match tz {
         StoreTz::Named(z) => at.with_timezone(z).naive_local(),
         StoreTz::Fixed(o) => at.with_timezone(o).naive_local(),
@@ -582,6 +598,7 @@ impl SimState {
             refunds: BTreeMap::new(),
             refunds_listing: true,
             https: false,
+            reviews: Vec::new(),
             now_override: None,
             next_id: 100,
             next_item_id: 1,
@@ -693,6 +710,27 @@ impl SimState {
                 refund_ids: Vec::new(),
             },
         );
+        id
+    }
+
+    /// Adds a product review; returns its id.
+    pub fn add_review(
+        &mut self,
+        product_id: u64,
+        created: DateTime<Utc>,
+        rating: u8,
+        verified: bool,
+        status: &str,
+    ) -> u64 {
+        let id = self.take_id();
+        self.reviews.push(SimReview {
+            id,
+            product_id,
+            created: created.trunc_subsecs(0),
+            status: status.to_string(),
+            rating,
+            verified,
+        });
         id
     }
 

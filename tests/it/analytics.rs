@@ -448,3 +448,115 @@ async fn pagespeed_stores_score_and_lcp_for_each_url_and_strategy() {
     );
     fake.stop();
 }
+
+#[tokio::test]
+async fn woocommerce_reviews_count_approved_verified_and_average_rating_in_the_window() {
+    // In the window (last 7 days): approved 5★ verified, approved 4★ verified, approved 2★
+    // unverified on product 12, a held 1★ (not approved: never counted). Before the window: an
+    // approved 1★. reviews_count = 3, verified = 2, average = (5 + 4 + 2) / 3 = 3.67;
+    // for product 12 only: 1 review, average 2.
+    let mut state = empty_state();
+    state.add_review(11, paris(day(2), 10, 0), 5, true, "approved");
+    state.add_review(11, paris(day(3), 10, 0), 4, true, "approved");
+    state.add_review(12, paris(day(4), 10, 0), 2, false, "approved");
+    state.add_review(11, paris(day(2), 11, 0), 1, true, "hold");
+    state.add_review(11, paris(day(30), 10, 0), 1, true, "approved");
+    let extra = r#"
+[[analytics]]
+name = "reviews"
+provider = "woocommerce_reviews"
+stores = ["main"]
+"#;
+    let h = Harness::start_with(state, "", extra).await;
+    let runs = sync_all(&h).await;
+    assert_eq!(runs, vec!["ok:".to_string()], "{runs:?}");
+    assert_eq!(
+        kpi(&h, KpiId::ReviewsCount, "last_7_days").await.value,
+        Some(Value::Count(3))
+    );
+    assert_eq!(
+        kpi(&h, KpiId::VerifiedReviewsCount, "last_7_days")
+            .await
+            .value,
+        Some(Value::Count(2))
+    );
+    let avg = kpi(&h, KpiId::AverageRating, "last_7_days")
+        .await
+        .value
+        .unwrap();
+    assert_eq!(avg.display(), "3.67");
+    // Per product, through the KPI parameter.
+    let loaded = Loaded::load(&h.settings, &h.db, false).await.unwrap();
+    let spec = okrsync::kpi::KpiSpec {
+        id: KpiId::AverageRating,
+        product: Some("12".into()),
+    };
+    let v = keyresults::compute_one(
+        &loaded,
+        &StoreSelector::Named("main".into()),
+        &"last_7_days".parse().unwrap(),
+        Utc::now(),
+        &spec,
+    )
+    .unwrap();
+    assert_eq!(v.value.map(|v| v.display()), Some("2.00".to_string()));
+    // The listing asked only for approved reviews, authenticated like the store.
+    let req = h
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with("/products/reviews"))
+        .unwrap();
+    assert!(
+        req.query
+            .iter()
+            .any(|(k, v)| k == "status" && v == "approved")
+    );
+    assert_eq!(req.status, 200);
+}
+
+#[test]
+fn analytics_config_problems_are_named_by_key() {
+    let text = r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[analytics]]
+name = "traffic"
+provider = "plausible"
+stores = ["main", "nowhere"]
+schedule = "hourly"
+
+[[analytics]]
+name = "ga"
+provider = "ga4"
+property_id = "properties/abc"
+stores = ["main"]
+
+[[analytics]]
+name = "main"
+provider = "tealium"
+stores = ["main"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let err =
+        okrsync::config::load_from_str(text, dir.path(), None, &std::collections::HashMap::new())
+            .unwrap_err()
+            .to_string();
+    for needle in [
+        "analytics[0].stores",
+        "nowhere",
+        "analytics[0].schedule",
+        "analytics[0].site_id",
+        "analytics[0].api_key",
+        "analytics[1].property_id",
+        "analytics[1].credentials",
+        "analytics[2].provider",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+}

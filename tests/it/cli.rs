@@ -266,9 +266,11 @@ fn the_example_config_is_valid() {
             "OKRSYNC_MAIN_CONSUMER_SECRET".to_string(),
             "cs_x".to_string(),
         ),
+        ("PLAUSIBLE_API_KEY".to_string(), "pk_x".to_string()),
     ]
     .into();
     let s = config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.stores.len(), 1);
+    assert_eq!(s.analytics.len(), 1);
     assert_eq!(s.key_results.len(), 1);
 }
