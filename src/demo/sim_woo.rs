@@ -424,7 +424,7 @@ fn serve_api(st: &mut SimState, route: &str, q: &[(String, String)]) -> Reply {
                     .filter_map(|r| st.refunds.get(r))
                     .map(|r| serde_json::to_value(r.to_wire(&tz, false)).unwrap_or(Value::Null))
                     .collect();
-                paged(rows, l.per_page, l.page, true)
+                paged(rows, l.per_page, l.start(), true)
             }
             _ => Reply::error(
                 404,
@@ -483,6 +483,8 @@ fn general_settings(st: &SimState) -> Value {
 struct Listing {
     per_page: usize,
     page: usize,
+    /// `offset` overrides `page` (WP_Query semantics); `X-WP-Total` still counts every match.
+    offset: Option<usize>,
     orderby: String,
     desc: bool,
     after: Option<DateTime<Utc>>,
@@ -556,6 +558,12 @@ fn parse_listing(
     };
     let per_page = num("per_page", 10, 100)?;
     let page = num("page", 1, usize::MAX)?;
+    let offset = match param(q, "offset") {
+        None => None,
+        Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+            Reply::invalid_param("offset", "offset is not of type integer.")
+        })?),
+    };
     let orderby = param(q, "orderby").unwrap_or("date").to_string();
     if !orderbys.contains(&orderby.as_str()) {
         return Err(Reply::invalid_param(
@@ -598,6 +606,7 @@ fn parse_listing(
     Ok(Listing {
         per_page,
         page,
+        offset,
         orderby,
         desc,
         after: date("after")?,
@@ -610,6 +619,12 @@ fn parse_listing(
 }
 
 impl Listing {
+    /// The first row of the answer: `offset`, else `(page - 1) * per_page`.
+    fn start(&self) -> usize {
+        self.offset
+            .unwrap_or_else(|| (self.page - 1).saturating_mul(self.per_page))
+    }
+
     /// Whether a row with these dates passes the exclusive date bounds and id filters.
     fn keeps(&self, id: u64, created: DateTime<Utc>, modified: DateTime<Utc>) -> bool {
         self.after.is_none_or(|a| created > a)
@@ -644,10 +659,9 @@ impl Listing {
 }
 
 /// One page of `rows` with `X-WP-Total` and `X-WP-TotalPages`.
-fn paged(rows: Vec<Value>, per_page: usize, page: usize, headers: bool) -> Reply {
+fn paged(rows: Vec<Value>, per_page: usize, start: usize, headers: bool) -> Reply {
     let total = rows.len();
     let pages = total.div_ceil(per_page);
-    let start = (page - 1).saturating_mul(per_page);
     let body: Vec<Value> = rows.into_iter().skip(start).take(per_page).collect();
     let mut r = Reply::json(200, &Value::Array(body));
     if headers {
@@ -706,7 +720,7 @@ fn list_orders(st: &SimState, q: &[(String, String)]) -> Reply {
         })
         .collect();
     l.sort(&mut rows);
-    let start = (l.page - 1).saturating_mul(l.per_page);
+    let start = l.start();
     let total = rows.len();
     let body: Vec<Value> = rows
         .iter()
@@ -755,7 +769,7 @@ fn list_reviews(st: &SimState, q: &[(String, String)]) -> Reply {
             })
         })
         .collect();
-    paged(values, l.per_page, l.page, true)
+    paged(values, l.per_page, l.start(), true)
 }
 
 fn list_refunds(st: &SimState, q: &[(String, String)]) -> Reply {
@@ -793,7 +807,7 @@ fn list_refunds(st: &SimState, q: &[(String, String)]) -> Reply {
         .iter()
         .map(|(_, _, r)| serde_json::to_value(r.to_wire(&tz, true)).unwrap_or(Value::Null))
         .collect();
-    paged(rows, l.per_page, l.page, true)
+    paged(rows, l.per_page, l.start(), true)
 }
 
 #[cfg(test)]
