@@ -129,6 +129,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX checkins_by_kr ON checkins(key_result, id);
     "#,
+    // 2: Shopify abandoned checkouts (for cart_abandonment_rate) and whether the store's
+    // token can read them (NULL: unknown or not readable, so the KPI is null, not 0).
+    r#"
+    CREATE TABLE abandoned_checkouts (
+        store_id    INTEGER NOT NULL,
+        platform_id TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (store_id, platform_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX abandoned_by_created ON abandoned_checkouts(store_id, created_at);
+    ALTER TABLE stores ADD COLUMN abandoned_access INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.
