@@ -4,4 +4,5 @@ mod cli;
 mod helpers;
 mod resilience;
 mod secrets;
+mod shopify;
 mod woo_kpis;
