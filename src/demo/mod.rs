@@ -68,3 +68,29 @@ direction = "at_most"
 "#
     )
 }
+
+/// The Shopify half of the demo configuration: a second store on the fake shop and a key
+/// result only Shopify can feed (abandoned checkouts).
+pub fn demo_shopify_config(shop: &str, access_token: &str) -> String {
+    format!(
+        r#"
+[[stores]]
+name = "demo-shopify"
+platform = "shopify"
+shop = "{shop}"
+access_token = "{access_token}"
+api_version = "2025-10"
+schedule = "0 */15 * * * *"
+
+[[key_results]]
+id = "shopify-abandonment"
+objective = "Convert more checkouts"
+title = "Cart abandonment rate from 10% down to 5% (last 30 days)"
+kpi = "cart_abandonment_rate"
+store = "demo-shopify"
+window = "last_30_days"
+baseline = 0.10
+target = 0.05
+"#
+    )
+}
