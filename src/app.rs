@@ -568,6 +568,16 @@ async fn demo(
         .await
         .context("starting the simulated store")?;
     eprintln!("Simulated WooCommerce store listening on {}", sim.url());
+    let mut shop_state = crate::demo::ShopState::generate(43, now, days, 18);
+    // A fast bucket so the demo pages through its history in seconds (Shopify's standard
+    // plan restores 100 points a second).
+    shop_state.restore_rate = 20_000.0;
+    shop_state.bucket_max = 20_000.0;
+    let token = shop_state.access_token.clone();
+    let shop = crate::demo::SimShopify::start(shop_state)
+        .await
+        .context("starting the simulated Shopify shop")?;
+    eprintln!("Simulated Shopify shop listening on {}", shop.url());
     let config_path = dir.join("okrsync.toml");
     let traffic = crate::demo::demo_traffic(
         crate::domain::StoreTz::parse("Europe/Paris")
@@ -580,7 +590,8 @@ async fn demo(
         .await
         .context("starting the simulated Plausible site")?;
     eprintln!("Simulated Plausible site listening on {}", fake.url());
-    let text = crate::demo::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key);
+    let text = crate::demo::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key)
+        + &crate::demo::demo_shopify_config(&shop.url(), &token);
     write_private(&config_path, &text)?;
     let settings = load_settings(&config_path, env)?;
     let db = Store::open(&settings.database.path).await?;

@@ -88,6 +88,30 @@ pub struct StoreSettings {
 #[derive(Debug, Clone)]
 pub enum PlatformSettings {
     WooCommerce(WooSettings),
+    Shopify(Box<ShopifySettings>),
+}
+
+/// The Shopify Admin API version used when `api_version` is not set. Shopify supports each
+/// stable version for at least twelve months; see `docs/shopify.md` for how to bump it.
+pub const DEFAULT_SHOPIFY_API_VERSION: &str = "2025-10";
+
+/// Orders above which a first sync reads through a bulk operation instead of paging.
+pub const DEFAULT_BULK_THRESHOLD: u64 = 10_000;
+
+/// Deleted-order reconciliation runs daily at 03:30 UTC unless `reconcile_schedule` says otherwise.
+pub const DEFAULT_RECONCILE_SCHEDULE: &str = "0 30 3 * * *";
+
+#[derive(Debug, Clone)]
+pub struct ShopifySettings {
+    /// Base URL of the shop (`https://my-store.myshopify.com`); the API lives at
+    /// `<shop>/admin/api/<api_version>/graphql.json`.
+    pub shop: reqwest::Url,
+    pub access_token: SecretString,
+    pub api_version: String,
+    /// Orders (counted by `ordersCount`) above which a first sync uses a bulk operation.
+    pub bulk_threshold: u64,
+    /// When deleted-order reconciliation runs (at most once per due time, at the next sync).
+    pub reconcile_schedule: cron::Schedule,
 }
 
 /// How credentials travel to a WooCommerce store over `https://`. Over `http://` okrsync
@@ -158,6 +182,7 @@ impl StoreSettings {
     pub fn platform_name(&self) -> &'static str {
         match &self.platform {
             PlatformSettings::WooCommerce(_) => "woocommerce",
+            PlatformSettings::Shopify(_) => "shopify",
         }
     }
 }
@@ -637,10 +662,23 @@ impl Validator<'_> {
                 self.unknown_keys(prefix, obj, &known);
                 self.woo(prefix, obj).map(PlatformSettings::WooCommerce)
             }
+            Some("shopify") => {
+                let mut known = common.to_vec();
+                known.extend([
+                    "shop",
+                    "access_token",
+                    "api_version",
+                    "bulk_threshold",
+                    "reconcile_schedule",
+                ]);
+                self.unknown_keys(prefix, obj, &known);
+                self.shopify(prefix, obj)
+                    .map(|s| PlatformSettings::Shopify(Box::new(s)))
+            }
             Some(other) => {
                 self.problem(
                     format!("{prefix}.platform"),
-                    format!("unknown platform `{other}` (expected `woocommerce`)"),
+                    format!("unknown platform `{other}` (expected `woocommerce` or `shopify`)"),
                 );
                 None
             }
@@ -747,6 +785,56 @@ impl Validator<'_> {
             auth,
             counted_statuses,
             excluded_statuses,
+        })
+    }
+
+    fn shopify(&mut self, prefix: &str, obj: &Map<String, Json>) -> Option<ShopifySettings> {
+        let shop = self
+            .string(obj, prefix, "shop", true)
+            .and_then(|raw| match parse_shop(&raw) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    self.problem(format!("{prefix}.shop"), e);
+                    None
+                }
+            });
+        let access_token = self.secret(obj, prefix, "access_token");
+        let api_version = self
+            .string(obj, prefix, "api_version", false)
+            .unwrap_or_else(|| DEFAULT_SHOPIFY_API_VERSION.to_string());
+        let valid_version = api_version == "unstable"
+            || (api_version.len() == 7
+                && api_version.as_bytes()[4] == b'-'
+                && api_version
+                    .chars()
+                    .enumerate()
+                    .all(|(i, c)| i == 4 || c.is_ascii_digit()));
+        if !valid_version {
+            self.problem(
+                format!("{prefix}.api_version"),
+                format!("`{api_version}` is not a Shopify API version like `{DEFAULT_SHOPIFY_API_VERSION}`"),
+            );
+        }
+        let bulk_threshold = self.uint(obj, prefix, "bulk_threshold", DEFAULT_BULK_THRESHOLD);
+        let text = self
+            .string(obj, prefix, "reconcile_schedule", false)
+            .unwrap_or_else(|| DEFAULT_RECONCILE_SCHEDULE.to_string());
+        let reconcile_schedule = match cron::Schedule::from_str(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.problem(
+                    format!("{prefix}.reconcile_schedule"),
+                    format!("`{text}` is not a valid cron schedule ({e}); six fields, e.g. `{DEFAULT_RECONCILE_SCHEDULE}`"),
+                );
+                None
+            }
+        };
+        Some(ShopifySettings {
+            shop: shop?,
+            access_token: access_token?,
+            api_version,
+            bulk_threshold,
+            reconcile_schedule: reconcile_schedule?,
         })
     }
 
@@ -871,9 +959,52 @@ impl Validator<'_> {
     }
 }
 
+/// `my-store.myshopify.com`, `https://my-store.myshopify.com/` or (tests, proxies)
+/// `http://127.0.0.1:8080` → the shop's base URL.
+pub fn parse_shop(raw: &str) -> Result<reqwest::Url, String> {
+    let text = raw.trim().trim_end_matches('/');
+    let with_scheme = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("https://{text}")
+    };
+    match reqwest::Url::parse(&with_scheme) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            if u.scheme() == "http"
+                && !matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+            {
+                return Err(format!(
+                    "`{raw}`: plain http:// is only allowed for a loopback test server; use https://"
+                ));
+            }
+            Ok(u)
+        }
+        _ => Err(format!(
+            "`{raw}` is not a shop domain (like `my-store.myshopify.com`) or an https:// URL"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shop_accepts_domains_and_urls() {
+        assert_eq!(
+            parse_shop("my-store.myshopify.com").unwrap().as_str(),
+            "https://my-store.myshopify.com/"
+        );
+        assert_eq!(
+            parse_shop("https://my-store.myshopify.com/")
+                .unwrap()
+                .as_str(),
+            "https://my-store.myshopify.com/"
+        );
+        assert!(parse_shop("http://127.0.0.1:9000").is_ok());
+        assert!(parse_shop("http://shop.example").is_err());
+        assert!(parse_shop("ftp://x").is_err());
+    }
 
     #[test]
     fn env_keys_map_to_config_paths() {

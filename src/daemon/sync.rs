@@ -132,6 +132,8 @@ async fn run(
                 );
             }
         }
+        // Shopify's rule (not test, not cancelled) is fixed and applied at conversion.
+        PlatformSettings::Shopify(_) => {}
     }
     let mut ctx = SyncContext {
         db,

@@ -1,9 +1,12 @@
-//! The simulated WooCommerce store behind `okrsync demo` and the integration tests.
+//! The simulated WooCommerce store and fake Shopify shop behind `okrsync demo` and the
+//! integration tests.
 
 pub mod sim_analytics;
+pub mod sim_shopify;
 pub mod sim_woo;
 pub mod woo_data;
 
+pub use sim_shopify::{ShopFault, ShopFaultKind, ShopRequest, ShopState, SimShopify};
 /// Simulated daily traffic for the demo: about 40 sessions per order of the demo store.
 pub fn demo_traffic(today: chrono::NaiveDate, days: u32) -> sim_analytics::SimAnalyticsState {
     let mut st = sim_analytics::SimAnalyticsState {
@@ -110,6 +113,32 @@ window = "last_30_days"
 baseline = 0.05
 target = 0.05
 direction = "at_most"
+"#
+    )
+}
+
+/// The Shopify half of the demo configuration: a second store on the fake shop and a key
+/// result only Shopify can feed (abandoned checkouts).
+pub fn demo_shopify_config(shop: &str, access_token: &str) -> String {
+    format!(
+        r#"
+[[stores]]
+name = "demo-shopify"
+platform = "shopify"
+shop = "{shop}"
+access_token = "{access_token}"
+api_version = "2025-10"
+schedule = "0 */15 * * * *"
+
+[[key_results]]
+id = "shopify-abandonment"
+objective = "Convert more checkouts"
+title = "Cart abandonment rate from 10% down to 5% (last 30 days)"
+kpi = "cart_abandonment_rate"
+store = "demo-shopify"
+window = "last_30_days"
+baseline = 0.10
+target = 0.05
 "#
     )
 }

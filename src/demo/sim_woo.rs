@@ -560,9 +560,11 @@ fn parse_listing(
     let page = num("page", 1, usize::MAX)?;
     let offset = match param(q, "offset") {
         None => None,
-        Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
-            Reply::invalid_param("offset", "offset is not of type integer.")
-        })?),
+        Some(v) => Some(
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| Reply::invalid_param("offset", "offset is not of type integer."))?,
+        ),
     };
     let orderby = param(q, "orderby").unwrap_or("date").to_string();
     if !orderbys.contains(&orderby.as_str()) {

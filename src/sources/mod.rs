@@ -6,6 +6,7 @@
 
 pub mod analytics;
 pub mod http;
+pub mod shopify;
 pub mod woocommerce;
 
 use std::sync::atomic::Ordering;
@@ -42,6 +43,16 @@ pub enum SourceError {
         url: String,
         detail: String,
         excerpt: String,
+    },
+    #[error(
+        "{url}: Shopify query `{query}` failed{}: {message}",
+        code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+    )]
+    GraphQl {
+        url: String,
+        query: String,
+        code: Option<String>,
+        message: String,
     },
     #[error("{url}: {detail}")]
     Inconsistent { url: String, detail: String },
@@ -118,6 +129,7 @@ impl SyncContext<'_> {
 /// One configured source of store data.
 pub enum AnySource {
     WooCommerce(woocommerce::WooSource),
+    Shopify(shopify::ShopifySource),
 }
 
 impl AnySource {
@@ -127,12 +139,16 @@ impl AnySource {
             PlatformSettings::WooCommerce(w) => Ok(AnySource::WooCommerce(
                 woocommerce::WooSource::new(store, w)?,
             )),
+            PlatformSettings::Shopify(s) => {
+                Ok(AnySource::Shopify(shopify::ShopifySource::new(store, s)?))
+            }
         }
     }
 
     pub fn platform(&self) -> Platform {
         match self {
             AnySource::WooCommerce(_) => Platform::WooCommerce,
+            AnySource::Shopify(_) => Platform::Shopify,
         }
     }
 
@@ -145,6 +161,7 @@ impl AnySource {
     pub async fn store_info(&self, shutdown: &Shutdown) -> Result<StoreInfo, SourceError> {
         match self {
             AnySource::WooCommerce(s) => s.store_info(shutdown).await,
+            AnySource::Shopify(s) => s.store_info(shutdown).await,
         }
     }
 
@@ -152,6 +169,7 @@ impl AnySource {
     pub async fn sync(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
         match self {
             AnySource::WooCommerce(s) => s.sync(ctx).await,
+            AnySource::Shopify(s) => s.sync(ctx).await,
         }
     }
 
@@ -159,6 +177,7 @@ impl AnySource {
     pub async fn check_online(&self, shutdown: &Shutdown) -> Result<Vec<String>, SourceError> {
         match self {
             AnySource::WooCommerce(s) => s.check_online(shutdown).await,
+            AnySource::Shopify(s) => s.check_online(shutdown).await,
         }
     }
 
@@ -166,6 +185,7 @@ impl AnySource {
     pub fn request_counts(&self) -> (u64, u64) {
         let c = match self {
             AnySource::WooCommerce(s) => s.http().counters(),
+            AnySource::Shopify(s) => s.http().counters(),
         };
         (
             c.requests.load(Ordering::Relaxed),

@@ -129,9 +129,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX checkins_by_kr ON checkins(key_result, id);
     "#,
-    // NOTE (merge): entry 2 is reserved for the Shopify source (branch `shopify`); this
-    // analytics migration must end up after it (third entry) when both branches merge.
-    // 2 (→ 3 after the Shopify merge): analytics and site sources, per (source, day).
+    // 2: Shopify abandoned checkouts (for cart_abandonment_rate) and whether the store's
+    // token can read them (NULL: unknown or not readable, so the KPI is null, not 0).
+    r#"
+    CREATE TABLE abandoned_checkouts (
+        store_id    INTEGER NOT NULL,
+        platform_id TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (store_id, platform_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX abandoned_by_created ON abandoned_checkouts(store_id, created_at);
+    ALTER TABLE stores ADD COLUMN abandoned_access INTEGER;
+    "#,
+    // 3: analytics and site sources, per (source, day).
     r#"
     CREATE TABLE traffic_daily (
         source           TEXT NOT NULL,         -- the [[analytics]] name

@@ -27,6 +27,8 @@ pub struct StoreRow {
 pub struct Page {
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
+    /// Abandoned checkouts (Shopify): `(platform id, created at)`, upserted by id.
+    pub abandoned_checkouts: Vec<(String, DateTime<Utc>)>,
     /// `(stream, value)`: the cursor that is valid once this page is stored.
     pub cursor: Option<(String, String)>,
 }
@@ -219,6 +221,74 @@ impl Store {
             .await
     }
 
+    /// Records whether the store's token can read abandoned checkouts (`None`: unknown).
+    pub async fn set_abandoned_access(
+        &self,
+        store_id: i64,
+        access: Option<bool>,
+    ) -> Result<(), StoreError> {
+        self.call(move |db| {
+            db.conn.execute(
+                "UPDATE stores SET abandoned_access = ?2 WHERE id = ?1",
+                params![store_id, access],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Platform ids and creation times of the store's orders not marked deleted.
+    pub async fn live_order_ids_created(
+        &self,
+        store_id: i64,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.call(move |db| {
+            let mut stmt = db.conn.prepare(
+                "SELECT platform_id, created_at FROM orders WHERE store_id = ?1 AND deleted = 0 ORDER BY platform_id",
+            )?;
+            let rows = stmt
+                .query_map([store_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, created) in rows {
+                out.push((id, parse_ts("orders.created_at", &created)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Marks orders the platform no longer has as deleted (excluded from every KPI), and
+    /// stores `cursor` in the same transaction. Returns how many were marked.
+    pub async fn mark_orders_deleted(
+        &self,
+        store_id: i64,
+        ids: Vec<String>,
+        cursor: Option<(String, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.call(move |db| {
+            let tx = db.conn.transaction()?;
+            let mut n = 0;
+            for id in &ids {
+                n += tx.execute(
+                    "UPDATE orders SET deleted = 1, counted = 0 WHERE store_id = ?1 AND platform_id = ?2 AND deleted = 0",
+                    params![store_id, id],
+                )? as u64;
+            }
+            if let Some((stream, value)) = &cursor {
+                tx.execute(
+                    "INSERT INTO cursors (store_id, stream, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(store_id, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    params![store_id, stream, value, ts(now)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Number of orders stored for a store (all statuses).
     pub async fn order_count(&self, store_id: i64) -> Result<u64, StoreError> {
         self.call(move |db| {
@@ -266,6 +336,14 @@ fn write_page(
     }
     for order_id in &touched {
         apply_refunds(tx, store_id, order_id)?;
+    }
+    for (id, created) in &page.abandoned_checkouts {
+        let n = tx.execute(
+            "INSERT INTO abandoned_checkouts (store_id, platform_id, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(store_id, platform_id) DO UPDATE SET created_at = excluded.created_at",
+            params![store_id, id, ts(*created)],
+        )?;
+        stats.upserted += n as u64;
     }
     if let Some((stream, value)) = &page.cursor {
         tx.execute(
@@ -487,15 +565,16 @@ fn load_store_data(
     tz_override: Option<StoreTz>,
     with_lines: bool,
 ) -> Result<Option<StoreData>, StoreError> {
-    let row: Option<(i64, Option<String>, Option<String>)> = db
+    type Row = (i64, Option<String>, Option<String>, Option<bool>);
+    let row: Option<Row> = db
         .conn
         .query_row(
-            "SELECT id, timezone, currency FROM stores WHERE name = ?1",
+            "SELECT id, timezone, currency, abandoned_access FROM stores WHERE name = ?1",
             [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let Some((store_id, tz, currency)) = row else {
+    let Some((store_id, tz, currency, abandoned_access)) = row else {
         return Ok(None);
     };
     let tz = match (tz_override, tz) {
@@ -572,13 +651,26 @@ fn load_store_data(
             email_hash: email,
         });
     }
+    let abandoned_checkouts = if abandoned_access == Some(true) {
+        let mut stmt = db.conn.prepare(
+            "SELECT created_at FROM abandoned_checkouts WHERE store_id = ?1 ORDER BY created_at",
+        )?;
+        let rows = stmt.query_map([store_id], |r| r.get::<_, String>(0))?;
+        let mut at = Vec::new();
+        for r in rows {
+            at.push(parse_ts("abandoned_checkouts.created_at", &r?)?);
+        }
+        Some(at)
+    } else {
+        None
+    };
     Ok(Some(StoreData {
         name: name.to_string(),
         tz,
         currency,
         orders,
         sessions: None,
-        abandoned_checkouts: None,
+        abandoned_checkouts,
         bounces: None,
         pagespeed: None,
         reviews: None,

@@ -119,7 +119,9 @@ consumer_secret_file = "{}"
     .into();
     let s = config::load(&path, &env).unwrap();
     use okrsync::config::{ExposeSecret, PlatformSettings};
-    let PlatformSettings::WooCommerce(w) = &s.stores[0].platform;
+    let PlatformSettings::WooCommerce(w) = &s.stores[0].platform else {
+        panic!("expected a WooCommerce store")
+    };
     assert_eq!(w.consumer_key.expose_secret(), "ck_from_env");
     assert_eq!(w.consumer_secret.expose_secret(), "cs_from_file");
     assert_eq!(

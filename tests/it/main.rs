@@ -5,5 +5,6 @@ mod cli;
 mod helpers;
 mod resilience;
 mod secrets;
+mod shopify;
 mod tls;
 mod woo_kpis;

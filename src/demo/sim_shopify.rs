@@ -1,0 +1,755 @@
+//! A fake Shopify Admin GraphQL API on 127.0.0.1 for `okrsync demo` and the tests.
+//!
+//! Orders come from a [`SimState`] (the simulated WooCommerce data model) rendered in
+//! Shopify's shapes, so one dataset can be served by both simulators and compared:
+//! WooCommerce `cancelled` → `cancelledAt` set; `pending`/`failed`/`checkout-draft` → not
+//! orders but abandoned checkouts; `trash` → deleted. The server reads the operation name
+//! and variables of each document, checks `X-Shopify-Access-Token`, charges query cost to a
+//! leaky bucket reported in `extensions.cost`, answers `THROTTLED` (HTTP 200) when it is
+//! empty, and runs bulk operations whose JSONL result it serves itself.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Response, Uri};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::woo_data::{SimOrder, SimState};
+
+/// Shopify's single-query cost cap.
+const MAX_QUERY_COST: f64 = 1000.0;
+
+/// The shop: order data plus what only Shopify has.
+#[derive(Debug, Clone)]
+pub struct ShopState {
+    pub data: SimState,
+    pub access_token: String,
+    pub shop_name: String,
+    /// Order ids (of `data`) that are test orders.
+    pub test_orders: BTreeSet<u64>,
+    /// Order ids deleted from the shop.
+    pub deleted: BTreeSet<u64>,
+    /// Abandoned checkouts besides the pending/failed orders of `data`.
+    pub abandoned: BTreeMap<u64, DateTime<Utc>>,
+    /// Scopes of the token (`read_all_orders` makes orders older than 60 days visible).
+    pub scopes: Vec<String>,
+    /// `false`: `abandonedCheckouts` answers ACCESS_DENIED.
+    pub abandoned_access: bool,
+    pub bucket_max: f64,
+    pub restore_rate: f64,
+    /// `currentBulkOperation` polls before an operation completes.
+    pub bulk_polls: u32,
+    bulk_ops: Vec<SimBulk>,
+    bucket: f64,
+    bucket_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct SimBulk {
+    n: usize,
+    status: &'static str,
+    polls: u32,
+    jsonl: String,
+    roots: usize,
+}
+
+impl ShopState {
+    /// A shop serving `data` to `access_token`, with every scope and a standard bucket.
+    pub fn new(data: SimState, access_token: &str) -> ShopState {
+        ShopState {
+            data,
+            access_token: access_token.to_string(),
+            shop_name: "Demo Shop".into(),
+            test_orders: BTreeSet::new(),
+            deleted: BTreeSet::new(),
+            abandoned: BTreeMap::new(),
+            scopes: [
+                "read_orders",
+                "read_all_orders",
+                "read_customers",
+                "read_reports",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            abandoned_access: true,
+            bucket_max: 1000.0,
+            restore_rate: 100.0,
+            bulk_polls: 2,
+            bulk_ops: Vec::new(),
+            bucket: 1000.0,
+            bucket_at: None,
+        }
+    }
+
+    /// A deterministic demo shop: the WooCommerce generator's history with one order in 50
+    /// flagged as a test order.
+    pub fn generate(seed: u64, now: DateTime<Utc>, days: u32, orders_per_day: u32) -> ShopState {
+        let data = SimState::generate(seed, now, days, orders_per_day);
+        let token = format!("shpat_demo{:016x}", seed.rotate_left(29) ^ 0x5A5A_5A5A);
+        let mut st = ShopState::new(data, &token);
+        st.test_orders = st
+            .data
+            .orders
+            .keys()
+            .filter(|id| *id % 50 == 7)
+            .copied()
+            .collect();
+        st
+    }
+
+    fn is_order(&self, o: &SimOrder) -> bool {
+        !matches!(
+            o.status.as_str(),
+            "pending" | "failed" | "checkout-draft" | "trash"
+        ) && !self.deleted.contains(&o.id)
+    }
+
+    /// Orders the token can see, by id.
+    fn visible(&self) -> Vec<&SimOrder> {
+        let horizon = (!self.scopes.iter().any(|s| s == "read_all_orders"))
+            .then(|| self.data.now() - ChronoDuration::days(60));
+        self.data
+            .orders
+            .values()
+            .filter(|o| self.is_order(o) && horizon.is_none_or(|h| o.created >= h))
+            .collect()
+    }
+
+    /// Abandoned checkouts: explicit ones and the orders that never completed.
+    pub fn abandoned_checkouts(&self) -> Vec<(u64, DateTime<Utc>)> {
+        let mut out: Vec<(u64, DateTime<Utc>)> =
+            self.abandoned.iter().map(|(k, v)| (*k, *v)).collect();
+        for o in self.data.orders.values() {
+            if matches!(o.status.as_str(), "pending" | "failed" | "checkout-draft") {
+                out.push((o.id, o.created));
+            }
+        }
+        out.sort_by_key(|(id, at)| (*at, *id));
+        out
+    }
+
+    fn refill(&mut self) {
+        let now = Instant::now();
+        if let Some(at) = self.bucket_at {
+            let add = self.restore_rate * now.duration_since(at).as_secs_f64();
+            self.bucket = (self.bucket + add).min(self.bucket_max);
+        } else {
+            self.bucket = self.bucket_max;
+        }
+        self.bucket_at = Some(now);
+    }
+}
+
+fn money(d: Decimal) -> Value {
+    json!({"shopMoney": {"amount": format!("{:.2}", d.round_dp(2)), "currencyCode": "XXX"}})
+}
+
+fn gid(kind: &str, id: u64) -> String {
+    format!("gid://shopify/{kind}/{id}")
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn line_json(o: &SimOrder, idx: usize) -> Value {
+    let l = &o.lines[idx];
+    let incl = o.prices_include_tax;
+    let original = if incl {
+        l.subtotal + l.subtotal_tax
+    } else {
+        l.subtotal
+    };
+    let discounted = if incl { l.total + l.total_tax } else { l.total };
+    let disc = original - discounted;
+    let rate: Value = serde_json::from_str(&o.tax_rate.normalize().to_string()).unwrap_or(json!(0));
+    json!({
+        "id": gid("LineItem", l.id),
+        "name": l.name,
+        "sku": l.sku,
+        "quantity": l.quantity,
+        "product": {"id": gid("Product", l.product_id)},
+        "originalTotalSet": money(original),
+        "discountAllocations": if disc.is_zero() { json!([]) } else { json!([{"allocatedAmountSet": money(disc)}]) },
+        "taxLines": [{"rate": rate, "priceSet": money(l.total_tax)}],
+    })
+}
+
+fn refund_lines_json(st: &ShopState, o: &SimOrder, refund_id: u64) -> Vec<Value> {
+    let Some(r) = st.data.refunds.get(&refund_id) else {
+        return Vec::new();
+    };
+    r.lines
+        .iter()
+        .map(|l| {
+            let sub = if o.prices_include_tax {
+                l.total + l.total_tax
+            } else {
+                l.total
+            };
+            json!({
+                "id": gid("RefundLineItem", l.id),
+                "lineItem": {"id": gid("LineItem", l.order_line_id)},
+                "quantity": l.quantity,
+                "subtotalSet": money(sub),
+                "totalTaxSet": money(l.total_tax),
+            })
+        })
+        .collect()
+}
+
+/// An order without connections; `refunds` limited to `refunds_first`.
+fn order_json(st: &ShopState, o: &SimOrder, refunds_first: usize) -> Value {
+    let refunded: Decimal = o
+        .refund_ids
+        .iter()
+        .filter_map(|id| st.data.refunds.get(id))
+        .map(|r| r.amount)
+        .sum();
+    let status = if refunded.is_zero() {
+        "PAID"
+    } else if refunded >= o.total() {
+        "REFUNDED"
+    } else {
+        "PARTIALLY_REFUNDED"
+    };
+    let refunds: Vec<Value> = o
+        .refund_ids
+        .iter()
+        .filter_map(|id| st.data.refunds.get(id))
+        .take(refunds_first)
+        .map(|r| {
+            json!({"id": gid("Refund", r.id), "createdAt": iso(r.created), "totalRefundedSet": money(r.amount)})
+        })
+        .collect();
+    let shipping = if o.prices_include_tax {
+        o.shipping + o.shipping_tax
+    } else {
+        o.shipping
+    };
+    json!({
+        "id": gid("Order", o.id),
+        "name": format!("#{}", o.id),
+        "createdAt": iso(o.created),
+        "updatedAt": iso(o.modified),
+        "cancelledAt": (o.status == "cancelled").then(|| iso(o.modified)),
+        "test": st.test_orders.contains(&o.id),
+        "taxesIncluded": o.prices_include_tax,
+        "email": o.email,
+        "displayFinancialStatus": status,
+        "currencyCode": o.currency,
+        "customer": (o.customer_id > 0).then(|| json!({"id": gid("Customer", o.customer_id)})),
+        "totalShippingPriceSet": money(shipping),
+        "totalTaxSet": money(o.total_tax()),
+        "totalPriceSet": money(o.total()),
+        "totalRefundedSet": money(refunded),
+        "refunds": refunds,
+    })
+}
+
+/// A connection page over `items` starting after the offset in `after` (`"o:<n>"`).
+fn paged(items: Vec<Value>, first: usize, after: Option<&str>) -> Value {
+    let start = after
+        .and_then(|a| a.strip_prefix("o:"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let end = (start + first).min(items.len());
+    let nodes: Vec<Value> = items.get(start..end).unwrap_or_default().to_vec();
+    json!({
+        "nodes": nodes,
+        "pageInfo": {"hasNextPage": end < items.len(), "endCursor": (end > start).then(|| format!("o:{end}"))},
+    })
+}
+
+/// One request the shop received.
+#[derive(Debug, Clone)]
+pub struct ShopRequest {
+    pub path: String,
+    /// The GraphQL operation name (`Orders`, `BulkRun`, …); empty for other paths.
+    pub operation: String,
+    pub variables: Value,
+    pub token: Option<String>,
+}
+
+/// What an injected fault does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShopFaultKind {
+    /// HTTP 200 with a THROTTLED error, whatever the bucket holds.
+    Throttled,
+    /// This HTTP status.
+    Status(u16),
+}
+
+/// A fault for the next `times` requests of `operation` (empty: any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopFault {
+    pub operation: String,
+    pub kind: ShopFaultKind,
+    pub times: usize,
+}
+
+struct Shared {
+    state: Mutex<ShopState>,
+    requests: Mutex<Vec<ShopRequest>>,
+    faults: Mutex<VecDeque<ShopFault>>,
+    base: Mutex<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The running fake shop.
+pub struct SimShopify {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop_tx: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimShopify {
+    /// Serves `state` on 127.0.0.1 at a free port.
+    pub async fn start(state: ShopState) -> std::io::Result<SimShopify> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, mut rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            requests: Mutex::new(Vec::new()),
+            faults: Mutex::new(VecDeque::new()),
+            base: Mutex::new(format!("http://{addr}")),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        Ok(SimShopify {
+            shared,
+            addr,
+            stop_tx,
+            task,
+        })
+    }
+
+    /// The shop URL to configure as `shop`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut ShopState) -> R) -> R {
+        f(&mut lock(&self.shared.state))
+    }
+
+    pub fn requests(&self) -> Vec<ShopRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn inject(&self, fault: ShopFault) {
+        if fault.times > 0 {
+            lock(&self.shared.faults).push_back(fault);
+        }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+fn reply(status: u16, body: String, content_type: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn operation_name(doc: &str) -> String {
+    let t = doc.trim_start();
+    let rest = t
+        .strip_prefix("query")
+        .or_else(|| t.strip_prefix("mutation"))
+        .unwrap_or("");
+    rest.trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+fn take_fault(shared: &Shared, op: &str) -> Option<ShopFaultKind> {
+    let mut faults = lock(&shared.faults);
+    let idx = faults
+        .iter()
+        .position(|f| f.operation.is_empty() || f.operation == op)?;
+    let f = faults.get_mut(idx)?;
+    f.times -= 1;
+    let kind = f.kind.clone();
+    if f.times == 0 {
+        faults.remove(idx);
+    }
+    Some(kind)
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    let path = uri.path().to_string();
+    let token = headers
+        .get("x-shopify-access-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if method == Method::GET
+        && let Some(n) = path
+            .strip_prefix("/bulk/")
+            .and_then(|p| p.strip_suffix(".jsonl"))
+            .and_then(|n| n.parse::<usize>().ok())
+    {
+        lock(&shared.requests).push(ShopRequest {
+            path: path.clone(),
+            operation: String::new(),
+            variables: Value::Null,
+            token,
+        });
+        let st = lock(&shared.state);
+        return match st.bulk_ops.iter().find(|b| b.n == n) {
+            Some(b) => reply(200, b.jsonl.clone(), "application/jsonl"),
+            None => reply(404, "NoSuchKey".into(), "text/plain"),
+        };
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let doc = req
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let vars = req.get("variables").cloned().unwrap_or(json!({}));
+    let op = operation_name(&doc);
+    lock(&shared.requests).push(ShopRequest {
+        path: path.clone(),
+        operation: op.clone(),
+        variables: vars.clone(),
+        token: token.clone(),
+    });
+    if method != Method::POST
+        || !path.starts_with("/admin/api/")
+        || !path.ends_with("/graphql.json")
+    {
+        return reply(404, r#"{"errors":"Not Found"}"#.into(), "application/json");
+    }
+    let expected = lock(&shared.state).access_token.clone();
+    if token.as_deref() != Some(expected.as_str()) {
+        return reply(
+            401,
+            r#"{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}"#.into(),
+            "application/json",
+        );
+    }
+    let fault = take_fault(&shared, &op);
+    if let Some(ShopFaultKind::Status(s)) = fault {
+        return reply(
+            s,
+            r#"{"errors":"Internal error"}"#.into(),
+            "application/json",
+        );
+    }
+    let base = lock(&shared.base).clone();
+    let mut st = lock(&shared.state);
+    let cost = requested_cost(&op, &vars);
+    st.refill();
+    let status = |st: &ShopState| json!({"maximumAvailable": st.bucket_max, "currentlyAvailable": st.bucket, "restoreRate": st.restore_rate});
+    if cost > MAX_QUERY_COST {
+        let body = json!({"errors": [{"message": format!("Query cost is {cost}, which exceeds the single query max cost limit ({MAX_QUERY_COST})."), "extensions": {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MAX_QUERY_COST}}]});
+        return reply(200, body.to_string(), "application/json");
+    }
+    if fault == Some(ShopFaultKind::Throttled) || st.bucket < cost {
+        let body = json!({
+            "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+            "extensions": {"cost": {"requestedQueryCost": cost, "actualQueryCost": null, "throttleStatus": status(&st)}},
+        });
+        return reply(200, body.to_string(), "application/json");
+    }
+    st.bucket -= cost;
+    let answer = answer(&mut st, &op, &doc, &vars, &base);
+    let mut body = match answer {
+        Ok(data) => json!({"data": data}),
+        Err((code, message)) => {
+            json!({"errors": [{"message": message, "extensions": {"code": code}}], "data": null})
+        }
+    };
+    body["extensions"] = json!({"cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": status(&st)}});
+    reply(200, body.to_string(), "application/json")
+}
+
+fn var_usize(vars: &Value, name: &str, default: usize) -> usize {
+    vars.get(name)
+        .and_then(Value::as_u64)
+        .map(|v| v as usize)
+        .unwrap_or(default)
+}
+
+/// Shopify's estimate: objects 1, connections 2 + first × node (see `sources::shopify::query`).
+fn requested_cost(op: &str, vars: &Value) -> f64 {
+    let first = var_usize(vars, "first", 1) as f64;
+    match op {
+        "Orders" => {
+            let lines = var_usize(vars, "lines", 0) as f64;
+            let refunds = var_usize(vars, "refunds", 0) as f64;
+            2.0 + first * (12.0 + lines * 10.0 + refunds * 3.0)
+        }
+        "OrderLines" => 3.0 + first * 10.0,
+        "RefundLines" => 3.0 + first * 6.0,
+        "OrderIds" | "AbandonedCheckouts" => 2.0 + first,
+        "BulkRun" => 10.0,
+        _ => 1.0,
+    }
+}
+
+type Answer = Result<Value, (&'static str, String)>;
+
+fn since_filter(
+    vars: &Value,
+    field: &str,
+) -> Result<Option<DateTime<Utc>>, (&'static str, String)> {
+    let Some(q) = vars.get("query").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let prefix = format!("{field}:>='");
+    let Some(rest) = q.trim().strip_prefix(&prefix) else {
+        return Err((
+            "BAD_REQUEST",
+            format!("the fake shop does not understand query `{q}`"),
+        ));
+    };
+    let ts = rest.trim_end_matches('\'');
+    DateTime::parse_from_rfc3339(ts)
+        .map(|d| Some(d.with_timezone(&Utc)))
+        .map_err(|_| ("BAD_REQUEST", format!("`{ts}` is not a date-time")))
+}
+
+fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> Answer {
+    let after = vars.get("after").and_then(Value::as_str);
+    match op {
+        "Shop" => Ok(json!({"shop": {
+            "name": st.shop_name, "ianaTimezone": st.data.timezone_string, "currencyCode": st.data.currency,
+        }})),
+        "Scopes" => Ok(json!({"currentAppInstallation": {
+            "accessScopes": st.scopes.iter().map(|s| json!({"handle": s})).collect::<Vec<_>>(),
+        }})),
+        "OrdersCount" => {
+            Ok(json!({"ordersCount": {"count": st.visible().len(), "precision": "EXACT"}}))
+        }
+        "Orders" => {
+            if !doc.contains("sortKey: UPDATED_AT") {
+                return Err(("BAD_REQUEST", "okrsync pages orders by UPDATED_AT".into()));
+            }
+            let first = var_usize(vars, "first", 0);
+            if first == 0 || first > 250 {
+                return Err(("BAD_REQUEST", format!("first must be 1..=250, got {first}")));
+            }
+            let since = since_filter(vars, "updated_at")?;
+            let lines = var_usize(vars, "lines", 0);
+            let refunds = var_usize(vars, "refunds", 0);
+            let mut rows: Vec<&SimOrder> = st
+                .visible()
+                .into_iter()
+                .filter(|o| since.is_none_or(|s| o.modified >= s))
+                .collect();
+            rows.sort_by_key(|o| (o.modified, o.id));
+            // Cursors encode the last (updatedAt, id) seen, like Shopify's opaque cursors.
+            let start = match after.and_then(|a| a.strip_prefix("k:")) {
+                Some(k) => {
+                    let (t, id) = k.split_once('|').unwrap_or(("", "0"));
+                    let t = DateTime::parse_from_rfc3339(t)
+                        .map(|d| d.with_timezone(&Utc))
+                        .ok();
+                    let id: u64 = id.parse().unwrap_or(0);
+                    rows.iter()
+                        .position(|o| Some((o.modified, o.id)) > t.map(|t| (t, id)))
+                        .unwrap_or(rows.len())
+                }
+                None => 0,
+            };
+            let end = (start + first).min(rows.len());
+            let nodes: Vec<Value> = rows[start..end]
+                .iter()
+                .map(|o| {
+                    let mut v = order_json(st, o, refunds);
+                    let all: Vec<Value> = (0..o.lines.len()).map(|i| line_json(o, i)).collect();
+                    v["lineItems"] = paged(all, lines, None);
+                    v
+                })
+                .collect();
+            let end_cursor = rows[..end]
+                .last()
+                .filter(|_| end > start)
+                .map(|o| format!("k:{}|{}", iso(o.modified), o.id));
+            Ok(
+                json!({"orders": {"nodes": nodes, "pageInfo": {"hasNextPage": end < rows.len(), "endCursor": end_cursor}}}),
+            )
+        }
+        "OrderLines" => {
+            let id = vars.get("id").and_then(Value::as_str).unwrap_or("");
+            let o = st
+                .visible()
+                .into_iter()
+                .find(|o| gid("Order", o.id) == id)
+                .cloned();
+            Ok(match o {
+                None => json!({"node": null}),
+                Some(o) => {
+                    let all: Vec<Value> = (0..o.lines.len()).map(|i| line_json(&o, i)).collect();
+                    json!({"node": {"lineItems": paged(all, var_usize(vars, "first", 0), after)}})
+                }
+            })
+        }
+        "RefundLines" => {
+            let id = vars.get("id").and_then(Value::as_str).unwrap_or("");
+            let found = st
+                .data
+                .refunds
+                .values()
+                .find(|r| gid("Refund", r.id) == id)
+                .map(|r| (r.id, r.parent_id));
+            Ok(
+                match found
+                    .and_then(|(rid, oid)| st.data.orders.get(&oid).map(|o| (rid, o.clone())))
+                {
+                    None => json!({"node": null}),
+                    Some((rid, o)) => {
+                        let all = refund_lines_json(st, &o, rid);
+                        json!({"node": {"refundLineItems": paged(all, var_usize(vars, "first", 0), after)}})
+                    }
+                },
+            )
+        }
+        "OrderIds" => {
+            let all: Vec<Value> = st
+                .visible()
+                .iter()
+                .map(|o| json!({"id": gid("Order", o.id)}))
+                .collect();
+            Ok(json!({"orders": paged(all, var_usize(vars, "first", 0), after)}))
+        }
+        "AbandonedCheckouts" => {
+            if !st.abandoned_access {
+                return Err(("ACCESS_DENIED", "Access denied for abandonedCheckouts field. Required access: `read_orders` access scope.".into()));
+            }
+            let since = since_filter(vars, "created_at")?;
+            let all: Vec<Value> = st
+                .abandoned_checkouts()
+                .into_iter()
+                .filter(|(_, at)| since.is_none_or(|s| *at >= s))
+                .map(|(id, at)| json!({"id": gid("AbandonedCheckout", id), "createdAt": iso(at)}))
+                .collect();
+            Ok(json!({"abandonedCheckouts": paged(all, var_usize(vars, "first", 0), after)}))
+        }
+        "BulkRun" => {
+            if let Some(b) = st.bulk_ops.last()
+                && matches!(b.status, "CREATED" | "RUNNING")
+            {
+                return Ok(
+                    json!({"bulkOperationRunQuery": {"bulkOperation": null, "userErrors": [
+                        {"field": null, "message": format!("A bulk query operation for this app and shop is already in progress: {}.", gid("BulkOperation", b.n as u64))}
+                    ]}}),
+                );
+            }
+            let until = doc
+                .split("updated_at:<='")
+                .nth(1)
+                .and_then(|r| r.split('\'').next())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|d| d.with_timezone(&Utc));
+            let (jsonl, roots) = bulk_jsonl(st, until);
+            let n = st.bulk_ops.len() + 1;
+            st.bulk_ops.push(SimBulk {
+                n,
+                status: "CREATED",
+                polls: 0,
+                jsonl,
+                roots,
+            });
+            Ok(
+                json!({"bulkOperationRunQuery": {"bulkOperation": {"id": gid("BulkOperation", n as u64), "status": "CREATED"}, "userErrors": []}}),
+            )
+        }
+        "BulkStatus" => {
+            let polls_needed = st.bulk_polls;
+            let Some(b) = st.bulk_ops.last_mut() else {
+                return Ok(json!({"currentBulkOperation": null}));
+            };
+            if b.status != "COMPLETED" {
+                b.polls += 1;
+                b.status = if b.polls >= polls_needed {
+                    "COMPLETED"
+                } else {
+                    "RUNNING"
+                };
+            }
+            let done = b.status == "COMPLETED";
+            Ok(json!({"currentBulkOperation": {
+                "id": gid("BulkOperation", b.n as u64), "status": b.status, "errorCode": null,
+                "objectCount": b.jsonl.lines().count().to_string(), "rootObjectCount": b.roots.to_string(),
+                "url": done.then(|| format!("{base}/bulk/{}.jsonl", b.n)), "partialDataUrl": null,
+            }}))
+        }
+        other => Err((
+            "BAD_REQUEST",
+            format!("the fake shop does not implement operation `{other}`"),
+        )),
+    }
+}
+
+/// The JSONL of a bulk export: all orders first, then their line items, then refund line
+/// items (Shopify promises no order, so okrsync must not rely on one).
+fn bulk_jsonl(st: &ShopState, until: Option<DateTime<Utc>>) -> (String, usize) {
+    let rows: Vec<SimOrder> = st
+        .visible()
+        .into_iter()
+        .filter(|o| until.is_none_or(|u| o.modified <= u))
+        .cloned()
+        .collect();
+    let mut out = String::new();
+    for o in rows.iter().rev() {
+        out.push_str(&order_json(st, o, usize::MAX).to_string());
+        out.push('\n');
+    }
+    for o in &rows {
+        for i in 0..o.lines.len() {
+            let mut l = line_json(o, i);
+            l["__parentId"] = json!(gid("Order", o.id));
+            out.push_str(&l.to_string());
+            out.push('\n');
+        }
+        for rid in &o.refund_ids {
+            for mut rl in refund_lines_json(st, o, *rid) {
+                rl["__parentId"] = json!(gid("Refund", *rid));
+                out.push_str(&rl.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    (out, rows.len())
+}

@@ -1,0 +1,724 @@
+//! Shopify source over the Admin GraphQL API (`/admin/api/<version>/graphql.json`).
+//!
+//! Streams: `orders` (incremental by `updated_at`, or a bulk operation for a large first
+//! sync, see [`bulk`]), `abandoned_checkouts` (by `created_at`) and a daily `reconcile` of
+//! order ids that marks orders deleted from the shop. Requests are paced from
+//! `extensions.cost.throttleStatus`; a `THROTTLED` answer (HTTP 200) is waited out for as
+//! long as the restore rate implies. See `docs/shopify.md`.
+
+mod api;
+mod bulk;
+mod convert;
+pub mod query;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use self::api::{
+    AbandonedData, Envelope, GqlError, IdsData, LinesNode, NodeData, OrdersCountData, OrdersData,
+    RefundLinesNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
+};
+use super::http::{HttpClient, Redactor, RetryPolicy, excerpt};
+use super::{SourceError, SyncContext};
+use crate::config::{ExposeSecret, ShopifySettings, StoreSettings};
+use crate::daemon::Shutdown;
+use crate::domain::{StoreInfo, StoreTz};
+use crate::store::Page;
+
+/// THROTTLED answers waited out for one request before the run gives up.
+const MAX_THROTTLED: u32 = 50;
+/// Orders older than this need the `read_all_orders` scope.
+const RECENT_DAYS: i64 = 60;
+
+/// A Shopify store.
+pub struct ShopifySource {
+    name: String,
+    settings: Box<ShopifySettings>,
+    http: HttpClient,
+    lookback: Duration,
+    /// The last throttle status Shopify reported, and when.
+    bucket: Mutex<Option<(ThrottleStatus, tokio::time::Instant)>>,
+}
+
+/// The position of the `orders` stream, stored as JSON in the `cursors` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+enum Cursor {
+    /// Everything changed up to (at, id) is stored; `id` is the GID's number.
+    Incremental { at: DateTime<Utc>, id: u64 },
+    /// A bulk backfill: the operation, when it was started (orders updated up to then are
+    /// in it), and how many of its orders (sorted by id) are stored.
+    Bulk {
+        operation: String,
+        started_at: DateTime<Utc>,
+        done: u64,
+    },
+}
+
+/// Which optional data the token can read.
+#[derive(Debug, Clone, Default)]
+struct Access {
+    scopes: Option<HashSet<String>>,
+}
+
+impl Access {
+    /// `None` when the scopes could not be listed.
+    fn all_orders(&self) -> Option<bool> {
+        self.scopes.as_ref().map(|s| s.contains("read_all_orders"))
+    }
+}
+
+impl ShopifySource {
+    pub fn new(store: &StoreSettings, s: &ShopifySettings) -> Result<ShopifySource, SourceError> {
+        let mut redactor = Redactor::default();
+        redactor.add(s.access_token.expose_secret());
+        let ca = match &store.tls_ca_file {
+            Some(p) => Some(std::fs::read(p).map_err(|e| {
+                SourceError::Config(format!("cannot read tls_ca_file {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+        let http = HttpClient::new(
+            store.timeout,
+            ca.as_deref(),
+            RetryPolicy {
+                max_retries: store.max_retries,
+                base: store.retry_base,
+            },
+            redactor,
+        )?;
+        Ok(ShopifySource {
+            name: store.name.clone(),
+            settings: Box::new(s.clone()),
+            http,
+            lookback: store.lookback,
+            bucket: Mutex::new(None),
+        })
+    }
+
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    fn endpoint(&self) -> String {
+        format!(
+            "{}/admin/api/{}/graphql.json",
+            self.settings.shop.as_str().trim_end_matches('/'),
+            self.settings.api_version
+        )
+    }
+
+    /// Waits until the bucket (as last reported, refilled since at the restore rate) holds
+    /// `cost` points, so requests do not run into THROTTLED.
+    async fn pace(&self, cost: u32, shutdown: &Shutdown) -> Result<(), SourceError> {
+        let wait = {
+            let guard = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+            match *guard {
+                Some((t, at)) if t.restore_rate > 0.0 => {
+                    let need = f64::from(cost).min(t.maximum_available);
+                    let now_available = (t.currently_available
+                        + t.restore_rate * at.elapsed().as_secs_f64())
+                    .min(t.maximum_available);
+                    (now_available < need).then(|| (need - now_available) / t.restore_rate)
+                }
+                _ => None,
+            }
+        };
+        if let Some(secs) = wait {
+            tracing::debug!(store = %self.name, secs, "pacing: waiting for the cost bucket to refill");
+            sleep(StdDuration::from_secs_f64(secs.min(60.0)), shutdown).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends one GraphQL document. Paces by cost, waits out THROTTLED, and turns any other
+    /// `errors` into [`SourceError::GraphQl`] naming the query.
+    async fn gql<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        document: &str,
+        variables: Value,
+        cost: u32,
+        shutdown: &Shutdown,
+    ) -> Result<T, SourceError> {
+        let url = self.endpoint();
+        let body = serde_json::to_vec(&json!({"query": document, "variables": variables}))
+            .map_err(|e| SourceError::Config(format!("cannot encode query {name}: {e}")))?;
+        let token = self.settings.access_token.expose_secret().to_string();
+        let mut throttled = 0;
+        loop {
+            self.pace(cost, shutdown).await?;
+            let resp = self
+                .http
+                .send(&format!("POST {url} ({name})"), shutdown, |c| {
+                    c.post(&url)
+                        .header("X-Shopify-Access-Token", &token)
+                        .header("Content-Type", "application/json")
+                        .body(body.clone())
+                })
+                .await?;
+            let env: Envelope<T> =
+                serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
+                    url: format!("{url} ({name})"),
+                    detail: e.to_string(),
+                    excerpt: self.http.redactor().redact(&excerpt(&resp.body)),
+                })?;
+            let status = env
+                .extensions
+                .as_ref()
+                .and_then(|e| e.cost.as_ref())
+                .and_then(|c| c.throttle_status);
+            if let Some(t) = status {
+                *self.bucket.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((t, tokio::time::Instant::now()));
+            }
+            let errors = parse_errors(env.errors.as_ref());
+            if errors
+                .iter()
+                .any(|e| e.code.as_deref() == Some("THROTTLED"))
+            {
+                throttled += 1;
+                if throttled > MAX_THROTTLED {
+                    return Err(SourceError::GraphQl {
+                        url: url.clone(),
+                        query: name.to_string(),
+                        code: Some("THROTTLED".into()),
+                        message: format!(
+                            "still throttled after {MAX_THROTTLED} waits; another app may be using this shop's API budget"
+                        ),
+                    });
+                }
+                let requested = env
+                    .extensions
+                    .as_ref()
+                    .and_then(|e| e.cost.as_ref())
+                    .and_then(|c| c.requested_query_cost)
+                    .unwrap_or(f64::from(cost));
+                let secs = match status {
+                    Some(t) if t.restore_rate > 0.0 => ((requested.min(t.maximum_available)
+                        - t.currently_available)
+                        / t.restore_rate)
+                        .max(0.05),
+                    _ => 1.0,
+                };
+                self.http.counters().retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(store = %self.name, query = name, wait_s = secs, "THROTTLED by Shopify; waiting for the bucket to refill");
+                sleep(StdDuration::from_secs_f64(secs.min(60.0)), shutdown).await?;
+                continue;
+            }
+            if let Some(first) = errors.first() {
+                return Err(SourceError::GraphQl {
+                    url: url.clone(),
+                    query: name.to_string(),
+                    code: first.code.clone(),
+                    message: self.http.redactor().redact(
+                        &errors
+                            .iter()
+                            .map(|e| e.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                });
+            }
+            return env.data.ok_or_else(|| SourceError::Malformed {
+                url: format!("{url} ({name})"),
+                detail: "neither `data` nor `errors`".into(),
+                excerpt: self.http.redactor().redact(&excerpt(&resp.body)),
+            });
+        }
+    }
+
+    /// Reads the shop's time zone and currency.
+    pub async fn store_info(&self, shutdown: &Shutdown) -> Result<StoreInfo, SourceError> {
+        let d: ShopData = self
+            .gql("Shop", query::SHOP, json!({}), 1, shutdown)
+            .await?;
+        let timezone =
+            StoreTz::parse(&d.shop.iana_timezone).map_err(|e| SourceError::Inconsistent {
+                url: self.endpoint(),
+                detail: format!("shop.ianaTimezone: {e}"),
+            })?;
+        Ok(StoreInfo {
+            timezone,
+            currency: d.shop.currency_code,
+        })
+    }
+
+    async fn access(&self, shutdown: &Shutdown) -> Access {
+        match self
+            .gql::<ScopesData>("Scopes", query::SCOPES, json!({}), 2, shutdown)
+            .await
+        {
+            Ok(d) => Access {
+                scopes: Some(
+                    d.current_app_installation
+                        .access_scopes
+                        .into_iter()
+                        .map(|s| s.handle)
+                        .collect(),
+                ),
+            },
+            Err(e) => {
+                tracing::warn!(store = %self.name, "cannot list the token's access scopes: {e}");
+                Access::default()
+            }
+        }
+    }
+
+    /// `check --online`: token, shop facts, `read_all_orders`, abandoned checkouts.
+    pub async fn check_online(&self, shutdown: &Shutdown) -> Result<Vec<String>, SourceError> {
+        let d: ShopData = self
+            .gql("Shop", query::SHOP, json!({}), 1, shutdown)
+            .await?;
+        let mut notes = vec![
+            format!("access token accepted by shop `{}`", d.shop.name),
+            format!("timezone {}", d.shop.iana_timezone),
+            format!("currency {}", d.shop.currency_code),
+        ];
+        let access = self.access(shutdown).await;
+        match access.all_orders() {
+            Some(true) => notes.push(
+                "read_all_orders granted: the full order history is visible".into(),
+            ),
+            Some(false) => notes.push(format!(
+                "WARNING: this token cannot see orders older than {RECENT_DAYS} days (the read_all_orders scope is missing): \
+                 KPIs over older windows would be silently short; grant read_all_orders to the app and reinstall it"
+            )),
+            None => notes.push(
+                "could not list the token's scopes: whether orders older than 60 days are visible is unknown".into(),
+            ),
+        }
+        if let Some(scopes) = &access.scopes {
+            for s in ["read_orders", "read_customers"] {
+                if !scopes.contains(s) {
+                    notes.push(format!("WARNING: scope {s} is missing"));
+                }
+            }
+        }
+        match self.abandoned_probe(shutdown).await {
+            Ok(()) => {
+                notes.push("abandoned checkouts readable: cart_abandonment_rate is computed".into())
+            }
+            Err(reason) => notes.push(format!(
+                "abandoned checkouts not readable ({reason}): cart_abandonment_rate is null, not 0"
+            )),
+        }
+        Ok(notes)
+    }
+
+    /// Whether `abandonedCheckouts` can be read; `Err` holds the reason.
+    async fn abandoned_probe(&self, shutdown: &Shutdown) -> Result<(), String> {
+        match self
+            .gql::<AbandonedData>(
+                "AbandonedCheckouts",
+                query::ABANDONED,
+                json!({"first": 1, "after": null, "query": null}),
+                3,
+                shutdown,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SourceError::GraphQl { message, code, .. }) => Err(match code {
+                Some(c) => format!("{c}: {message}"),
+                None => format!(
+                    "{message}; API version {} may not offer abandonedCheckouts",
+                    self.settings.api_version
+                ),
+            }),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Syncs orders, abandoned checkouts and (when due) deleted-order reconciliation.
+    pub async fn sync(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
+        let access = self.access(ctx.shutdown).await;
+        if access.all_orders() == Some(false) {
+            tracing::warn!(store = %self.name, "the token lacks read_all_orders: orders older than {RECENT_DAYS} days are invisible (run `okrsync check --online`)");
+        }
+        let stored = if ctx.full {
+            None
+        } else {
+            ctx.cursor("orders").await?
+        };
+        let cursor = match stored {
+            None => None,
+            Some(text) => Some(serde_json::from_str::<Cursor>(&text).map_err(|e| {
+                SourceError::Inconsistent {
+                    url: "cursor orders".into(),
+                    detail: format!(
+                        "stored cursor `{text}` is unreadable ({e}); run `okrsync sync --full`"
+                    ),
+                }
+            })?),
+        };
+        let from = match cursor {
+            Some(Cursor::Incremental { at, id }) => Some((at, id)),
+            Some(Cursor::Bulk { .. }) => Some(bulk::backfill(self, ctx, cursor).await?),
+            None => {
+                let count = self.orders_count(ctx.shutdown).await;
+                match count {
+                    Some(n) if n > self.settings.bulk_threshold => {
+                        tracing::info!(store = %self.name, orders = n, threshold = self.settings.bulk_threshold, "large first sync: using a bulk operation");
+                        Some(bulk::backfill(self, ctx, None).await?)
+                    }
+                    _ => None,
+                }
+            }
+        };
+        self.incremental(ctx, from).await?;
+        self.abandoned(ctx).await?;
+        self.reconcile_if_due(ctx, &access).await
+    }
+
+    async fn orders_count(&self, shutdown: &Shutdown) -> Option<u64> {
+        match self
+            .gql::<OrdersCountData>(
+                "OrdersCount",
+                query::ORDERS_COUNT,
+                json!({"query": null}),
+                1,
+                shutdown,
+            )
+            .await
+        {
+            Ok(d) => d.orders_count.map(|c| c.count),
+            Err(e) => {
+                tracing::warn!(store = %self.name, "ordersCount failed ({e}); paging normally");
+                None
+            }
+        }
+    }
+
+    /// Pages through orders updated since `from` minus the lookback (everything when
+    /// `None`), oldest change first, committing each page with its cursor.
+    async fn incremental(
+        &self,
+        ctx: &mut SyncContext<'_>,
+        from: Option<(DateTime<Utc>, u64)>,
+    ) -> Result<(), SourceError> {
+        let filter = from.map(|(at, _)| {
+            format!(
+                "updated_at:>='{}'",
+                (at - self.lookback).format("%Y-%m-%dT%H:%M:%SZ")
+            )
+        });
+        let mut pos = from;
+        let mut after: Option<String> = None;
+        let mut done = 0;
+        loop {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let vars = json!({
+                "first": query::ORDERS_FIRST,
+                "after": after,
+                "query": filter,
+                "lines": query::LINES_PER_ORDER,
+                "refunds": query::REFUNDS_PER_ORDER,
+            });
+            let d: OrdersData = self
+                .gql(
+                    "Orders",
+                    &query::orders(),
+                    vars,
+                    query::orders_cost(query::ORDERS_FIRST),
+                    ctx.shutdown,
+                )
+                .await?;
+            let mut rows = d.orders.nodes;
+            let fetched = rows.len() as u64;
+            for o in &mut rows {
+                self.complete(o, ctx.shutdown).await?;
+            }
+            let mut page = orders_page(&rows)?;
+            for o in &page.orders {
+                let k = (o.modified_at, convert::gid_number(&o.platform_id));
+                if pos.is_none_or(|p| k > p) {
+                    pos = Some(k);
+                }
+            }
+            // Never past this run's start: rows changed during the run are read next time.
+            let (at, id) = match pos {
+                Some(p) if p.0 <= ctx.started_at => p,
+                _ => (ctx.started_at, 0),
+            };
+            page.cursor = Some((
+                "orders".into(),
+                cursor_json(&Cursor::Incremental { at, id }),
+            ));
+            ctx.commit(fetched, page).await?;
+            done += fetched;
+            ctx.progress.update(&self.name, "orders", done, None);
+            match d.orders.page_info {
+                Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
+                _ => break,
+            }
+        }
+        ctx.progress.finish(&self.name, "orders", done);
+        Ok(())
+    }
+
+    /// Fetches line items beyond the first page and every refund's line items.
+    async fn complete(&self, o: &mut WireOrder, shutdown: &Shutdown) -> Result<(), SourceError> {
+        let mut next = o
+            .line_items
+            .page_info
+            .as_ref()
+            .filter(|p| p.has_next_page)
+            .and_then(|p| p.end_cursor.clone());
+        while let Some(after) = next.take() {
+            let d: NodeData<LinesNode> = self
+                .gql(
+                    "OrderLines",
+                    &query::more_lines(),
+                    json!({"id": o.id, "first": query::MORE_LINES_FIRST, "after": after}),
+                    query::more_lines_cost(),
+                    shutdown,
+                )
+                .await?;
+            let Some(n) = d.node else { break };
+            o.line_items.nodes.extend(n.line_items.nodes);
+            next = n
+                .line_items
+                .page_info
+                .filter(|p| p.has_next_page)
+                .and_then(|p| p.end_cursor);
+        }
+        for r in &mut o.refunds {
+            if r.refund_line_items.is_some() {
+                continue;
+            }
+            let mut all = api::Connection::default();
+            let mut after: Option<String> = None;
+            loop {
+                let d: NodeData<RefundLinesNode> = self
+                    .gql(
+                        "RefundLines",
+                        &query::refund_lines(),
+                        json!({"id": r.id, "first": query::REFUND_LINES_FIRST, "after": after}),
+                        query::refund_lines_cost(),
+                        shutdown,
+                    )
+                    .await?;
+                let Some(n) = d.node else { break };
+                all.nodes.extend(n.refund_line_items.nodes);
+                match n.refund_line_items.page_info {
+                    Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
+                    _ => break,
+                }
+            }
+            r.refund_line_items = Some(all);
+        }
+        Ok(())
+    }
+
+    /// Reads abandoned checkouts created since the stream's cursor. When the token or API
+    /// version cannot read them, records that (the KPI is then null) and carries on.
+    async fn abandoned(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
+        let since = if ctx.full {
+            None
+        } else {
+            ctx.cursor("abandoned_checkouts")
+                .await?
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        let filter = since.map(|at| {
+            format!(
+                "created_at:>='{}'",
+                (at - self.lookback).format("%Y-%m-%dT%H:%M:%SZ")
+            )
+        });
+        let mut after: Option<String> = None;
+        let mut newest = since;
+        loop {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let r = self
+                .gql::<AbandonedData>(
+                    "AbandonedCheckouts",
+                    query::ABANDONED,
+                    json!({"first": query::CHECKOUTS_FIRST, "after": after, "query": filter}),
+                    2 + query::CHECKOUTS_FIRST,
+                    ctx.shutdown,
+                )
+                .await;
+            let d = match r {
+                Ok(d) => d,
+                Err(SourceError::GraphQl { message, .. }) => {
+                    tracing::warn!(store = %self.name, "abandoned checkouts not readable ({message}); cart_abandonment_rate stays null");
+                    ctx.db.set_abandoned_access(ctx.store_id, None).await?;
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            let mut page = Page::default();
+            for c in &d.abandoned_checkouts.nodes {
+                let at = convert::instant(&c.id, "createdAt", &c.created_at).map_err(|e| {
+                    SourceError::Inconsistent {
+                        url: self.endpoint(),
+                        detail: e.0,
+                    }
+                })?;
+                if newest.is_none_or(|n| at > n) {
+                    newest = Some(at);
+                }
+                page.abandoned_checkouts.push((c.id.clone(), at));
+            }
+            let capped = newest.map(|n| n.min(ctx.started_at));
+            if let Some(n) = capped {
+                page.cursor = Some(("abandoned_checkouts".into(), n.to_rfc3339()));
+            }
+            let fetched = page.abandoned_checkouts.len() as u64;
+            ctx.commit(fetched, page).await?;
+            match d.abandoned_checkouts.page_info {
+                Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
+                _ => break,
+            }
+        }
+        ctx.db
+            .set_abandoned_access(ctx.store_id, Some(true))
+            .await?;
+        Ok(())
+    }
+
+    /// Marks stored orders the shop no longer lists as deleted, when the reconcile schedule
+    /// says it is due (daily by default). Deleted orders never show up in `updated_at` queries.
+    async fn reconcile_if_due(
+        &self,
+        ctx: &mut SyncContext<'_>,
+        access: &Access,
+    ) -> Result<(), SourceError> {
+        let now = ctx.clock.now();
+        let last = ctx
+            .cursor("reconcile")
+            .await?
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let due = match last {
+            None => true,
+            Some(l) => self
+                .settings
+                .reconcile_schedule
+                .after(&l)
+                .next()
+                .is_some_and(|next| next <= now),
+        };
+        if !due {
+            return Ok(());
+        }
+        let mut seen = HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let d: IdsData = self
+                .gql(
+                    "OrderIds",
+                    query::ORDER_IDS,
+                    json!({"first": query::IDS_FIRST, "after": after}),
+                    2 + query::IDS_FIRST,
+                    ctx.shutdown,
+                )
+                .await?;
+            seen.extend(d.orders.nodes.into_iter().map(|n| n.id));
+            match d.orders.page_info {
+                Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
+                _ => break,
+            }
+        }
+        // Orders created after the run began may be missing from the id listing; orders
+        // older than 60 days are invisible without read_all_orders: neither is "deleted".
+        let horizon = (access.all_orders() != Some(true))
+            .then(|| ctx.started_at - Duration::days(RECENT_DAYS - 1));
+        let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
+        let missing: Vec<String> = stored
+            .into_iter()
+            .filter(|(id, created)| {
+                !seen.contains(id)
+                    && *created < ctx.started_at
+                    && horizon.is_none_or(|h| *created >= h)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let n = ctx
+            .db
+            .mark_orders_deleted(
+                ctx.store_id,
+                missing,
+                Some(("reconcile".into(), now.to_rfc3339())),
+                now,
+            )
+            .await?;
+        if n > 0 {
+            tracing::info!(store = %self.name, deleted = n, "reconciliation: orders deleted from the shop are now excluded");
+        }
+        Ok(())
+    }
+}
+
+fn parse_errors(v: Option<&Value>) -> Vec<ParsedError> {
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|e| match serde_json::from_value::<GqlError>(e.clone()) {
+                Ok(g) => ParsedError {
+                    message: g.message,
+                    code: g.extensions.and_then(|x| x.code),
+                },
+                Err(_) => ParsedError {
+                    message: e.to_string(),
+                    code: None,
+                },
+            })
+            .collect(),
+        // `{"errors": "[API] Invalid API key …"}` and other non-list shapes.
+        Some(other) => vec![ParsedError {
+            message: other
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| other.to_string()),
+            code: None,
+        }],
+    }
+}
+
+struct ParsedError {
+    message: String,
+    code: Option<String>,
+}
+
+async fn sleep(d: StdDuration, shutdown: &Shutdown) -> Result<(), SourceError> {
+    let mut sd = shutdown.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(d) => Ok(()),
+        _ = sd.recv() => Err(SourceError::Cancelled),
+    }
+}
+
+fn cursor_json(c: &Cursor) -> String {
+    serde_json::to_string(c).unwrap_or_default()
+}
+
+fn orders_page(rows: &[WireOrder]) -> Result<Page, SourceError> {
+    let mut page = Page::default();
+    for w in rows {
+        page.orders
+            .push(convert::order(w).map_err(|e| SourceError::Inconsistent {
+                url: "orders".into(),
+                detail: e.0,
+            })?);
+    }
+    Ok(page)
+}

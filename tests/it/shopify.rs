@@ -1,0 +1,517 @@
+//! Shopify source against the fake Admin GraphQL shop over real HTTP: equivalence with the
+//! same data served as WooCommerce, hand-computed KPIs, THROTTLED, bulk kill-and-resume,
+//! test/cancelled orders, tax-inclusive prices, secrets, and `check --online`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use okrsync::config::{self, Settings, StoreSelector};
+use okrsync::daemon::keyresults::{self, Loaded};
+use okrsync::daemon::sync::{SyncReport, sync_store};
+use okrsync::daemon::{Clock, Shutdown, ShutdownTrigger};
+use okrsync::demo::{NewOrder, ShopFault, ShopFaultKind, ShopState, SimShopify, SimState};
+use okrsync::kpi::{KpiId, Value, WindowSpec};
+use okrsync::sources::{Progress, QuietProgress};
+use okrsync::store::Store;
+
+use crate::helpers::{Harness, at, dec, dump, empty_state, write_private};
+
+pub const TOKEN: &str = "shpat_test_0123456789abcdef";
+
+struct Shop {
+    sim: SimShopify,
+    _dir: tempfile::TempDir,
+    config_path: std::path::PathBuf,
+    settings: Settings,
+    db: Store,
+}
+
+impl Shop {
+    async fn start(mut state: ShopState, extra: &str) -> Shop {
+        // Shopify's standard restore rate (100/s) would make paging 600 orders take a
+        // minute; tests that exercise pacing set their own bucket.
+        if state.restore_rate == 100.0 {
+            state.restore_rate = 100_000.0;
+        }
+        let sim = SimShopify::start(state).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("okrsync.toml");
+        let text = format!(
+            "[database]\npath = \"okrsync.db\"\n\n[[stores]]\nname = \"main\"\nplatform = \"shopify\"\nshop = \"{}\"\naccess_token = \"{TOKEN}\"\nretry_backoff_ms = 10\nmax_retries = 3\ntimeout_seconds = 5\n{extra}\n",
+            sim.url()
+        );
+        write_private(&config_path, &text);
+        let settings = config::load(&config_path, &HashMap::new()).unwrap();
+        let db = Store::open(&settings.database.path).await.unwrap();
+        Shop {
+            sim,
+            _dir: dir,
+            config_path,
+            settings,
+            db,
+        }
+    }
+
+    async fn sync_with(&self, shutdown: &Shutdown, progress: &dyn Progress) -> SyncReport {
+        sync_store(
+            &self.settings.stores[0],
+            &self.db,
+            &Clock::System,
+            shutdown,
+            progress,
+            false,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn sync(&self) -> SyncReport {
+        self.sync_with(&Shutdown::never(), &QuietProgress).await
+    }
+
+    async fn kpi(&self, id: KpiId, window: &str) -> Option<Value> {
+        kpi_of(&self.settings, &self.db, id, window).await
+    }
+}
+
+async fn kpi_of(settings: &Settings, db: &Store, id: KpiId, window: &str) -> Option<Value> {
+    let loaded = Loaded::load(settings, db, true).await.unwrap();
+    let window: WindowSpec = window.parse().unwrap();
+    let report = keyresults::kpi_report(
+        &loaded,
+        &StoreSelector::Named("main".into()),
+        &window,
+        at(2026, 3, 31, 12, 0),
+    )
+    .unwrap();
+    report
+        .values
+        .into_iter()
+        .find(|(k, _)| *k == id)
+        .and_then(|(_, v)| v.unwrap().value)
+}
+
+/// A small dataset: registered and guest customers, a coupon, shipping, a partial line
+/// refund, an amount-only refund, and a cancelled order (which counts on neither platform).
+fn dataset() -> SimState {
+    let mut st = empty_state();
+    st.now_override = Some(at(2026, 3, 10, 12, 0));
+    let a = st.add_order(
+        NewOrder::new("completed", at(2026, 3, 2, 10, 0), "ann@example.com")
+            .customer(5)
+            .line(11, "MUG", "Mug", 2, dec("15.00"))
+            .line(12, "TEE", "Tee", 1, dec("25.00"))
+            .coupon("TEN", dec("10.00"))
+            .shipping(dec("4.90")),
+    );
+    st.add_order(
+        NewOrder::new("processing", at(2026, 3, 3, 9, 0), "Bob@Example.com").line(
+            13,
+            "CAP",
+            "Cap",
+            1,
+            dec("20.00"),
+        ),
+    );
+    let c = st.add_order(
+        NewOrder::new("completed", at(2026, 3, 4, 15, 30), "ann@example.com")
+            .customer(5)
+            .line(12, "TEE", "Tee", 3, dec("25.00")),
+    );
+    st.add_order(
+        NewOrder::new("cancelled", at(2026, 3, 5, 8, 0), "carl@example.com").line(
+            11,
+            "MUG",
+            "Mug",
+            1,
+            dec("15.00"),
+        ),
+    );
+    st.now_override = Some(at(2026, 3, 12, 12, 0));
+    let first_line = st.orders[&c].lines[0].id;
+    st.refund(c, &[(first_line, 1)], dec("0"));
+    st.refund(a, &[], dec("5.00"));
+    st.now_override = None;
+    st
+}
+
+fn normalized(db_path: &Path) -> Vec<String> {
+    // Shopify ids are GIDs, WooCommerce ids numbers; statuses are platform words.
+    dump(db_path)
+        .into_iter()
+        .map(|row| {
+            let mut out = String::new();
+            let mut rest = row.as_str();
+            while let Some(i) = rest.find("gid://shopify/") {
+                out.push_str(&rest[..i]);
+                let tail = &rest[i + "gid://shopify/".len()..];
+                rest = tail.find('/').map(|j| &tail[j + 1..]).unwrap_or("");
+            }
+            out.push_str(rest);
+            let mut out = out.replace("Text(\"0.00\")", "Text(\"0\")");
+            for status in ["completed", "processing", "paid", "partially_refunded"] {
+                out = out.replace(&format!("Text(\"{status}\")"), "Text(status)");
+            }
+            out
+        })
+        .collect()
+}
+
+const KPIS: [KpiId; 9] = [
+    KpiId::Orders,
+    KpiId::GrossSales,
+    KpiId::Discounts,
+    KpiId::Returns,
+    KpiId::NetSales,
+    KpiId::TotalSales,
+    KpiId::AverageOrderValue,
+    KpiId::RepeatPurchaseRate,
+    KpiId::RefundRate,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_rows_and_kpis_as_woocommerce_and_hand_computed() {
+    let woo = Harness::start(dataset()).await;
+    assert_eq!(woo.sync().await.status, "ok");
+    let shop = Shop::start(ShopState::new(dataset(), TOKEN), "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(
+        normalized(&shop.settings.database.path),
+        normalized(&woo.settings.database.path)
+    );
+    let window = "2026-03-01..2026-03-31";
+    for id in KPIS {
+        let w = woo.kpi(id, window, at(2026, 3, 31, 12, 0)).await;
+        let s = shop.kpi(id, window).await;
+        assert_eq!(s, w, "{id:?}");
+    }
+    // By hand: counted orders a (30+25, 10 off), b (20), c (75); cancelled d not counted.
+    assert_eq!(shop.kpi(KpiId::Orders, window).await, Some(Value::Count(3)));
+    assert_eq!(
+        shop.kpi(KpiId::GrossSales, window).await,
+        Some(Value::Money(dec("150.00")))
+    );
+    assert_eq!(
+        shop.kpi(KpiId::Discounts, window).await,
+        Some(Value::Money(dec("10.00")))
+    );
+    // Returns: one Tee from c (25.00 excl. tax); the 5.00 amount-only refund is not items.
+    assert_eq!(
+        shop.kpi(KpiId::Returns, window).await,
+        Some(Value::Money(dec("25.00")))
+    );
+    assert_eq!(
+        shop.kpi(KpiId::NetSales, window).await,
+        Some(Value::Money(dec("115.00")))
+    );
+    // Ann has 2 orders, Bob 1: one of two customers repeats.
+    assert_eq!(
+        shop.kpi(KpiId::RepeatPurchaseRate, window).await,
+        Some(Value::Rate(dec("0.5")))
+    );
+
+    // Incremental: a new order and a refund arrive; a second sync picks them up, and the
+    // result equals a fresh full read of the same data.
+    for (st_owner, is_shop) in [(0, true), (1, false)] {
+        let _ = st_owner;
+        let add = |st: &mut SimState| {
+            let id = st.add_order(
+                NewOrder::new("completed", at(2026, 3, 20, 10, 0), "dee@example.com").line(
+                    13,
+                    "CAP",
+                    "Cap",
+                    2,
+                    dec("20.00"),
+                ),
+            );
+            let l = st.orders[&id].lines[0].id;
+            st.refund(id, &[(l, 1)], dec("0"));
+        };
+        if is_shop {
+            shop.sim.with_state(|s| add(&mut s.data));
+        } else {
+            woo.sim.with_state(add);
+        }
+    }
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_eq!(woo.sync().await.status, "ok");
+    assert_eq!(
+        normalized(&shop.settings.database.path),
+        normalized(&woo.settings.database.path)
+    );
+    assert_eq!(shop.kpi(KpiId::Orders, window).await, Some(Value::Count(4)));
+    for id in KPIS {
+        assert_eq!(
+            shop.kpi(id, window).await,
+            woo.kpi(id, window, at(2026, 3, 31, 12, 0)).await,
+            "{id:?} after the incremental sync"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_answers_are_waited_out() {
+    let shop = Shop::start(ShopState::new(dataset(), TOKEN), "").await;
+    shop.sim.inject(ShopFault {
+        operation: "Orders".into(),
+        kind: ShopFaultKind::Throttled,
+        times: 3,
+    });
+    shop.sim.inject(ShopFault {
+        operation: "Shop".into(),
+        kind: ShopFaultKind::Status(503),
+        times: 1,
+    });
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert!(r.summary.retries >= 4, "{:?}", r.summary);
+    assert_eq!(
+        shop.kpi(KpiId::Orders, "2026-03-01..2026-03-31").await,
+        Some(Value::Count(3))
+    );
+    let orders = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "Orders")
+        .count();
+    assert!(orders >= 4, "the throttled query was retried: {orders}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_bucket_is_paced_not_failed() {
+    let mut st = ShopState::new(SimState::generate(7, at(2026, 3, 30, 0, 0), 10, 6), TOKEN);
+    // Room for one orders page at a time, refilled quickly.
+    st.bucket_max = 1000.0;
+    st.restore_rate = 4000.0;
+    let shop = Shop::start(st, "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+}
+
+struct StopAfterFirstBatch(ShutdownTrigger);
+
+impl Progress for StopAfterFirstBatch {
+    fn update(&self, _: &str, stream: &str, _: u64, _: Option<u64>) {
+        if stream == "orders_bulk" {
+            self.0.trigger();
+        }
+    }
+    fn finish(&self, _: &str, _: &str, _: u64) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_bulk_backfill_resumes_without_loss_or_duplicates() {
+    let data = SimState::generate(3, at(2026, 3, 30, 0, 0), 40, 20);
+    let shop = Shop::start(ShopState::new(data.clone(), TOKEN), "bulk_threshold = 100").await;
+    let visible = shop.sim.with_state(|s| {
+        s.data
+            .orders
+            .values()
+            .filter(|o| {
+                !matches!(
+                    o.status.as_str(),
+                    "pending" | "failed" | "checkout-draft" | "trash"
+                )
+            })
+            .count()
+    });
+    assert!(visible > 2 * 250, "need several batches: {visible}");
+    let (trigger, shutdown) = ShutdownTrigger::new();
+    let r = shop
+        .sync_with(&shutdown, &StopAfterFirstBatch(trigger))
+        .await;
+    assert_eq!(r.status, "partial", "{:?}", r.summary);
+    let stored = count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders");
+    assert_eq!(stored, 250, "one batch committed before the stop");
+
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    let runs = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "BulkRun")
+        .count();
+    assert_eq!(runs, 1, "the resumed run reused the same bulk operation");
+    assert_eq!(
+        count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders"),
+        visible as i64
+    );
+    assert_eq!(
+        count(
+            &shop.settings.database.path,
+            "SELECT COUNT(DISTINCT platform_id) FROM orders"
+        ),
+        visible as i64
+    );
+    // The same data read by paging (no bulk) gives identical rows.
+    let paged = Shop::start(ShopState::new(data, TOKEN), "").await;
+    assert_eq!(paged.sync().await.status, "ok");
+    assert_eq!(
+        dump(&shop.settings.database.path),
+        dump(&paged.settings.database.path)
+    );
+    assert!(
+        !paged
+            .sim
+            .requests()
+            .iter()
+            .any(|q| q.operation == "BulkRun")
+    );
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_orders_and_tax_inclusive_prices() {
+    let mut st = empty_state();
+    st.now_override = Some(at(2026, 3, 10, 12, 0));
+    let mut incl = NewOrder::new("completed", at(2026, 3, 2, 10, 0), "x@example.com")
+        .line(11, "MUG", "Mug", 2, dec("18.00"))
+        .coupon("SIX", dec("5.00"));
+    incl.prices_include_tax = true;
+    st.add_order(incl);
+    let t = st.add_order(
+        NewOrder::new("completed", at(2026, 3, 3, 10, 0), "t@example.com").line(
+            12,
+            "TEE",
+            "Tee",
+            1,
+            dec("99.00"),
+        ),
+    );
+    let mut shop_state = ShopState::new(st, TOKEN);
+    shop_state.test_orders.insert(t);
+    let shop = Shop::start(shop_state, "").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    let w = "2026-03-01..2026-03-31";
+    // 2 × 18.00 incl. 20% tax = 30.00 excl. tax; the test order does not count.
+    assert_eq!(shop.kpi(KpiId::Orders, w).await, Some(Value::Count(1)));
+    assert_eq!(
+        shop.kpi(KpiId::GrossSales, w).await,
+        Some(Value::Money(dec("30.00")))
+    );
+    assert_eq!(
+        shop.kpi(KpiId::Discounts, w).await,
+        Some(Value::Money(dec("5.00")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_checkouts_deleted_orders_and_missing_access() {
+    let mut st = dataset();
+    st.add_order(
+        NewOrder::new("pending", at(2026, 3, 6, 10, 0), "p@example.com").line(
+            11,
+            "MUG",
+            "Mug",
+            1,
+            dec("15.00"),
+        ),
+    );
+    let shop = Shop::start(ShopState::new(st, TOKEN), "").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    let w = "2026-03-01..2026-03-31";
+    // 1 abandoned checkout / (1 + 3 orders).
+    assert_eq!(
+        shop.kpi(KpiId::CartAbandonmentRate, w).await,
+        Some(Value::Rate(dec("0.25")))
+    );
+    // An order deleted from the shop disappears after the (first-run) reconciliation of a
+    // fresh database; with a schedule that is always due, also on later runs.
+    let victim = shop
+        .sim
+        .with_state(|s| *s.data.orders.keys().next().unwrap());
+    shop.sim.with_state(|s| s.deleted.insert(victim));
+    let due = Shop::start(
+        ShopState::new(shop.sim.with_state(|s| s.data.clone()), TOKEN),
+        "reconcile_schedule = \"* * * * * *\"",
+    )
+    .await;
+    assert_eq!(due.sync().await.status, "ok");
+    assert_eq!(due.kpi(KpiId::Orders, w).await, Some(Value::Count(3)));
+    due.sim.with_state(|s| s.deleted.insert(victim));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(due.sync().await.status, "ok");
+    assert_eq!(due.kpi(KpiId::Orders, w).await, Some(Value::Count(2)));
+
+    let mut denied = ShopState::new(dataset(), TOKEN);
+    denied.abandoned_access = false;
+    denied.scopes.retain(|s| s != "read_all_orders");
+    let shop = Shop::start(denied, "").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_eq!(shop.kpi(KpiId::CartAbandonmentRate, w).await, None);
+    let out = run_bin(&shop.config_path, &["check", "--online"]).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("cannot see orders older than 60 days"),
+        "{text}"
+    );
+    assert!(text.contains("read_all_orders"), "{text}");
+    assert!(text.contains("abandoned checkouts not readable"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+}
+
+async fn run_bin(config: &Path, args: &[&str]) -> std::process::Output {
+    let config = config.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        crate::helpers::run_bin_with(&config, &args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_token_never_leaks() {
+    let shop = Shop::start(ShopState::new(dataset(), TOKEN), "").await;
+    // A failing run (server errors) and a successful one, through the real binary.
+    shop.sim.inject(ShopFault {
+        operation: String::new(),
+        kind: ShopFaultKind::Status(500),
+        times: 4,
+    });
+    let failed = run_bin(&shop.config_path, &["sync"]).await;
+    let ok = run_bin(&shop.config_path, &["sync"]).await;
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    for out in [&failed, &ok] {
+        for text in [&out.stdout, &out.stderr] {
+            assert!(!String::from_utf8_lossy(text).contains(TOKEN));
+        }
+    }
+    let db = std::fs::read(&shop.settings.database.path).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(TOKEN));
+    let logs = run_bin(&shop.config_path, &["logs"]).await;
+    assert!(!String::from_utf8_lossy(&logs.stdout).contains(TOKEN));
+    // Every GraphQL request carried the token in the header, and a wrong token is refused
+    // with an error that names the problem but not the token.
+    assert!(
+        shop.sim
+            .requests()
+            .iter()
+            .filter(|r| !r.operation.is_empty())
+            .all(|r| r.token.as_deref() == Some(TOKEN))
+    );
+    shop.sim
+        .with_state(|s| s.access_token = "shpat_other".into());
+    let r = shop.sync().await;
+    assert_eq!(r.status, "failed");
+    let err = r.summary.error.unwrap();
+    assert!(err.contains("401") && !err.contains(TOKEN), "{err}");
+}
