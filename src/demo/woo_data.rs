@@ -742,6 +742,22 @@ impl SimState {
         }
     }
 
+    /// Deletes a refund (WooCommerce allows it): the order no longer lists it and its
+    /// `date_modified` is bumped. A fully refunded order goes back to `completed`.
+    pub fn delete_refund(&mut self, refund_id: u64) {
+        let now = self.now();
+        let Some(r) = self.refunds.remove(&refund_id) else {
+            return;
+        };
+        if let Some(o) = self.orders.get_mut(&r.parent_id) {
+            o.refund_ids.retain(|id| *id != refund_id);
+            o.modified = now.max(o.created);
+            if o.status == "refunded" {
+                o.status = "completed".to_string();
+            }
+        }
+    }
+
     /// Changes an order's status (`"trash"` trashes it) and bumps `date_modified`.
     pub fn set_status(&mut self, id: u64, status: &str) {
         let now = self.now();

@@ -450,6 +450,26 @@ fn upsert_order(
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![store_id, customer_key, o.customer.platform_id, email_hash, ts(o.created_at)],
     )?;
+    if o.refunds.is_none() {
+        // WooCommerce lists the ids of the order's refunds: forget stored refunds it no longer
+        // lists (deleted in the store), so they stop counting.
+        let stored: Vec<String> = tx
+            .prepare_cached(
+                "SELECT platform_id FROM refunds WHERE store_id = ?1 AND order_id = ?2",
+            )?
+            .query_map(params![store_id, o.platform_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in stored.iter().filter(|id| !o.refund_ids.contains(id)) {
+            tx.execute(
+                "DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2",
+                params![store_id, id],
+            )?;
+            tx.execute(
+                "DELETE FROM refunds WHERE store_id = ?1 AND platform_id = ?2",
+                params![store_id, id],
+            )?;
+        }
+    }
     if let Some(refunds) = &o.refunds {
         // The platform sent the order's complete refund list: replace what is stored.
         let ids: Vec<String> = tx

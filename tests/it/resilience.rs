@@ -94,10 +94,11 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
     assert_eq!(reference.sync().await.status, "ok");
     let expected = dump(&reference.settings.database.path);
 
-    // The same store; the binary hangs on page 3 of the backfill and is killed with SIGKILL.
+    // The same store; the binary hangs on the third page of the backfill (offset 198: pages
+    // overlap by one row) and is killed with SIGKILL.
     let h = Harness::start(state).await;
     h.sim.inject(Fault {
-        path_contains: "&page=3&".into(),
+        path_contains: "&offset=198&".into(),
         kind: FaultKind::Hang,
         times: 1,
     });
@@ -114,11 +115,11 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
         .sim
         .requests()
         .iter()
-        .any(|r| r.query.iter().any(|(k, v)| k == "page" && v == "3"))
+        .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "198"))
     {
         assert!(
             std::time::Instant::now() < deadline,
-            "the sync never reached page 3"
+            "the sync never reached its third page"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -143,14 +144,18 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
         .filter_map(|r| {
             r.query
                 .iter()
-                .find(|(k, _)| k == "page")
+                .find(|(k, _)| k == "offset")
                 .map(|(_, v)| v.clone())
         })
         .collect();
     assert_eq!(
-        resumed_pages.iter().filter(|p| *p == "1").count(),
+        resumed_pages.iter().filter(|p| *p == "0").count(),
         2,
-        "page 1 once per store listing (any, trash), not re-read after the kill: {resumed_pages:?}"
+        "the first page once per listing (any, trash), not re-read after the kill: {resumed_pages:?}"
+    );
+    assert!(
+        resumed_pages.iter().filter(|p| *p == "198").count() == 2,
+        "the resumed run starts again at the page in flight: {resumed_pages:?}"
     );
     assert_eq!(dump(&h.settings.database.path), expected);
     // The killed run is closed in the sync log once it is stale; the new one is ok.
@@ -219,7 +224,7 @@ async fn a_malformed_page_fails_the_run_and_the_cursor_does_not_pass_it() {
     assert_eq!(reference.sync().await.status, "ok");
     let h = Harness::start(state).await;
     h.sim.inject(Fault {
-        path_contains: "&page=2&".into(),
+        path_contains: "&offset=99&".into(),
         kind: FaultKind::Malformed,
         times: 1,
     });
@@ -247,7 +252,7 @@ async fn a_malformed_page_fails_the_run_and_the_cursor_does_not_pass_it() {
 async fn a_truncated_page_fails_the_run() {
     let h = Harness::start(big_state()).await;
     h.sim.inject(Fault {
-        path_contains: "&page=2&".into(),
+        path_contains: "&offset=99&".into(),
         kind: FaultKind::ShortPage,
         times: 1,
     });
@@ -274,4 +279,121 @@ async fn a_hanging_store_times_out_and_is_logged() {
     assert!(err.contains("timed out"), "{err}");
     // The store answers again: the next run succeeds.
     assert_eq!(h.sync().await.status, "ok");
+}
+
+#[tokio::test]
+async fn rows_moving_back_during_a_backfill_are_not_skipped() {
+    // Between two backfill pages an early order is trashed and a new one arrives: the listing
+    // keeps its size but every row moves back one place. The pager must notice (the overlap row
+    // is gone) and step back instead of skipping the row that slid under the page boundary.
+    let state = big_state();
+    let first = *state.orders.keys().next().unwrap();
+    let ids: Vec<u64> = state.orders.keys().copied().collect();
+    let h = Harness::start(state).await;
+    h.sim.inject(Fault {
+        path_contains: "&offset=198&".into(),
+        kind: FaultKind::Delay(Duration::from_millis(1500)),
+        times: 1,
+    });
+    let sim_state = |f: &dyn Fn(&mut SimState)| h.sim.with_state(|s| f(s));
+    let sync = h.sync();
+    let mutate = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !h
+            .sim
+            .requests()
+            .iter()
+            .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "198"))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the backfill never reached its third page"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sim_state(&|s| {
+            s.now_override = None;
+            s.set_status(first, "trash");
+            s.add_order(
+                NewOrder::new("completed", at(2026, 11, 2, 9, 0), "late@example.com").line(
+                    11,
+                    "MUG",
+                    "Mug",
+                    1,
+                    dec("10.00"),
+                ),
+            );
+        });
+    };
+    let (report, ()) = tokio::join!(sync, mutate);
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let stored: std::collections::BTreeSet<u64> = conn
+        .prepare("SELECT platform_id FROM orders")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|r| r.unwrap().parse().unwrap())
+        .collect();
+    let missing: Vec<u64> = ids
+        .iter()
+        .filter(|id| !stored.contains(id))
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "orders never read: {missing:?}");
+    // The pager noticed the move (the overlap row was gone) and stepped back one page.
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "98")),
+        "no step back after the rows moved"
+    );
+    assert_eq!(
+        stored.len(),
+        ids.len() + 1,
+        "every order once, plus the new one"
+    );
+    let trashed: i64 = conn
+        .query_row(
+            "SELECT trashed FROM orders WHERE platform_id = ?1",
+            [first.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(trashed, 1);
+}
+
+#[tokio::test]
+async fn a_deleted_refund_stops_counting() {
+    let fx = fixture();
+    let h = Harness::start(fx.state).await;
+    let now = at(2026, 11, 20, 12, 0);
+    // Refund one mug of A (10.00 of items), sync, then delete that refund in the store.
+    let refund = h.sim.with_state(|s| {
+        s.now_override = None;
+        let line = s.orders[&fx.a].lines[0].id;
+        s.refund(fx.a, &[(line, 1)], dec("0"))
+    });
+    assert_eq!(h.sync().await.status, "ok");
+    assert_eq!(
+        h.kpi(KpiId::Returns, W, now).await,
+        Some(Value::Money(dec("30.00")))
+    );
+    h.sim.with_state(|s| s.delete_refund(refund));
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    // Back to the fixture's hand-computed values: returns 20.00, refund rate 3/6, MUG units 4.
+    assert_eq!(
+        h.kpi(KpiId::Returns, W, now).await,
+        Some(Value::Money(dec("20.00")))
+    );
+    assert_eq!(
+        h.kpi(KpiId::RefundRate, W, now).await,
+        Some(Value::Rate(dec("0.5")))
+    );
+    assert_eq!(
+        h.kpi(KpiId::TotalSales, W, now).await,
+        Some(Value::Money(dec("163.00")))
+    );
 }

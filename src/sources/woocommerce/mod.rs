@@ -39,12 +39,12 @@ pub struct WooSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 enum Cursor {
-    /// Backfill by id: the next page to read, when the backfill began, and the listing's
-    /// size when the last page was read (a smaller size means rows shifted back).
+    /// Backfill by id: rows before `offset` are stored, the largest id stored is `last_id`,
+    /// and the backfill began at `started_at`.
     Backfill {
-        next_page: u64,
+        offset: u64,
+        last_id: u64,
         started_at: DateTime<Utc>,
-        total: u64,
     },
     /// Incremental: everything up to (at, id) is stored.
     Incremental { at: DateTime<Utc>, id: u64 },
@@ -66,9 +66,15 @@ struct Listing {
 trait Row: DeserializeOwned {
     /// The sort key of an incremental listing: (time, id).
     fn key(&self) -> Option<(DateTime<Utc>, u64)>;
+    /// The row's id (the backfill's sort key).
+    fn id(&self) -> u64;
 }
 
 impl Row for WireOrder {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn key(&self) -> Option<(DateTime<Utc>, u64)> {
         convert::gmt(
             "order",
@@ -82,6 +88,10 @@ impl Row for WireOrder {
 }
 
 impl Row for WireRefund {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn key(&self) -> Option<(DateTime<Utc>, u64)> {
         convert::gmt(
             "refund",
@@ -461,8 +471,15 @@ impl WooSource {
         Ok(())
     }
 
-    /// Reads a listing by id, page after page, from a backfill cursor (or the start).
+    /// Reads a listing by id (`orderby=id&order=asc`), from a backfill cursor or the start.
     /// Returns the incremental cursor that follows it.
+    ///
+    /// Pages are addressed by `offset` with a one-row overlap: each request starts at the last
+    /// row already stored. When that row is not where it was (rows before it were trashed or
+    /// deleted and everything moved back), the first row returned has an id above the last
+    /// stored one, and the pager steps back a page until the overlap is found again. Rows are
+    /// in id order and new orders get higher ids, so once a page starts at or before the last
+    /// stored id, no unseen row can be before it.
     async fn backfill<R, F>(
         &self,
         ctx: &mut SyncContext<'_>,
@@ -474,45 +491,53 @@ impl WooSource {
         R: Row,
         F: Fn(&[R]) -> Result<Page, SourceError>,
     {
-        let (mut page_no, started_at, mut last_total) = match cursor {
+        let (mut offset, mut last_id, started_at) = match cursor {
             Some(Cursor::Backfill {
-                next_page,
+                offset,
+                last_id,
                 started_at,
-                total,
-            }) => (next_page.max(1), started_at, Some(total)),
-            _ => (1, ctx.started_at, None),
+            }) => (offset, last_id, started_at),
+            _ => (0, 0, ctx.started_at),
         };
-        tracing::info!(store = %self.name, stream = listing.stream, page = page_no, "backfill");
-        let mut done = (page_no - 1) * PER_PAGE;
+        tracing::info!(store = %self.name, stream = listing.stream, offset, "backfill");
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
             }
+            let start = if last_id > 0 {
+                offset.saturating_sub(1)
+            } else {
+                offset
+            };
             let mut q = listing.base.clone();
             q.extend([
                 ("orderby".to_string(), "id".to_string()),
                 ("order".to_string(), "asc".to_string()),
                 ("per_page".to_string(), PER_PAGE.to_string()),
-                ("page".to_string(), page_no.to_string()),
+                ("offset".to_string(), start.to_string()),
             ]);
             let resp = self.get(listing.path, &q, ctx.shutdown).await?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
-            let (total, total_pages) =
-                self.check_page(listing, page_no, &resp, rows.len() as u64)?;
-            if let Some(prev) = last_total
-                && total < prev
-                && page_no > 1
-            {
-                // Rows before our position left the listing (trashed or deleted): everything
-                // after them moved back. Step back so none is skipped; upserts are idempotent.
-                let back = (prev - total).div_ceil(PER_PAGE);
-                page_no = page_no.saturating_sub(back).max(1);
-                last_total = Some(total);
+            let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
+            let overlaps = rows.first().is_some_and(|r| r.id() <= last_id);
+            if last_id > 0 && start > 0 && !overlaps {
+                // Rows moved back past our position: step back and look for the overlap.
+                tracing::info!(
+                    stream = listing.stream,
+                    offset,
+                    total,
+                    "rows moved back during the backfill; stepping back a page"
+                );
+                offset = offset.min(total).saturating_sub(PER_PAGE);
                 continue;
             }
             let fetched = rows.len() as u64;
+            if let Some(max) = rows.iter().map(Row::id).max() {
+                last_id = last_id.max(max);
+            }
+            offset = start + fetched;
             let mut page = to_page(&rows)?;
-            let finished = fetched < PER_PAGE || page_no >= total_pages;
+            let finished = fetched < PER_PAGE;
             let next = if finished {
                 // Everything modified since the backfill began is re-read incrementally.
                 Cursor::Incremental {
@@ -521,22 +546,19 @@ impl WooSource {
                 }
             } else {
                 Cursor::Backfill {
-                    next_page: page_no + 1,
+                    offset,
+                    last_id,
                     started_at,
-                    total,
                 }
             };
             page.cursor = Some((listing.stream.to_string(), cursor_json(&next)));
             ctx.commit(fetched, page).await?;
-            done += fetched;
             ctx.progress
-                .update(&self.name, listing.stream, done, Some(total));
+                .update(&self.name, listing.stream, offset, Some(total));
             if finished {
-                ctx.progress.finish(&self.name, listing.stream, done);
+                ctx.progress.finish(&self.name, listing.stream, offset);
                 return Ok(next);
             }
-            last_total = Some(total);
-            page_no += 1;
         }
     }
 
@@ -577,7 +599,8 @@ impl WooSource {
             ]);
             let resp = self.get(listing.path, &q, ctx.shutdown).await?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
-            let (total, _) = self.check_page(listing, page_no, &resp, rows.len() as u64)?;
+            let total =
+                self.check_page(listing, (page_no - 1) * PER_PAGE, &resp, rows.len() as u64)?;
             let fetched = rows.len() as u64;
             let last = rows.last().and_then(Row::key);
             let mut page = to_page(&rows)?;
@@ -619,38 +642,36 @@ impl WooSource {
         }
     }
 
-    /// Checks a page against its `X-WP-Total`/`X-WP-TotalPages` headers.
+    /// Checks that a page starting at row `start` has as many rows as `X-WP-Total` promises,
+    /// and returns that total.
     fn check_page(
         &self,
         listing: &Listing,
-        page_no: u64,
+        start: u64,
         resp: &HttpResponse,
         rows: u64,
-    ) -> Result<(u64, u64), SourceError> {
-        let total = resp
+    ) -> Result<u64, SourceError> {
+        let Some(total) = resp
             .header("x-wp-total")
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let pages = resp
-            .header("x-wp-totalpages")
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let (Some(total), Some(pages)) = (total, pages) else {
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
             return Err(SourceError::Inconsistent {
                 url: format!("{}/wp-json/wc/v3/{}", self.site(), listing.path),
-                detail: "the response lacks X-WP-Total/X-WP-TotalPages headers (a proxy or cache may strip them)".into(),
+                detail: "the response lacks the X-WP-Total header (a proxy or cache may strip it)"
+                    .into(),
             });
         };
-        let before = (page_no - 1) * PER_PAGE;
-        let expected = total.saturating_sub(before).min(PER_PAGE);
+        let expected = total.saturating_sub(start).min(PER_PAGE);
         if rows != expected {
             return Err(SourceError::Inconsistent {
                 url: format!("{}/wp-json/wc/v3/{}", self.site(), listing.path),
                 detail: format!(
-                    "page {page_no} of {} has {rows} rows but X-WP-Total = {total} promises {expected}; the page is truncated, the run stops here and resumes from the last stored page",
+                    "the page of {} starting at row {start} has {rows} rows but X-WP-Total = {total} promises {expected}; the page is truncated, the run stops here and resumes from the last stored page",
                     listing.stream
                 ),
             });
         }
-        Ok((total, pages))
+        Ok(total)
     }
 }
 
