@@ -178,6 +178,18 @@ pub struct KeyResultSettings {
 }
 
 impl StoreSettings {
+    /// Which shop this is, independent of scheme and trailing slash (`shop.example.com/blog`,
+    /// `my-store.myshopify.com`): the data of one store name must all come from one shop.
+    pub fn identity(&self) -> String {
+        let url = match &self.platform {
+            PlatformSettings::WooCommerce(w) => &w.url,
+            PlatformSettings::Shopify(s) => &s.shop,
+        };
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{host}{port}{}", url.path().trim_end_matches('/'))
+    }
+
     /// The platform name used in the sync log.
     pub fn platform_name(&self) -> &'static str {
         match &self.platform {

@@ -110,7 +110,9 @@ async fn run(
     started_at: chrono::DateTime<chrono::Utc>,
     summary: &mut RunSummary,
 ) -> Result<(), SourceError> {
-    let store_id = db.ensure_store(&store.name, source.platform()).await?;
+    let store_id = db
+        .ensure_store(&store.name, source.platform(), &store.identity())
+        .await?;
     let mut info = source.store_info(shutdown).await?;
     if let Some(tz) = store.timezone {
         info.timezone = tz;

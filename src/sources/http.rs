@@ -123,6 +123,9 @@ impl HttpClient {
     ) -> Result<HttpClient, SourceError> {
         init_tls();
         let mut builder = reqwest::Client::builder()
+            // Never follow redirects: a redirect would carry query credentials to wherever it
+            // points (even plain http); the error tells the user which URL to configure.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(15)))
             .user_agent(concat!("okrsync/", env!("CARGO_PKG_VERSION")));
@@ -196,6 +199,24 @@ impl HttpClient {
                             status,
                             headers,
                             body,
+                        });
+                    }
+                    if (300..400).contains(&status) {
+                        let to = headers
+                            .get("location")
+                            .and_then(|v| v.to_str().ok())
+                            .map(|l| {
+                                let mut l = l.to_string();
+                                if let Some(i) = l.find('?') {
+                                    l.truncate(i);
+                                }
+                                self.redactor.redact(&l)
+                            })
+                            .unwrap_or_else(|| "another address".into());
+                        return Err(SourceError::Redirect {
+                            url: what.clone(),
+                            status,
+                            to,
                         });
                     }
                     let excerpt = self.redactor.redact(&excerpt(&body));

@@ -38,6 +38,15 @@ pub enum SourceError {
         status: u16,
         body: String,
     },
+    #[error(
+        "{url} redirects (HTTP {status}) to {to}; set the store's url to the address it redirects to \
+         (okrsync does not follow redirects, so credentials never travel to another address)"
+    )]
+    Redirect {
+        url: String,
+        status: u16,
+        to: String,
+    },
     #[error("{url} returned a body that is not valid JSON ({detail}); it begins: {excerpt}")]
     Malformed {
         url: String,

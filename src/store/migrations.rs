@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
         id          INTEGER PRIMARY KEY,
         name        TEXT NOT NULL UNIQUE,
         platform    TEXT NOT NULL,
+        identity    TEXT,                       -- which shop (host/path): one name, one shop
         timezone    TEXT,
         currency    TEXT,
         updated_at  TEXT

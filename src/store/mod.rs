@@ -40,6 +40,16 @@ pub enum StoreError {
     Corrupt { column: &'static str, value: String },
     #[error("the database thread has stopped")]
     Closed,
+    #[error(
+        "store `{name}` holds data synced from {stored}, but the config now points it at {configured}; \
+         mixing two shops under one name would corrupt its KPIs. Give the new shop its own store name \
+         (the old data stays under `{name}`), or point the config back at {stored}"
+    )]
+    Identity {
+        name: String,
+        stored: String,
+        configured: String,
+    },
 }
 
 type Job = Box<dyn FnOnce(&mut Db) + Send>;

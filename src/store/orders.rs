@@ -41,20 +41,59 @@ pub struct PageStats {
 }
 
 impl Store {
-    /// Returns the id of the named store, creating its row if needed.
-    pub async fn ensure_store(&self, name: &str, platform: Platform) -> Result<i64, StoreError> {
+    /// Returns the id of the named store, creating its row if needed. Refuses when the name
+    /// already holds data of another shop (`identity`, see `StoreSettings::identity`).
+    pub async fn ensure_store(
+        &self,
+        name: &str,
+        platform: Platform,
+        identity: &str,
+    ) -> Result<i64, StoreError> {
         let name = name.to_string();
+        let identity = identity.to_string();
         self.call(move |db| {
-            db.conn.execute(
-                "INSERT INTO stores (name, platform) VALUES (?1, ?2)
-                 ON CONFLICT(name) DO UPDATE SET platform = excluded.platform",
-                params![name, platform.as_str()],
-            )?;
-            Ok(db
-                .conn
-                .query_row("SELECT id FROM stores WHERE name = ?1", [&name], |r| {
-                    r.get(0)
-                })?)
+            let tx = db.conn.transaction()?;
+            let existing: Option<(i64, String, Option<String>)> = tx
+                .query_row(
+                    "SELECT id, platform, identity FROM stores WHERE name = ?1",
+                    [&name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let id = match existing {
+                Some((id, stored_platform, stored)) => {
+                    let stored = stored.unwrap_or_default();
+                    let has_data: bool = tx.query_row(
+                        "SELECT EXISTS(SELECT 1 FROM orders WHERE store_id = ?1)",
+                        [id],
+                        |r| r.get(0),
+                    )?;
+                    if has_data
+                        && (stored_platform != platform.as_str()
+                            || (!stored.is_empty() && stored != identity))
+                    {
+                        return Err(StoreError::Identity {
+                            name,
+                            stored: format!("{stored_platform} {stored}"),
+                            configured: format!("{} {identity}", platform.as_str()),
+                        });
+                    }
+                    tx.execute(
+                        "UPDATE stores SET platform = ?2, identity = ?3 WHERE id = ?1",
+                        params![id, platform.as_str(), identity],
+                    )?;
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO stores (name, platform, identity) VALUES (?1, ?2, ?3)",
+                        params![name, platform.as_str(), identity],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
+            tx.commit()?;
+            Ok(id)
         })
         .await
     }

@@ -397,3 +397,111 @@ async fn a_deleted_refund_stops_counting() {
         Some(Value::Money(dec("163.00")))
     );
 }
+
+#[tokio::test]
+async fn a_store_name_never_mixes_two_shops() {
+    let h = Harness::start(fixture().state).await;
+    assert_eq!(h.sync().await.status, "ok");
+    // The config now points `main` at another shop (staging → production, a typo…).
+    let other = okrsync::demo::SimWoo::start(empty_state()).await.unwrap();
+    write_private(&h.config_path, &config_text(&other.url(), "", ""));
+    let out = h.run_bin(&["sync"]).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("holds data synced from") && text.contains("own store name"),
+        "{text}"
+    );
+    assert!(
+        other.requests().iter().all(|r| !r.path.contains("/orders")),
+        "nothing was read from the other shop"
+    );
+    let now = at(2026, 11, 20, 12, 0);
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
+}
+
+#[tokio::test]
+async fn redirects_are_reported_not_followed() {
+    // A site that moved: every request gets 301 to another address.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (
+                axum::http::StatusCode::MOVED_PERMANENTLY,
+                [(
+                    "location",
+                    "https://new-shop.example/wp-json/?consumer_secret=leak",
+                )],
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let h = Harness::from_sim(
+        okrsync::demo::SimWoo::start(empty_state()).await.unwrap(),
+        &url,
+        "",
+        "",
+    )
+    .await;
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(
+        err.contains("redirects (HTTP 301) to https://new-shop.example/wp-json/"),
+        "{err}"
+    );
+    assert!(err.contains("set the store's url"), "{err}");
+    assert!(
+        !err.contains("leak"),
+        "the Location's query is not repeated: {err}"
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the redirect was not followed nor retried"
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_site_index_is_explained_and_avoidable_with_a_timezone() {
+    let blocked = |h: &Harness| {
+        h.sim.inject(Fault {
+            path_contains: "/wp-json/?".into(),
+            kind: FaultKind::Status(401),
+            times: 100,
+        })
+    };
+    let h = Harness::start(fixture().state).await;
+    blocked(&h);
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(
+        err.contains("public REST index is not readable") && err.contains("Set `timezone`"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("rejected the credentials"),
+        "no credentials were sent there: {err}"
+    );
+
+    let h = Harness::start_with(fixture().state, "timezone = \"Europe/Paris\"", "").await;
+    blocked(&h);
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert!(
+        h.sim.requests().iter().all(|r| r.path != "/wp-json/"),
+        "the index was not read"
+    );
+    let now = at(2026, 11, 20, 12, 0);
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
+}

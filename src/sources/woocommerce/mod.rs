@@ -33,6 +33,8 @@ pub struct WooSource {
     settings: WooSettings,
     http: HttpClient,
     lookback: Duration,
+    /// The configured time zone: when set, the site index is not read at all.
+    timezone: Option<StoreTz>,
 }
 
 /// The position of one stream, stored as JSON in the `cursors` table.
@@ -132,6 +134,7 @@ impl WooSource {
             settings: w.clone(),
             http,
             lookback: store.lookback,
+            timezone: store.timezone,
         })
     }
 
@@ -202,29 +205,38 @@ impl WooSource {
         })
     }
 
-    /// Reads the store's time zone (`GET /wp-json/`) and currency (`settings/general`).
-    pub async fn store_info(&self, shutdown: &Shutdown) -> Result<StoreInfo, SourceError> {
-        let (info, _) = self.store_info_detailed(shutdown).await?;
-        Ok(info)
-    }
-
-    async fn store_info_detailed(
+    /// The site's time zone from the public REST index (`timezone_string`, else `gmt_offset`).
+    async fn site_timezone(
         &self,
         shutdown: &Shutdown,
-    ) -> Result<(StoreInfo, Vec<String>), SourceError> {
-        let mut notes = Vec::new();
+        notes: &mut Vec<String>,
+    ) -> Result<StoreTz, SourceError> {
         let index_url = format!("{}/wp-json/", self.site());
-        let resp = self
+        let resp = match self
             .http
             .send(&format!("GET {index_url}"), shutdown, |c| c.get(&index_url))
-            .await?;
+            .await
+        {
+            Ok(r) => r,
+            Err(SourceError::Auth { status, body, .. })
+            | Err(SourceError::Status { status, body, .. }) => {
+                return Err(SourceError::Inconsistent {
+                    url: index_url,
+                    detail: format!(
+                        "the site's public REST index is not readable (HTTP {status}: {body}); security plugins often block it. \
+                         Set `timezone` for this store in the config (e.g. timezone = \"Europe/Paris\") and okrsync will not read it"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let index: SiteIndex =
             serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
                 url: index_url.clone(),
                 detail: e.to_string(),
                 excerpt: excerpt(&resp.body),
             })?;
-        let timezone = match index.timezone_string.as_deref().map(str::trim) {
+        Ok(match index.timezone_string.as_deref().map(str::trim) {
             Some(tz) if !tz.is_empty() => {
                 notes.push(format!("timezone {tz} (from timezone_string)"));
                 StoreTz::parse(tz).map_err(|e| SourceError::Inconsistent {
@@ -240,9 +252,33 @@ impl WooSource {
                         detail: format!("gmt_offset `{off}` is not an offset in hours"),
                     }
                 })?;
-                notes.push(format!("timezone {tz} (from gmt_offset; the site has no city time zone, so DST is not applied)"));
+                notes.push(format!(
+                    "timezone {tz} (from gmt_offset; the site has no city time zone, so DST is not applied)"
+                ));
                 tz
             }
+        })
+    }
+
+    /// Reads the store's time zone (`GET /wp-json/`) and currency (`settings/general`).
+    pub async fn store_info(&self, shutdown: &Shutdown) -> Result<StoreInfo, SourceError> {
+        let (info, _) = self.store_info_detailed(shutdown).await?;
+        Ok(info)
+    }
+
+    async fn store_info_detailed(
+        &self,
+        shutdown: &Shutdown,
+    ) -> Result<(StoreInfo, Vec<String>), SourceError> {
+        let mut notes = Vec::new();
+        let timezone = match self.timezone {
+            Some(tz) => {
+                notes.push(format!(
+                    "timezone {tz} (from the config; the site index is not read)"
+                ));
+                tz
+            }
+            None => self.site_timezone(shutdown, &mut notes).await?,
         };
         let currency = match self.get("settings/general", &[], shutdown).await {
             Ok(resp) => {
