@@ -49,7 +49,19 @@ pub async fn sync_store(
         }
     };
     let span = tracing::info_span!("sync", store = %store.name, run_id);
-    async move {
+    // The heartbeat tells other processes this run is alive, also while it waits on retries.
+    let beat = {
+        let (db, clock) = (db.clone(), clock.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(crate::store::HEARTBEAT_EVERY).await;
+                if db.touch_run(run_id, clock.now()).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let result = async move {
         tracing::info!(full, "sync started");
         let mut summary = RunSummary::default();
         let result = match source {
@@ -64,6 +76,10 @@ pub async fn sync_store(
         };
         match &result {
             Ok(()) => summary.status = "ok".into(),
+            Err(e @ SourceError::Skipped(_)) => {
+                summary.status = "partial".into();
+                summary.error = Some(e.to_string());
+            }
             Err(SourceError::Cancelled) => {
                 summary.status = "partial".into();
                 summary.error = Some(format!(
@@ -94,7 +110,9 @@ pub async fn sync_store(
         })
     }
     .instrument(span)
-    .await
+    .await;
+    beat.abort();
+    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -148,8 +166,12 @@ async fn run(
         progress,
         clock,
         summary: RunSummary::default(),
+        skipped: Vec::new(),
     };
     let r = source.sync(&mut ctx).await;
     *summary = ctx.summary;
-    r
+    match r {
+        Ok(()) if !ctx.skipped.is_empty() => Err(SourceError::Skipped(ctx.skipped)),
+        r => r,
+    }
 }

@@ -171,6 +171,8 @@ pub struct SimOrder {
     pub tax_rate: Decimal,
     /// Refund ids, oldest first.
     pub refund_ids: Vec<u64>,
+    /// Tests: a broken `total` to send instead of the real one (a plugin writing `12,00`).
+    pub wire_total_override: Option<String>,
 }
 
 /// One order line item, amounts rounded to cents like WooCommerce stores them.
@@ -440,7 +442,10 @@ impl SimOrder {
             shipping_total: money(self.shipping),
             shipping_tax: money(self.shipping_tax),
             cart_tax: money(self.cart_tax()),
-            total: money(self.total()),
+            total: self
+                .wire_total_override
+                .clone()
+                .unwrap_or_else(|| money(self.total())),
             total_tax: money(self.total_tax()),
             customer_id: self.customer_id,
             order_key: format!("wc_order_sim{:08}", self.id),
@@ -708,6 +713,7 @@ impl SimState {
                 coupon_code: o.coupon_code,
                 tax_rate: rate,
                 refund_ids: Vec::new(),
+                wire_total_override: None,
             },
         );
         id

@@ -67,6 +67,12 @@ pub enum SourceError {
     Inconsistent { url: String, detail: String },
     #[error("stopped by a shutdown request")]
     Cancelled,
+    #[error(
+        "{} record(s) could not be read and were left out (they are read again when they change in the store): {}",
+        .0.len(),
+        .0.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+    )]
+    Skipped(Vec<String>),
     #[error("configuration: {0}")]
     Config(String),
     #[error(transparent)]
@@ -106,6 +112,8 @@ pub struct SyncContext<'a> {
     pub progress: &'a dyn Progress,
     pub clock: &'a Clock,
     pub summary: RunSummary,
+    /// Records that could not be read and were left out (the run ends `partial`).
+    pub skipped: Vec<String>,
 }
 
 impl SyncContext<'_> {

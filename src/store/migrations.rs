@@ -104,7 +104,7 @@ const MIGRATIONS: &[&str] = &[
         started_at   TEXT NOT NULL,
         finished_at  TEXT,
         heartbeat_at TEXT NOT NULL,
-        pid          INTEGER,                   -- the process running it, to detect a killed run
+        owner        TEXT,                      -- `pid:start time` of the process running it
         status       TEXT NOT NULL,             -- running | ok | partial | failed | skipped
         full         INTEGER NOT NULL DEFAULT 0,
         pages        INTEGER NOT NULL DEFAULT 0,

@@ -5,17 +5,47 @@ use rusqlite::params;
 
 use super::{Store, StoreError, ts};
 
-/// A run older than this without a heartbeat is considered dead (its process was killed).
-const STALE_AFTER: Duration = Duration::minutes(5);
+/// A `running` run whose heartbeat is older than this is considered dead. Runs beat every
+/// [`HEARTBEAT_EVERY`] while they last, also while waiting on retries.
+const STALE_AFTER: Duration = Duration::minutes(2);
 
-/// Whether a process with this id exists (Linux `/proc`; elsewhere assumed alive, and the
-/// heartbeat alone decides).
-fn process_alive(pid: i64) -> bool {
-    let proc = std::path::Path::new("/proc");
-    if proc.is_dir() {
-        proc.join(pid.to_string()).exists()
-    } else {
-        true
+/// How often a run in progress refreshes its heartbeat.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// This process, as `pid:start time` (Linux, from `/proc/<pid>/stat`; elsewhere `pid:?`).
+/// A pid alone is not enough: a restarted container daemon is pid 1 again.
+pub fn process_owner() -> String {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER
+        .get_or_init(|| {
+            let pid = std::process::id();
+            format!("{pid}:{}", start_time(pid).unwrap_or_else(|| "?".into()))
+        })
+        .clone()
+}
+
+/// The start time of a process (field 22 of `/proc/<pid>/stat`, after the command name).
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// Whether the process that wrote `owner` still runs. Without `/proc` (not Linux) it is
+/// assumed alive and the heartbeat alone decides.
+fn owner_alive(owner: &str) -> bool {
+    if !std::path::Path::new("/proc").is_dir() {
+        return true;
+    }
+    let Some((pid, start)) = owner.split_once(':') else {
+        return true;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return true;
+    };
+    match start_time(pid) {
+        Some(now) => start == "?" || now == start,
+        None => false,
     }
 }
 
@@ -75,18 +105,18 @@ impl Store {
         self.call(move |db| {
             let tx = db.conn.transaction()?;
             let stale = ts(now - STALE_AFTER);
-            let me = std::process::id() as i64;
+            let me = process_owner();
             // A `running` run is live when its process still runs and its heartbeat is fresh;
             // otherwise its process was killed and the run is closed as failed.
-            let running: Vec<(i64, Option<i64>, String)> = tx
-                .prepare("SELECT id, pid, heartbeat_at FROM sync_runs WHERE store = ?1 AND status = 'running'")?
+            let running: Vec<(i64, Option<String>, String)> = tx
+                .prepare("SELECT id, owner, heartbeat_at FROM sync_runs WHERE store = ?1 AND status = 'running'")?
                 .query_map([&store], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             let mut busy = None;
-            for (id, pid, heartbeat) in running {
-                let alive = match pid {
-                    Some(p) if p == me => true,
-                    Some(p) => process_alive(p),
+            for (id, owner, heartbeat) in running {
+                let alive = match owner.as_deref() {
+                    Some(o) if o == me => true,
+                    Some(o) => owner_alive(o),
                     None => true,
                 };
                 if alive && heartbeat >= stale {
@@ -102,7 +132,7 @@ impl Store {
             }
             let status = if busy.is_some() { "skipped" } else { "running" };
             tx.execute(
-                "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, status, full, finished_at, error, pid)
+                "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, status, full, finished_at, error, owner)
                  VALUES (?1, ?2, ?3, ?3, ?4, ?5, CASE WHEN ?4 = 'skipped' THEN ?3 END,
                          CASE WHEN ?4 = 'skipped' THEN 'the previous run of this store is still going' END, ?6)",
                 params![store, source, ts(now), status, full, me],
@@ -133,6 +163,18 @@ impl Store {
                 params![store, source, ts(now)],
             )?;
             Ok(db.conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    /// Refreshes a running run's heartbeat (from a timer, also while it waits on retries).
+    pub async fn touch_run(&self, run_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.call(move |db| {
+            db.conn.execute(
+                "UPDATE sync_runs SET heartbeat_at = ?2 WHERE id = ?1 AND status = 'running'",
+                params![run_id, ts(now)],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -226,5 +268,24 @@ impl Store {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn owners_are_pid_and_start_time() {
+        let me = process_owner();
+        let (pid, start) = me.split_once(':').unwrap();
+        assert_eq!(pid, std::process::id().to_string());
+        assert!(start.chars().all(|c| c.is_ascii_digit()), "{me}");
+        assert!(owner_alive(&me));
+        // Same pid, other start time: a restarted process that reused the pid.
+        assert!(!owner_alive(&format!("{pid}:0")));
+        // No such process.
+        assert!(!owner_alive("4000000000:1"));
     }
 }

@@ -505,3 +505,29 @@ async fn a_blocked_site_index_is_explained_and_avoidable_with_a_timezone() {
     let now = at(2026, 11, 20, 12, 0);
     assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
 }
+
+#[tokio::test]
+async fn an_unreadable_order_is_skipped_and_reported_not_blocking_the_rest() {
+    let mut fx = fixture();
+    // Order A's total arrives as "12,00" (a plugin formatting money for humans).
+    fx.state.orders.get_mut(&fx.a).unwrap().wire_total_override = Some("12,00".into());
+    let h = Harness::start(fx.state).await;
+    let report = h.sync().await;
+    assert_eq!(report.status, "partial");
+    let err = report.summary.error.unwrap();
+    assert!(
+        err.contains(&format!("order {}", fx.a)) && err.contains("`total` = `12,00`"),
+        "{err}"
+    );
+    // Everything else is stored: 6 counted orders minus A.
+    let now = at(2026, 11, 20, 12, 0);
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(5)));
+    // Once the store fixes it (the order changes), the next run reads it.
+    h.sim.with_state(|s| {
+        s.now_override = None;
+        s.orders.get_mut(&fx.a).unwrap().wire_total_override = None;
+        s.touch(fx.a);
+    });
+    assert_eq!(h.sync().await.status, "ok");
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
+}

@@ -399,8 +399,15 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        self.run_listing(ctx, &orders, |rows: &[WireOrder]| orders_page(rows, &rules))
-            .await?;
+        // Rows that cannot be read are skipped (and reported) rather than blocking the stream.
+        let skipped = std::sync::Mutex::new(Vec::new());
+        let r = self
+            .run_listing(ctx, &orders, |rows: &[WireOrder]| {
+                orders_page(rows, &rules, &skipped)
+            })
+            .await;
+        ctx.skipped.append(&mut take(&skipped));
+        r?;
         let trash = Listing {
             stream: "orders_trash",
             path: "orders",
@@ -408,8 +415,13 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        self.run_listing(ctx, &trash, |rows: &[WireOrder]| orders_page(rows, &rules))
-            .await?;
+        let r = self
+            .run_listing(ctx, &trash, |rows: &[WireOrder]| {
+                orders_page(rows, &rules, &skipped)
+            })
+            .await;
+        ctx.skipped.append(&mut take(&skipped));
+        r?;
         let refunds = Listing {
             stream: "refunds",
             path: "refunds",
@@ -417,12 +429,13 @@ impl WooSource {
             since_param: "after",
             since_orderby: "date",
         };
-        match self
+        let r = self
             .run_listing(ctx, &refunds, |rows: &[WireRefund]| {
-                refunds_page(rows, None)
+                refunds_page(rows, None, &skipped)
             })
-            .await
-        {
+            .await;
+        ctx.skipped.append(&mut take(&skipped));
+        match r {
             Ok(()) => {}
             Err(SourceError::Status {
                 status: 404,
@@ -457,7 +470,10 @@ impl WooSource {
                 let rows: Vec<WireRefund> = self.parse(&path, &resp)?;
                 fetched += rows.len() as u64;
                 let oid = order_id.parse::<u64>().ok();
-                page.refunds.extend(refunds_page(&rows, oid)?.refunds);
+                let skipped = std::sync::Mutex::new(Vec::new());
+                page.refunds
+                    .extend(refunds_page(&rows, oid, &skipped)?.refunds);
+                ctx.skipped.append(&mut take(&skipped));
             }
             ctx.commit(fetched, page).await?;
             done += batch.len() as u64;
@@ -715,28 +731,46 @@ fn cursor_json(c: &Cursor) -> String {
     serde_json::to_string(c).unwrap_or_default()
 }
 
-fn orders_page(rows: &[WireOrder], rules: &WooSettings) -> Result<Page, SourceError> {
+/// Takes the problems collected by a page converter.
+fn take(skipped: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
+    std::mem::take(&mut *skipped.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Converts a page of orders. A row that cannot be read is left out and described in
+/// `skipped` (the run ends `partial`); it is read again when it next changes in the store.
+fn orders_page(
+    rows: &[WireOrder],
+    rules: &WooSettings,
+    skipped: &std::sync::Mutex<Vec<String>>,
+) -> Result<Page, SourceError> {
     let mut page = Page::default();
     for w in rows {
-        page.orders.push(
-            convert::order(w, rules).map_err(|e| SourceError::Inconsistent {
-                url: "orders".into(),
-                detail: e.0,
-            })?,
-        );
+        match convert::order(w, rules) {
+            Ok(o) => page.orders.push(o),
+            Err(e) => {
+                tracing::warn!("skipped an unreadable order: {}", e.0);
+                skipped.lock().unwrap_or_else(|e| e.into_inner()).push(e.0);
+            }
+        }
     }
     Ok(page)
 }
 
-fn refunds_page(rows: &[WireRefund], order_id: Option<u64>) -> Result<Page, SourceError> {
+/// Converts a page of refunds, skipping unreadable rows like [`orders_page`].
+fn refunds_page(
+    rows: &[WireRefund],
+    order_id: Option<u64>,
+    skipped: &std::sync::Mutex<Vec<String>>,
+) -> Result<Page, SourceError> {
     let mut page = Page::default();
     for w in rows {
-        page.refunds.push(
-            convert::refund(w, order_id).map_err(|e| SourceError::Inconsistent {
-                url: "refunds".into(),
-                detail: e.0,
-            })?,
-        );
+        match convert::refund(w, order_id) {
+            Ok(r) => page.refunds.push(r),
+            Err(e) => {
+                tracing::warn!("skipped an unreadable refund: {}", e.0);
+                skipped.lock().unwrap_or_else(|e| e.into_inner()).push(e.0);
+            }
+        }
     }
     Ok(page)
 }
