@@ -96,11 +96,26 @@ impl ShopState {
     }
 
     /// A deterministic demo shop: the WooCommerce generator's history with one order in 50
-    /// flagged as a test order.
+    /// flagged as a test order, and about 40 online-store sessions per order on each
+    /// shop-local day (for `shopifyqlQuery`).
     pub fn generate(seed: u64, now: DateTime<Utc>, days: u32, orders_per_day: u32) -> ShopState {
         let data = SimState::generate(seed, now, days, orders_per_day);
         let token = format!("shpat_demo{:016x}", seed.rotate_left(29) ^ 0x5A5A_5A5A);
+        let today = data.tz().local_date(now);
         let mut st = ShopState::new(data, &token);
+        let per_day = u64::from(orders_per_day) * 40;
+        for i in 0..=u64::from(days) {
+            let day = today - ChronoDuration::days(i as i64);
+            let sessions = per_day + (i * 53 + seed) % (per_day / 4 + 1);
+            st.sessions.insert(
+                day,
+                SimDay {
+                    sessions,
+                    visitors: sessions * 4 / 5,
+                    bounces: sessions * 9 / 20,
+                },
+            );
+        }
         st.test_orders = st
             .data
             .orders
