@@ -338,3 +338,26 @@ async fn throttled_sessions_queries_are_waited_out() {
         Some(Value::Count(1000))
     );
 }
+
+#[test]
+fn shopify_sessions_must_name_exactly_one_shopify_store() {
+    let text = r#"
+[[stores]]
+name = "woo"
+platform = "woocommerce"
+url = "https://shop.example"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[analytics]]
+name = "sessions"
+provider = "shopify_sessions"
+stores = ["woo"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let err = config::load_from_str(text, dir.path(), None, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("analytics[0].stores"), "{err}");
+    assert!(err.contains("`woo` is not a Shopify store"), "{err}");
+}
