@@ -1,5 +1,5 @@
 //! `[[analytics]]` settings: analytics and site sources (GA4, Plausible, Matomo, PageSpeed
-//! Insights, WooCommerce reviews), each linked to the stores whose traffic or site it measures.
+//! Insights, WooCommerce reviews, Shopify sessions), each linked to the stores whose traffic or site it measures.
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -19,6 +19,7 @@ pub const PROVIDERS: &[&str] = &[
     "matomo",
     "pagespeed",
     "woocommerce_reviews",
+    "shopify_sessions",
 ];
 
 /// One analytics or site source.
@@ -45,6 +46,7 @@ pub enum ProviderSettings {
     Matomo(MatomoSettings),
     PageSpeed(PageSpeedSettings),
     WooReviews(WooReviewsSettings),
+    ShopifySessions(ShopifySessionsSettings),
 }
 
 impl ProviderSettings {
@@ -56,6 +58,7 @@ impl ProviderSettings {
             ProviderSettings::Matomo(_) => "matomo",
             ProviderSettings::PageSpeed(_) => "pagespeed",
             ProviderSettings::WooReviews(_) => "woocommerce_reviews",
+            ProviderSettings::ShopifySessions(_) => "shopify_sessions",
         }
     }
 
@@ -65,7 +68,8 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Ga4(_)
             | ProviderSettings::Plausible(_)
-            | ProviderSettings::Matomo(_) => Feed::Traffic,
+            | ProviderSettings::Matomo(_)
+            | ProviderSettings::ShopifySessions(_) => Feed::Traffic,
             ProviderSettings::PageSpeed(_) => Feed::PageSpeed,
             ProviderSettings::WooReviews(_) => Feed::Reviews,
         }
@@ -130,6 +134,12 @@ pub struct PageSpeedSettings {
 #[derive(Debug, Clone)]
 pub struct WooReviewsSettings {
     /// The WooCommerce store whose reviews are read (with its credentials).
+    pub store: StoreSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShopifySessionsSettings {
+    /// The Shopify store whose sessions are read (its shop, token and `api_version`).
     pub store: StoreSettings,
 }
 
@@ -322,6 +332,36 @@ impl Validator<'_> {
                         self.problem(
                             format!("{prefix}.stores"),
                             "woocommerce_reviews reads one store's own API: name exactly one store (add one [[analytics]] per store)",
+                        );
+                        None
+                    }
+                }
+            }
+            Some("shopify_sessions") => {
+                self.unknown_keys(prefix, obj, &known);
+                let shops: Vec<&StoreSettings> =
+                    stores.iter().filter(|s| linked.contains(&s.name)).collect();
+                match shops.as_slice() {
+                    [one] if matches!(one.platform, PlatformSettings::Shopify(_)) => {
+                        Some(ProviderSettings::ShopifySessions(ShopifySessionsSettings {
+                            store: (*one).clone(),
+                        }))
+                    }
+                    [one] => {
+                        self.problem(
+                            format!("{prefix}.stores"),
+                            format!(
+                                "store `{}` is not a Shopify store; shopify_sessions reads a Shopify shop's own analytics (use ga4, plausible or matomo for other stores)",
+                                one.name
+                            ),
+                        );
+                        None
+                    }
+                    [] => None,
+                    _ => {
+                        self.problem(
+                            format!("{prefix}.stores"),
+                            "shopify_sessions reads one shop's own analytics: name exactly one Shopify store (add one [[analytics]] per shop)",
                         );
                         None
                     }

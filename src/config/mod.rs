@@ -11,8 +11,8 @@ mod secret;
 
 pub use analytics::{
     AnalyticsSettings, DEFAULT_ANALYTICS_SCHEDULE, Ga4Settings, MatomoSettings, PageSpeedSettings,
-    PlausibleSettings, ProviderSettings, ServiceAccountKey, WooReviewsSettings,
-    parse_service_account,
+    PlausibleSettings, ProviderSettings, ServiceAccountKey, ShopifySessionsSettings,
+    WooReviewsSettings, parse_service_account,
 };
 
 pub use secret::{ExposeSecret, SecretString, check_private};

@@ -114,7 +114,10 @@ async fn run(
     let today = tz.local_date(clock.now());
     let from = match (&a.provider, full) {
         (
-            ProviderSettings::Ga4(_) | ProviderSettings::Plausible(_) | ProviderSettings::Matomo(_),
+            ProviderSettings::Ga4(_)
+            | ProviderSettings::Plausible(_)
+            | ProviderSettings::Matomo(_)
+            | ProviderSettings::ShopifySessions(_),
             false,
         ) => {
             let stored = db.load_traffic(&a.name).await?;

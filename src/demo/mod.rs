@@ -117,8 +117,9 @@ direction = "at_most"
     )
 }
 
-/// The Shopify half of the demo configuration: a second store on the fake shop and a key
-/// result only Shopify can feed (abandoned checkouts).
+/// The Shopify half of the demo configuration: a second store on the fake shop, its own
+/// sessions (`shopify_sessions`, read from the shop with the same token), and key results
+/// only Shopify can feed (abandoned checkouts) or that need its sessions (conversion rate).
 pub fn demo_shopify_config(shop: &str, access_token: &str) -> String {
     format!(
         r#"
@@ -129,6 +130,22 @@ shop = "{shop}"
 access_token = "{access_token}"
 api_version = "2025-10"
 schedule = "0 */15 * * * *"
+
+# The shop's own sessions (shopifyqlQuery, read_reports scope): no second analytics account.
+[[analytics]]
+name = "demo-shopify-sessions"
+provider = "shopify_sessions"
+stores = ["demo-shopify"]
+
+[[key_results]]
+id = "shopify-conversion-month"
+objective = "Grow revenue"
+title = "Shopify conversion rate from 2% to 3% this month"
+kpi = "conversion_rate"
+store = "demo-shopify"
+window = "month_to_date"
+baseline = 0.02
+target = 0.03
 
 [[key_results]]
 id = "shopify-abandonment"

@@ -17,11 +17,12 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Response, Uri};
-use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::sim_analytics::SimDay;
 use super::woo_data::{SimOrder, SimState};
 
 /// Shopify's single-query cost cap.
@@ -43,6 +44,9 @@ pub struct ShopState {
     pub scopes: Vec<String>,
     /// `false`: `abandonedCheckouts` answers ACCESS_DENIED.
     pub abandoned_access: bool,
+    /// Online-store sessions per shop-local day, served by `shopifyqlQuery` (`FROM sessions`)
+    /// to tokens with `read_reports` on API versions from 2025-10.
+    pub sessions: BTreeMap<NaiveDate, SimDay>,
     pub bucket_max: f64,
     pub restore_rate: f64,
     /// `currentBulkOperation` polls before an operation completes.
@@ -81,6 +85,7 @@ impl ShopState {
             .map(|s| s.to_string())
             .collect(),
             abandoned_access: true,
+            sessions: BTreeMap::new(),
             bucket_max: 1000.0,
             restore_rate: 100.0,
             bulk_polls: 2,
@@ -91,11 +96,26 @@ impl ShopState {
     }
 
     /// A deterministic demo shop: the WooCommerce generator's history with one order in 50
-    /// flagged as a test order.
+    /// flagged as a test order, and about 40 online-store sessions per order on each
+    /// shop-local day (for `shopifyqlQuery`).
     pub fn generate(seed: u64, now: DateTime<Utc>, days: u32, orders_per_day: u32) -> ShopState {
         let data = SimState::generate(seed, now, days, orders_per_day);
         let token = format!("shpat_demo{:016x}", seed.rotate_left(29) ^ 0x5A5A_5A5A);
+        let today = data.tz().local_date(now);
         let mut st = ShopState::new(data, &token);
+        let per_day = u64::from(orders_per_day) * 40;
+        for i in 0..=u64::from(days) {
+            let day = today - ChronoDuration::days(i as i64);
+            let sessions = per_day + (i * 53 + seed) % (per_day / 4 + 1);
+            st.sessions.insert(
+                day,
+                SimDay {
+                    sessions,
+                    visitors: sessions * 4 / 5,
+                    bounces: sessions * 9 / 20,
+                },
+            );
+        }
         st.test_orders = st
             .data
             .orders
@@ -492,7 +512,11 @@ async fn handle(
         return reply(200, body.to_string(), "application/json");
     }
     st.bucket -= cost;
-    let answer = answer(&mut st, &op, &doc, &vars, &base);
+    let answer = if op == "ShopifySessions" {
+        shopifyql_answer(&st, api_version(&path), &vars)
+    } else {
+        answer(&mut st, &op, &doc, &vars, &base)
+    };
     let mut body = match answer {
         Ok(data) => json!({"data": data}),
         Err((code, message)) => {
@@ -522,12 +546,96 @@ fn requested_cost(op: &str, vars: &Value) -> f64 {
         "OrderLines" => 3.0 + first * 10.0,
         "RefundLines" => 3.0 + first * 6.0,
         "OrderIds" | "AbandonedCheckouts" => 2.0 + first,
-        "BulkRun" => 10.0,
+        "BulkRun" | "ShopifySessions" => 10.0,
         _ => 1.0,
     }
 }
 
 type Answer = Result<Value, (&'static str, String)>;
+
+/// The `<version>` of `/admin/api/<version>/graphql.json`.
+fn api_version(path: &str) -> &str {
+    path.strip_prefix("/admin/api/")
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("")
+}
+
+/// `shopifyqlQuery` for `FROM sessions SHOW sessions[, bounce_rate] SINCE <day> UNTIL <day>
+/// TIMESERIES day …`: every day of the period (0 when there were no sessions), values as
+/// strings. Versions before 2025-10 do not have the field; tokens without `read_reports`
+/// are denied, as Shopify does.
+fn shopifyql_answer(st: &ShopState, version: &str, vars: &Value) -> Answer {
+    if version != "unstable" && version < "2025-10" {
+        return Err((
+            "undefinedField",
+            "Field 'shopifyqlQuery' doesn't exist on type 'QueryRoot'".into(),
+        ));
+    }
+    if !st.scopes.iter().any(|s| s == "read_reports") {
+        return Err((
+            "ACCESS_DENIED",
+            "Access denied for shopifyqlQuery field. Required access: `read_reports` access scope. Also: Level 2 access to Customer data including name, address, phone, and email fields.".into(),
+        ));
+    }
+    let q = vars.get("query").and_then(Value::as_str).unwrap_or("");
+    let parse_error =
+        |m: String| Ok(json!({"shopifyqlQuery": {"parseErrors": [m], "tableData": null}}));
+    let words: Vec<&str> = q.split_whitespace().collect();
+    if words.get(..3) != Some(&["FROM", "sessions", "SHOW"][..]) {
+        return parse_error(format!(
+            "the fake shop only answers `FROM sessions SHOW …`, not `{q}`"
+        ));
+    }
+    let after = |kw: &str| {
+        words
+            .iter()
+            .position(|w| *w == kw)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    let (Some(since), Some(until)) = (after("SINCE"), after("UNTIL")) else {
+        return parse_error("SINCE and UNTIL must be dates (YYYY-MM-DD)".into());
+    };
+    if !words.contains(&"TIMESERIES") {
+        return parse_error("the fake shop only answers TIMESERIES day queries".into());
+    }
+    let bounce = q.contains("bounce_rate");
+    let mut columns = vec![
+        json!({"name": "day", "dataType": "DAY_TIMESTAMP", "displayName": "Day"}),
+        json!({"name": "sessions", "dataType": "INTEGER", "displayName": "Sessions"}),
+    ];
+    if bounce {
+        columns.push(
+            json!({"name": "bounce_rate", "dataType": "PERCENT", "displayName": "Bounce rate"}),
+        );
+    }
+    let mut rows = Vec::new();
+    let mut day = since;
+    while day <= until {
+        let (sessions, bounces) = st
+            .sessions
+            .get(&day)
+            .map(|d| (d.sessions, d.bounces))
+            .unwrap_or((0, 0));
+        let mut row = json!({"day": day.to_string(), "sessions": sessions.to_string()});
+        if bounce {
+            let rate = if sessions == 0 {
+                Decimal::ZERO
+            } else {
+                (Decimal::from(bounces) / Decimal::from(sessions)).round_dp(6)
+            };
+            row["bounce_rate"] = json!(rate.to_string());
+        }
+        rows.push(row);
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    Ok(
+        json!({"shopifyqlQuery": {"parseErrors": [], "tableData": {"columns": columns, "rows": rows}}}),
+    )
+}
 
 fn since_filter(
     vars: &Value,

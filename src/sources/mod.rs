@@ -65,6 +65,15 @@ pub enum SourceError {
     },
     #[error("{url}: {detail}")]
     Inconsistent { url: String, detail: String },
+    /// A feature the configured credentials or API version cannot reach; `fix` says what to
+    /// change.
+    #[error("{url}: {what} is unavailable ({reason}); {fix}")]
+    Unavailable {
+        url: String,
+        what: String,
+        reason: String,
+        fix: String,
+    },
     #[error("stopped by a shutdown request")]
     Cancelled,
     #[error(

@@ -6,5 +6,6 @@ mod helpers;
 mod resilience;
 mod secrets;
 mod shopify;
+mod shopify_sessions;
 mod tls;
 mod woo_kpis;

@@ -7,6 +7,7 @@ pub mod ga4;
 pub mod matomo;
 pub mod pagespeed;
 pub mod plausible;
+pub mod shopify_sessions;
 pub mod woo_reviews;
 
 use std::future::Future;
@@ -67,6 +68,7 @@ pub enum AnyAnalytics {
     Matomo(matomo::Matomo),
     PageSpeed(pagespeed::PageSpeed),
     WooReviews(woo_reviews::WooReviews),
+    ShopifySessions(shopify_sessions::ShopifySessions),
 }
 
 /// Builds the shared HTTP client of an analytics source, redacting `secrets`.
@@ -146,6 +148,9 @@ impl AnyAnalytics {
             ProviderSettings::WooReviews(s) => {
                 AnyAnalytics::WooReviews(woo_reviews::WooReviews::new(s)?)
             }
+            ProviderSettings::ShopifySessions(s) => {
+                AnyAnalytics::ShopifySessions(shopify_sessions::ShopifySessions::new(s)?)
+            }
         })
     }
 
@@ -160,6 +165,7 @@ impl AnyAnalytics {
             AnyAnalytics::Matomo(p) => p.fetch(range, shutdown).await,
             AnyAnalytics::PageSpeed(p) => p.fetch(range, shutdown).await,
             AnyAnalytics::WooReviews(p) => p.fetch(range, shutdown).await,
+            AnyAnalytics::ShopifySessions(p) => p.fetch(range, shutdown).await,
         }
     }
 
@@ -174,6 +180,7 @@ impl AnyAnalytics {
             AnyAnalytics::Matomo(p) => p.check_online(store_tz, shutdown).await,
             AnyAnalytics::PageSpeed(p) => p.check_online(store_tz, shutdown).await,
             AnyAnalytics::WooReviews(p) => p.check_online(store_tz, shutdown).await,
+            AnyAnalytics::ShopifySessions(p) => p.check_online(store_tz, shutdown).await,
         }
     }
 
@@ -185,6 +192,7 @@ impl AnyAnalytics {
             AnyAnalytics::Matomo(p) => p.http(),
             AnyAnalytics::PageSpeed(p) => p.http(),
             AnyAnalytics::WooReviews(p) => p.http(),
+            AnyAnalytics::ShopifySessions(p) => p.http(),
         };
         let c = http.counters();
         (

@@ -107,7 +107,12 @@ impl ShopifySource {
         &self.http
     }
 
-    fn endpoint(&self) -> String {
+    /// The configured Admin API version (`2025-10`, `unstable`, …).
+    pub(crate) fn api_version(&self) -> &str {
+        &self.settings.api_version
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
         format!(
             "{}/admin/api/{}/graphql.json",
             self.settings.shop.as_str().trim_end_matches('/'),
@@ -139,8 +144,9 @@ impl ShopifySource {
     }
 
     /// Sends one GraphQL document. Paces by cost, waits out THROTTLED, and turns any other
-    /// `errors` into [`SourceError::GraphQl`] naming the query.
-    async fn gql<T: DeserializeOwned>(
+    /// `errors` into [`SourceError::GraphQl`] naming the query. Shared with the
+    /// `shopify_sessions` analytics provider, so both pace and wait the same way.
+    pub(crate) async fn gql<T: DeserializeOwned>(
         &self,
         name: &str,
         document: &str,
@@ -249,6 +255,11 @@ impl ShopifySource {
             timezone,
             currency: d.shop.currency_code,
         })
+    }
+
+    /// The token's access scopes, or `None` when they cannot be listed.
+    pub(crate) async fn scopes(&self, shutdown: &Shutdown) -> Option<HashSet<String>> {
+        self.access(shutdown).await.scopes
     }
 
     async fn access(&self, shutdown: &Shutdown) -> Access {
