@@ -59,8 +59,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Loads settings, turning configuration problems into one error listing them all.
 pub fn load_settings(path: &Path, env: &HashMap<String, String>) -> Result<Settings> {
+    // Keeps `ConfigErrors` in the chain so that `main` exits 2 for it.
     config::load(path, env).map_err(|e| {
-        anyhow::anyhow!("{e}").context(format!("invalid configuration {}", path.display()))
+        anyhow::Error::new(e).context(format!("invalid configuration {}", path.display()))
     })
 }
 

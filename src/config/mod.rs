@@ -782,6 +782,12 @@ impl Validator<'_> {
             }
         };
         let counted_statuses = self.string_list(obj, prefix, "counted_statuses");
+        if counted_statuses.is_some() && obj.contains_key("excluded_statuses") {
+            self.problem(
+                format!("{prefix}.excluded_statuses"),
+                "set either counted_statuses (only these count) or excluded_statuses (all but these count), not both",
+            );
+        }
         let excluded_statuses = self
             .string_list(obj, prefix, "excluded_statuses")
             .unwrap_or_else(|| {
@@ -935,8 +941,26 @@ impl Validator<'_> {
             baseline,
             target,
         ) {
-            (Some(d), _, _) => match Direction::from_str(&d) {
-                Ok(d) => Some(d),
+            (Some(d), b, t) => match Direction::from_str(&d) {
+                Ok(d) => {
+                    let contradicts = match (d, b, t) {
+                        (Direction::Increase, Some(b), Some(t)) => t <= b,
+                        (Direction::Decrease, Some(b), Some(t)) => t >= b,
+                        _ => false,
+                    };
+                    if contradicts {
+                        self.problem(
+                            format!("{prefix}.direction"),
+                            format!(
+                                "`{}` contradicts baseline and target (an increase needs target > baseline, a decrease target < baseline); fix the numbers or drop `direction` to infer it",
+                                d.as_str()
+                            ),
+                        );
+                        None
+                    } else {
+                        Some(d)
+                    }
+                }
                 Err(e) => {
                     self.problem(format!("{prefix}.direction"), e.to_string());
                     None

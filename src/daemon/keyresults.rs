@@ -29,6 +29,10 @@ impl Loaded {
         let mut stores = Vec::new();
         let mut missing = Vec::new();
         for s in &settings.stores {
+            if !db.is_complete(&s.name).await? {
+                missing.push(s.name.clone());
+                continue;
+            }
             match db.load_store_data(&s.name, s.timezone, with_lines).await? {
                 Some(mut d) => {
                     attach_analytics(settings, db, &mut d).await?;
@@ -43,7 +47,12 @@ impl Loaded {
     fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
         match sel {
             StoreSelector::All => {
-                if self.stores.is_empty() {
+                if let Some(n) = self.missing.first() {
+                    // A sum over the other stores would silently read low.
+                    Err(format!(
+                        "store `{n}` has not completed a first sync yet, so a total over all stores would leave it out: run `okrsync sync --store {n}` (and `okrsync logs --store {n}` if it fails)"
+                    ))
+                } else if self.stores.is_empty() {
                     Err("no store has been synced yet: run `okrsync sync`".into())
                 } else {
                     Ok(self.stores.iter().collect())
@@ -52,7 +61,7 @@ impl Loaded {
             StoreSelector::Named(n) => match self.stores.iter().find(|s| &s.name == n) {
                 Some(s) => Ok(vec![s]),
                 None if self.missing.contains(n) => Err(format!(
-                    "store `{n}` has not been synced yet: run `okrsync sync --store {n}`"
+                    "store `{n}` has not completed a first sync yet (its history is not all read): run `okrsync sync --store {n}` and see `okrsync logs --store {n}`"
                 )),
                 None => Err(format!("unknown store `{n}`")),
             },

@@ -170,6 +170,10 @@ async fn run(
     };
     let r = source.sync(&mut ctx).await;
     *summary = ctx.summary;
+    if r.is_ok() {
+        // Every stream reached its end: the store's history is all read (at least once).
+        db.mark_complete(store_id, clock.now()).await?;
+    }
     match r {
         Ok(()) if !ctx.skipped.is_empty() => Err(SourceError::Skipped(ctx.skipped)),
         r => r,

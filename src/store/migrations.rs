@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
         name        TEXT NOT NULL UNIQUE,
         platform    TEXT NOT NULL,
         identity    TEXT,                       -- which shop (host/path): one name, one shop
+        complete_at TEXT,                       -- first sync that read the whole history
         timezone    TEXT,
         currency    TEXT,
         updated_at  TEXT

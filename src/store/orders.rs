@@ -115,6 +115,36 @@ impl Store {
         .await
     }
 
+    /// Records that a sync of the store read its whole history (the first time only).
+    pub async fn mark_complete(&self, store_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.call(move |db| {
+            db.conn.execute(
+                "UPDATE stores SET complete_at = ?2 WHERE id = ?1 AND complete_at IS NULL",
+                params![store_id, ts(now)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether a sync of the named store ever read its whole history: until then its KPIs
+    /// would be computed from part of it, so they are null.
+    pub async fn is_complete(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.call(move |db| {
+            Ok(db
+                .conn
+                .query_row(
+                    "SELECT complete_at IS NOT NULL FROM stores WHERE name = ?1",
+                    [&name],
+                    |r| r.get::<_, bool>(0),
+                )
+                .optional()?
+                .unwrap_or(false))
+        })
+        .await
+    }
+
     /// The named store's row, if it was ever synced.
     pub async fn store_row(&self, name: &str) -> Result<Option<StoreRow>, StoreError> {
         let name = name.to_string();

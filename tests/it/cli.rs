@@ -35,6 +35,8 @@ platform = "woocommerce"
 url = "https://two.example"
 consumer_key = "ck_2"
 consumer_secret_file = "/nonexistent/secret"
+counted_statuses = ["completed"]
+excluded_statuses = ["failed"]
 
 [[key_results]]
 id = "kr1"
@@ -43,6 +45,14 @@ store = "nowhere"
 window = "last_week"
 baseline = 1
 target = 2
+
+[[key_results]]
+id = "kr2"
+kpi = "refund_rate"
+window = "last_30_days"
+baseline = 0.05
+target = 0.08
+direction = "decrease"
 "#,
         loose.display()
     );
@@ -60,6 +70,8 @@ target = 2
         "key_results[0].kpi",
         "key_results[0].store: unknown store `nowhere`",
         "key_results[0].window",
+        "stores[1].excluded_statuses: set either counted_statuses",
+        "key_results[1].direction: `decrease` contradicts baseline and target",
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
@@ -199,6 +211,95 @@ async fn krs_json_contract_and_checkins_on_change_only() {
     let out = h.run_bin(&["sync"]).await;
     assert!(out.status.success());
     assert_eq!(h.db.checkin_count("net-sales").await.unwrap(), 1);
+    // A new order in the window changes the value: one new check-in with the new value.
+    h.sim.with_state(|s| {
+        s.now_override = None;
+        s.add_order(
+            okrsync::demo::NewOrder::new("completed", at(2026, 10, 22, 9, 0), "new@example.com")
+                .line(11, "MUG", "Mug", 1, dec("10.00")),
+        );
+    });
+    let out = h.run_bin(&["sync"]).await;
+    assert!(out.status.success());
+    assert_eq!(h.db.checkin_count("net-sales").await.unwrap(), 2);
+    let latest = h.db.latest_checkins().await.unwrap();
+    let net = latest
+        .iter()
+        .find(|c| c.checkin.key_result == "net-sales")
+        .unwrap();
+    assert_eq!(net.checkin.value.as_deref(), Some("145"), "135.00 + 10.00");
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_sync_after_the_page_in_flight() {
+    let mut state = okrsync::demo::SimState::generate(7, at(2026, 11, 1, 0, 0), 30, 15);
+    state.consumer_key = KEY.into();
+    state.consumer_secret = SECRET.into();
+    let h = Harness::start(state).await;
+    // The second page is slow; SIGTERM arrives while it is in flight.
+    h.sim.inject(Fault {
+        path_contains: "&offset=99&".into(),
+        kind: FaultKind::Delay(Duration::from_millis(1500)),
+        times: 1,
+    });
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(&h.config_path)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !h
+        .sim
+        .requests()
+        .iter()
+        .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "99"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync never reached its second page"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let stop_deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < stop_deadline,
+            "daemon did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let runs = h.db.runs(None, 5, false).await.unwrap();
+    assert_eq!(runs[0].status, "partial", "{runs:?}");
+    assert_eq!(
+        runs[0].pages, 2,
+        "the page in flight was stored, then the run stopped"
+    );
+    assert!(
+        runs[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("shutdown")
+    );
+    // No third page was requested.
+    assert!(
+        !h.sim
+            .requests()
+            .iter()
+            .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "198"))
+    );
 }
 
 #[tokio::test]
@@ -275,4 +376,31 @@ fn the_example_config_is_valid() {
     assert_eq!(s.stores.len(), 1);
     assert_eq!(s.analytics.len(), 1);
     assert_eq!(s.key_results.len(), 1);
+}
+
+#[test]
+fn every_command_exits_2_on_an_invalid_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("okrsync.toml");
+    write_private(
+        &path,
+        &config_text("https://shop.example", "schedule = \"often\"", ""),
+    );
+    for args in [
+        &["sync"][..],
+        &["run"],
+        &["kpis"],
+        &["krs"],
+        &["logs"],
+        &["check"],
+    ] {
+        let out = run_bin_with(&path, args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("stores[0].schedule"));
+    }
 }

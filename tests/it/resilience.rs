@@ -239,6 +239,19 @@ async fn a_malformed_page_fails_the_run_and_the_cursor_does_not_pass_it() {
         report.summary.pages, 1,
         "page 1 was stored before the bad page"
     );
+    // Part of the history is stored, but KPIs over it would read low: they are refused.
+    let loaded = okrsync::daemon::keyresults::Loaded::load(&h.settings, &h.db, false)
+        .await
+        .unwrap();
+    let err = okrsync::daemon::keyresults::kpi_report(
+        &loaded,
+        &okrsync::config::StoreSelector::Named("main".into()),
+        &"last_30_days".parse().unwrap(),
+        at(2026, 11, 2, 0, 0),
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("has not completed a first sync"), "{err}");
     // The next run resumes at page 2 and completes.
     let report = h.sync().await;
     assert_eq!(report.status, "ok", "{:?}", report.summary.error);

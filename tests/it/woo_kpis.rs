@@ -31,7 +31,8 @@
 //!
 //! Spring DST: 2026-03-29 in Paris is 23 hours (00:00 = 03-28T23:00Z, ends 03-29T22:00Z).
 //! Orders at 03-28T23:30Z (00:30 local, in), 03-29T21:59Z (23:59 local, in), 03-29T22:00Z
-//! (00:00 on 03-30, out) → 2 orders on that day.
+//! (00:00 on 03-30, out), 03-28T22:30Z (23:30 on 03-28, out), 03-29T23:30Z (01:30 on 03-30,
+//! out) → 2 orders on that day (UTC days, +01:00 or +02:00 would each give 3).
 
 use okrsync::demo::{NewOrder, SimState};
 use okrsync::kpi::{KpiId, Value};
@@ -126,6 +127,18 @@ pub fn fixture() -> Fixture {
         "completed",
         at(2026, 3, 29, 22, 0),
         "s3@example.com",
+    )));
+    // Out too, and they tell the zone apart from fixed offsets and UTC: 23:30 on 03-28 (CET)
+    // and 01:30 on 03-30 (CEST). UTC days, +01:00 or +02:00 would each count 3 orders.
+    s.add_order(tee(NewOrder::new(
+        "completed",
+        at(2026, 3, 28, 22, 30),
+        "s4@example.com",
+    )));
+    s.add_order(tee(NewOrder::new(
+        "completed",
+        at(2026, 3, 29, 23, 30),
+        "s5@example.com",
     )));
     // Refunds: partial (one mug of F), amount-only (G), full (C); trash H.
     let f_mug = s.orders[&f]
