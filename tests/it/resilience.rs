@@ -544,3 +544,58 @@ async fn an_unreadable_order_is_skipped_and_reported_not_blocking_the_rest() {
     assert_eq!(h.sync().await.status, "ok");
     assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
 }
+
+#[tokio::test]
+async fn an_incremental_run_reads_a_tie_group_larger_than_a_page() {
+    // A bulk action (e.g. "mark completed" on 250 orders) stamps them all with one modified
+    // second: the incremental pager must page inside the tie group, not re-read page 1 forever
+    // nor skip rows.
+    let state = big_state();
+    let h = Harness::start(state).await;
+    assert_eq!(h.sync().await.status, "ok");
+    let bulk_at = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let bulk_at = bulk_at - chrono::Duration::nanoseconds(bulk_at.timestamp_subsec_nanos() as i64);
+    let touched: Vec<u64> = h.sim.with_state(|s| {
+        s.now_override = Some(bulk_at);
+        let ids: Vec<u64> = s
+            .orders
+            .values()
+            .filter(|o| o.status == "processing" || o.status == "completed")
+            .map(|o| o.id)
+            .take(250)
+            .collect();
+        for id in &ids {
+            s.set_status(*id, "completed");
+        }
+        ids
+    });
+    assert_eq!(touched.len(), 250);
+    let before = h.sim.requests().len();
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert!(report.summary.fetched >= 250, "{:?}", report.summary);
+    let pages: Vec<String> = h.sim.requests()[before..]
+        .iter()
+        .filter(|r| {
+            r.path.ends_with("/orders") && r.query.iter().any(|(k, v)| k == "status" && v == "any")
+        })
+        .filter_map(|r| {
+            r.query
+                .iter()
+                .find(|(k, _)| k == "page")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    // Page 1 from the lookback anchor, page 1 again re-anchored on the tie second, then pages
+    // 2 and 3 inside the tie group (the last one short).
+    assert_eq!(pages, ["1", "1", "2", "3"], "paging inside the tie group");
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let stored: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM orders WHERE modified_at = ?1 AND status = 'completed'",
+            [bulk_at.format("%Y-%m-%dT%H:%M:%SZ").to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 250);
+}
