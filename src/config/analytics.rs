@@ -268,6 +268,19 @@ impl Validator<'_> {
                 );
             }
         }
+        // One site's traffic linked to several stores would count its sessions once per
+        // store, and its days can follow only one store's time zone.
+        if let Some(p @ ("ga4" | "plausible" | "matomo")) = provider_name.as_deref()
+            && listed.len() > 1
+        {
+            self.problem(
+                format!("{prefix}.stores"),
+                format!(
+                    "a {p} source measures one site's traffic: name exactly one store (add one [[analytics]] per store, each with that store's property or site); linked to several stores its sessions would be counted once per store"
+                ),
+            );
+            linked.clear();
+        }
         let mut known = common.to_vec();
         let provider = match provider_name.as_deref() {
             Some("ga4") => {
