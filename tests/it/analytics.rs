@@ -283,11 +283,13 @@ async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() 
     st.ga4_public_key = pem_der(&fixture("ga4-test-only-pub.pem"));
     st.ga4_access_token = "ya29.test-access-token-000111".into();
     let fake = SimAnalytics::start(st).await.unwrap();
+    // Google's quota 429 carries no Retry-After: the run fails at once (no retries burning
+    // more quota) and the next run succeeds.
     fake.inject(SimFault {
         path: "/v1beta/".into(),
         status: 429,
         body: "{\"error\":{\"code\":429,\"message\":\"Exhausted property tokens per hour\",\"status\":\"RESOURCE_EXHAUSTED\"}}".into(),
-        retry_after: Some(0),
+        retry_after: None,
         times: 1,
     });
     let key = fixture("ga4-test-only-key.pem");
@@ -308,6 +310,19 @@ async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() 
         fake.url()
     );
     let h = Harness::start_with(empty_state(), "", &extra).await;
+    let out = sync_all(&h).await;
+    assert!(
+        out[0].starts_with("failed:") && out[0].contains("quota is exhausted"),
+        "{out:?}"
+    );
+    assert!(out[0].contains("next scheduled run"), "{out:?}");
+    let reports = |f: &SimAnalytics| {
+        f.requests()
+            .iter()
+            .filter(|r| r.path.ends_with(":runReport"))
+            .count()
+    };
+    assert_eq!(reports(&fake), 1, "a quota 429 is not retried");
     assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
     let traffic = h.db.load_traffic("ga").await.unwrap();
     assert_eq!(traffic[&day(21)].sessions, 40);
@@ -803,4 +818,181 @@ stores = ["main", "second"]
             .to_string();
     assert!(err.contains("analytics[0].stores"), "{err}");
     assert!(err.contains("one [[analytics]] per store"), "{err}");
+}
+
+fn ga4_setup(fake: &SimAnalytics, dir: &std::path::Path, email: &str) -> String {
+    let creds = serde_json::json!({
+        "type": "service_account",
+        "private_key": fixture("ga4-test-only-key.pem"),
+        "client_email": email,
+        "token_uri": format!("{}/token", fake.url()),
+    });
+    let p = dir.join("sa.json");
+    write_private(&p, &creds.to_string());
+    format!(
+        "[[analytics]]\nname = \"ga\"\nprovider = \"ga4\"\nproperty_id = \"1\"\ncredentials_file = \"{}\"\napi_base_url = \"{}\"\nstores = [\"main\"]\nretry_backoff_ms = 10\nmax_retries = 1\n",
+        p.display(),
+        fake.url()
+    )
+}
+
+#[tokio::test]
+async fn ga4_refused_token_is_dropped_and_renewed_and_tokens_never_reach_errors() {
+    let mut st = traffic(&[(3, 30, 3)]);
+    st.ga4_public_key = pem_der(&fixture("ga4-test-only-pub.pem"));
+    st.ga4_access_token = "ya29.first-token-aaaa".into();
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ga4_setup(&fake, dir.path(), "renew@x.iam.gserviceaccount.com");
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    // Google revokes the cached token: runReport answers 401; okrsync drops the token,
+    // exchanges a new JWT and succeeds within the same run.
+    fake.with_state(|s| s.ga4_access_token = "ya29.second-token-bbbb".into());
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let reqs = fake.requests();
+    assert_eq!(reqs.iter().filter(|r| r.path == "/token").count(), 2);
+    let bearers: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path.ends_with(":runReport"))
+        .filter_map(|r| r.authorization.clone())
+        .collect();
+    assert_eq!(
+        bearers,
+        vec![
+            "Bearer ya29.first-token-aaaa",
+            "Bearer ya29.first-token-aaaa",
+            "Bearer ya29.second-token-bbbb"
+        ]
+    );
+    // An error body echoing the access token: the token is redacted from the run's error.
+    fake.inject(SimFault {
+        path: "/v1beta/".into(),
+        status: 400,
+        body: "{\"error\":{\"message\":\"bad request for token ya29.second-token-bbbb\"}}".into(),
+        retry_after: None,
+        times: 1,
+    });
+    let out = sync_all(&h).await;
+    assert!(out[0].starts_with("failed:"), "{out:?}");
+    assert!(out[0].contains("[REDACTED]"), "{out:?}");
+    assert!(!out[0].contains("second-token"), "{out:?}");
+    fake.stop();
+}
+
+#[tokio::test]
+async fn pagespeed_errors_fail_the_run_or_make_the_kpi_null_with_a_reason() {
+    let mut st = traffic(&[]);
+    st.api_key = "psi-key-right-0000".into();
+    st.pagespeed_score = "0.5".into();
+    st.pagespeed_lcp_ms = 2000.0;
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let extra = format!(
+        "[[analytics]]\nname = \"psi\"\nprovider = \"pagespeed\"\nurls = [\"https://shop.example/\"]\napi_key = \"psi-key-wrong-1111\"\napi_base_url = \"{}\"\nstores = [\"main\"]\n",
+        fake.url()
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    // A bad key: HTTP 400, a failed run saying so, the key redacted, no retries.
+    let out = sync_all(&h).await;
+    assert!(
+        out[0].starts_with("failed:") && out[0].contains("API key not valid"),
+        "{out:?}"
+    );
+    assert!(!out[0].contains("psi-key-wrong"), "{out:?}");
+    assert_eq!(fake.requests().len(), 1);
+    let c = kpi(&h, KpiId::PagespeedScore, "year_to_date").await;
+    assert_eq!(c.value, None);
+    assert!(
+        c.reason
+            .unwrap()
+            .contains("last sync of analytics source `psi` failed"),
+        "reason"
+    );
+    // Right key, but Lighthouse measured no LCP: the score is kept, LCP is null (not 0 s).
+    fake.with_state(|s| {
+        s.api_key = "psi-key-wrong-1111".into();
+        s.pagespeed_lcp_ms = f64::NAN;
+    });
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    assert_eq!(
+        kpi(&h, KpiId::PagespeedScore, "year_to_date").await.value,
+        Some(Value::Number(dec("50")))
+    );
+    let l = kpi(&h, KpiId::LcpSeconds, "year_to_date").await;
+    assert_eq!(l.value, None);
+    assert!(
+        l.reason.unwrap().contains("no Largest Contentful Paint"),
+        "reason"
+    );
+    // No performance score (the page failed to load): a failed run, the KPI null with why.
+    fake.with_state(|s| s.pagespeed_score = String::new());
+    let out = sync_all(&h).await;
+    assert!(out[0].contains("performance.score"), "{out:?}");
+    let c = kpi(&h, KpiId::PagespeedScore, "year_to_date").await;
+    assert_eq!(c.value, None);
+    assert!(c.reason.unwrap().contains("performance.score"), "reason");
+    fake.stop();
+}
+
+#[tokio::test]
+async fn pagespeed_defaults_to_a_daily_schedule_and_two_retries() {
+    let text = r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[analytics]]
+name = "psi"
+provider = "pagespeed"
+urls = ["https://shop.example/"]
+stores = ["main"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        okrsync::config::load_from_str(text, dir.path(), None, &std::collections::HashMap::new())
+            .unwrap();
+    let a = &s.analytics[0];
+    assert_eq!(a.max_retries, 2);
+    let ticks: Vec<_> = a.schedule.upcoming(Utc).take(2).collect();
+    assert_eq!(ticks[1] - ticks[0], Duration::days(1));
+}
+
+#[test]
+fn empty_strategy_and_the_credentials_key_used_are_reported() {
+    let base = r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+"#;
+    for strategy in ["[]", "\"\""] {
+        let text = format!(
+            "{base}\n[[analytics]]\nname = \"psi\"\nprovider = \"pagespeed\"\nurls = [\"https://shop.example/\"]\nstrategy = {strategy}\nstores = [\"main\"]\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = okrsync::config::load_from_str(
+            &text,
+            dir.path(),
+            None,
+            &std::collections::HashMap::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("analytics[0].strategy"), "{strategy}: {err}");
+    }
+    let text = format!(
+        "{base}\n[[analytics]]\nname = \"ga\"\nprovider = \"ga4\"\nproperty_id = \"1\"\ncredentials_env = \"GA_CREDS\"\nstores = [\"main\"]\n"
+    );
+    let env = std::collections::HashMap::from([("GA_CREDS".to_string(), "not json".to_string())]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = okrsync::config::load_from_str(&text, dir.path(), None, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("analytics[0].credentials_env"), "{err}");
+    assert!(!err.contains("credentials_file"), "{err}");
 }
