@@ -50,7 +50,7 @@ pub trait Provider {
     ) -> impl Future<Output = Result<Batch, SourceError>> + Send;
 
     /// A few read-only calls checking credentials and access; returns findings to print.
-    /// `store_tz` is the time zone of the first linked store.
+    /// `store_tz` is the time zone of the linked store.
     fn check_online(
         &self,
         store_tz: &str,
