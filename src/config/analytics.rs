@@ -11,6 +11,11 @@ use super::{ExposeSecret, PlatformSettings, SecretString, StoreSettings, Validat
 
 /// The default schedule of analytics sources: hourly, at minute 0.
 pub const DEFAULT_ANALYTICS_SCHEDULE: &str = "0 0 * * * *";
+/// The default schedule of PageSpeed sources: daily at 06:00. Lighthouse runs are slow and
+/// quota-limited, and the KPI uses only the latest day's measurements.
+pub const DEFAULT_PAGESPEED_SCHEDULE: &str = "0 0 6 * * *";
+/// Default retries of PageSpeed requests (each is a full Lighthouse run).
+pub const DEFAULT_PAGESPEED_RETRIES: u64 = 2;
 
 /// The provider names accepted in `provider`.
 pub const PROVIDERS: &[&str] = &[
@@ -268,6 +273,19 @@ impl Validator<'_> {
                 );
             }
         }
+        // One site's traffic linked to several stores would count its sessions once per
+        // store, and its days can follow only one store's time zone.
+        if let Some(p @ ("ga4" | "plausible" | "matomo")) = provider_name.as_deref()
+            && listed.len() > 1
+        {
+            self.problem(
+                format!("{prefix}.stores"),
+                format!(
+                    "a {p} source measures one site's traffic: name exactly one store (add one [[analytics]] per store, each with that store's property or site); linked to several stores its sessions would be counted once per store"
+                ),
+            );
+            linked.clear();
+        }
         let mut known = common.to_vec();
         let provider = match provider_name.as_deref() {
             Some("ga4") => {
@@ -381,7 +399,10 @@ impl Validator<'_> {
         };
         let schedule_text = self
             .string(obj, prefix, "schedule", false)
-            .unwrap_or_else(|| DEFAULT_ANALYTICS_SCHEDULE.to_string());
+            .unwrap_or_else(|| match provider_name.as_deref() {
+                Some("pagespeed") => DEFAULT_PAGESPEED_SCHEDULE.to_string(),
+                _ => DEFAULT_ANALYTICS_SCHEDULE.to_string(),
+            });
         let schedule = match cron::Schedule::from_str(&schedule_text) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -395,7 +416,13 @@ impl Validator<'_> {
             }
         };
         let timeout = self.uint(obj, prefix, "timeout_seconds", 60).max(1);
-        let max_retries = self.uint(obj, prefix, "max_retries", 5).min(20) as u32;
+        let default_retries = match provider_name.as_deref() {
+            Some("pagespeed") => DEFAULT_PAGESPEED_RETRIES,
+            _ => 5,
+        };
+        let max_retries = self
+            .uint(obj, prefix, "max_retries", default_retries)
+            .min(20) as u32;
         let retry_base = self.uint(obj, prefix, "retry_backoff_ms", 1000);
         if linked.is_empty() {
             return None;
@@ -428,10 +455,15 @@ impl Validator<'_> {
             Some("https://analyticsdata.googleapis.com"),
         );
         let json = self.secret(obj, prefix, "credentials")?;
+        // Name the key the credentials actually came from.
+        let used = ["credentials_file", "credentials_env", "credentials"]
+            .into_iter()
+            .find(|k| obj.contains_key(*k))
+            .unwrap_or("credentials");
         let key = match parse_service_account(json.expose_secret()) {
             Ok(k) => Some(k),
             Err(e) => {
-                self.problem(format!("{prefix}.credentials_file"), e);
+                self.problem(format!("{prefix}.{used}"), e);
                 None
             }
         };
@@ -461,6 +493,12 @@ impl Validator<'_> {
         let strategies = self
             .string_list(obj, prefix, "strategy")
             .unwrap_or_else(|| vec!["mobile".into()]);
+        if strategies.is_empty() {
+            self.problem(
+                format!("{prefix}.strategy"),
+                "is empty: set `mobile`, `desktop` or both, or remove the key for `mobile`",
+            );
+        }
         for s in &strategies {
             if s != "mobile" && s != "desktop" {
                 self.problem(

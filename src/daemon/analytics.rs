@@ -1,6 +1,16 @@
 //! One sync run of one analytics source: recorded in the sync log like a store (store = the
 //! source's name, source = its provider), fetch the days since the last stored one (re-reading
 //! the last 3), store them, close the run. Failures end up in the sync log, never a panic.
+//!
+//! Days are the linked store's local days. While that store's time zone is unknown (no
+//! `timezone` in the config and no completed store sync yet) the run is recorded as `skipped`
+//! with [`WAITING_FOR_STORE`] in its error: guessing UTC would store values under the wrong
+//! days for good.
+//!
+//! On a traffic source's first fill (nothing stored yet, or `--full`) the leading days before
+//! the first day with sessions are dropped: providers report days before tracking started as
+//! 0 (or as empty), and those days must stay unknown. Later fills keep zero days: once
+//! tracking runs, a day without visits is a real 0.
 
 use chrono::Duration;
 use tracing::Instrument;
@@ -18,22 +28,38 @@ pub const BACKFILL_DAYS: i64 = 90;
 /// Days re-read on every sync (GA4 restates the last 48 h; the others may lag).
 pub const REREAD_DAYS: i64 = 3;
 
-/// The time zone whose days a source's values are stored in: the first linked store's
-/// (config override, else as read from the store, else UTC).
-pub async fn source_tz(a: &AnalyticsSettings, settings: &Settings, db: &Store) -> StoreTz {
+/// Start of the error of a run skipped because the linked store's time zone is unknown yet;
+/// the daemon retries such runs soon instead of waiting for the next tick.
+pub const WAITING_FOR_STORE: &str = "waiting for the first sync of store";
+
+/// The time zone whose days a source's values are stored in: the linked store's (config
+/// override, else as read from the store by its sync). `None` while it is unknown.
+pub async fn source_tz(
+    a: &AnalyticsSettings,
+    settings: &Settings,
+    db: &Store,
+) -> Result<Option<StoreTz>, crate::store::StoreError> {
     let Some(name) = a.stores.first() else {
-        return StoreTz::UTC;
+        return Ok(None);
     };
     if let Some(tz) = settings.store(name).and_then(|s| s.timezone) {
-        return tz;
+        return Ok(Some(tz));
     }
-    match db.store_row(name).await {
-        Ok(Some(row)) => row
-            .timezone
-            .and_then(|t| StoreTz::parse(&t).ok())
-            .unwrap_or(StoreTz::UTC),
-        _ => StoreTz::UTC,
-    }
+    Ok(db
+        .store_row(name)
+        .await?
+        .and_then(|row| row.timezone)
+        .and_then(|t| StoreTz::parse(&t).ok()))
+}
+
+/// Whether a sync report is a run skipped while waiting for the linked store's time zone.
+pub fn is_waiting_for_store(report: &SyncReport) -> bool {
+    report.status == "skipped"
+        && report
+            .summary
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(WAITING_FOR_STORE))
 }
 
 /// Syncs one analytics source now.
@@ -64,9 +90,31 @@ pub async fn sync_analytics(
     let span = tracing::info_span!("analytics", source = %a.name, provider, run_id);
     async move {
         let mut summary = RunSummary::default();
+        // Reviews carry instants; every other feed is stored by the store's local day.
+        let tz = match &a.provider {
+            ProviderSettings::WooReviews(_) => StoreTz::UTC,
+            _ => match source_tz(a, settings, db).await? {
+                Some(tz) => tz,
+                None => {
+                    let store = a.stores.first().map(String::as_str).unwrap_or_default();
+                    summary.status = "skipped".into();
+                    summary.error = Some(format!(
+                        "{WAITING_FOR_STORE} `{store}`: its time zone decides which day each value belongs to, and it is read by that sync (or set `timezone` on the store); the daemon retries shortly, or run `okrsync sync --store {store}` first"
+                    ));
+                    tracing::warn!("{}", summary.error.as_deref().unwrap_or_default());
+                    db.finish_run(run_id, summary.clone(), clock.now()).await?;
+                    return Ok(SyncReport {
+                        store: a.name.clone(),
+                        run_id,
+                        status: summary.status.clone(),
+                        summary,
+                    });
+                }
+            },
+        };
         let result = match AnyAnalytics::new(a) {
             Ok(source) => {
-                let r = run(a, settings, &source, db, clock, shutdown, full, &mut summary).await;
+                let r = run(a, tz, &source, db, clock, shutdown, full, &mut summary).await;
                 let (requests, retries) = source.request_counts();
                 summary.requests = requests;
                 summary.retries = retries;
@@ -102,7 +150,7 @@ pub async fn sync_analytics(
 #[allow(clippy::too_many_arguments)]
 async fn run(
     a: &AnalyticsSettings,
-    settings: &Settings,
+    tz: StoreTz,
     source: &AnyAnalytics,
     db: &Store,
     clock: &Clock,
@@ -110,20 +158,18 @@ async fn run(
     full: bool,
     summary: &mut RunSummary,
 ) -> Result<(), SourceError> {
-    let tz = source_tz(a, settings, db).await;
     let today = tz.local_date(clock.now());
-    let from = match (&a.provider, full) {
-        (
-            ProviderSettings::Ga4(_)
-            | ProviderSettings::Plausible(_)
-            | ProviderSettings::Matomo(_)
-            | ProviderSettings::ShopifySessions(_),
-            false,
-        ) => {
+    // A first fill: no traffic stored for this source yet, or `--full`.
+    let mut first_fill = full;
+    let from = match (a.provider.feed(), full) {
+        (crate::kpi::Feed::Traffic, false) => {
             let stored = db.load_traffic(&a.name).await?;
             match stored.keys().next_back() {
                 Some(last) => (*last).min(today - Duration::days(REREAD_DAYS - 1)),
-                None => today - Duration::days(BACKFILL_DAYS),
+                None => {
+                    first_fill = true;
+                    today - Duration::days(BACKFILL_DAYS)
+                }
             }
         }
         _ => today - Duration::days(BACKFILL_DAYS),
@@ -136,10 +182,13 @@ async fn run(
     let batch = source.fetch(range, shutdown).await?;
     let now = clock.now();
     let (fetched, written) = match batch {
-        Batch::Traffic(days) => (
-            days.len() as u64,
-            db.upsert_traffic(&a.name, days, now).await?,
-        ),
+        Batch::Traffic(mut days) => {
+            let fetched = days.len() as u64;
+            if first_fill {
+                drop_before_tracking(&mut days);
+            }
+            (fetched, db.upsert_traffic(&a.name, days, now).await?)
+        }
         Batch::PageSpeed(s) => (s.len() as u64, db.upsert_pagespeed(&a.name, s, now).await?),
         Batch::Reviews(r) => (r.len() as u64, db.replace_reviews(&a.name, r, now).await?),
     };
@@ -147,4 +196,46 @@ async fn run(
     summary.fetched = fetched;
     summary.upserted = written;
     Ok(())
+}
+
+/// Drops the leading days before the first day with sessions: on a first fill they are days
+/// before tracking started (reported as 0 or empty), which must stay unknown, not 0. With no
+/// visits at all, nothing is kept.
+pub fn drop_before_tracking(days: &mut Vec<crate::domain::DailyTraffic>) {
+    days.sort_by_key(|d| d.date);
+    let first = days
+        .iter()
+        .position(|d| d.sessions > 0)
+        .unwrap_or(days.len());
+    days.drain(..first);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DailyTraffic;
+
+    fn t(day: u32, sessions: u64) -> DailyTraffic {
+        DailyTraffic {
+            date: chrono::NaiveDate::from_ymd_opt(2026, 3, day).unwrap(),
+            sessions,
+            visitors: None,
+            bounces: None,
+            engaged_sessions: None,
+        }
+    }
+
+    #[test]
+    fn leading_zero_days_are_dropped_and_later_zero_days_kept() {
+        let mut days = vec![t(3, 5), t(1, 0), t(2, 0), t(4, 0), t(5, 7)];
+        drop_before_tracking(&mut days);
+        let kept: Vec<(u32, u64)> = days
+            .iter()
+            .map(|d| (chrono::Datelike::day(&d.date), d.sessions))
+            .collect();
+        assert_eq!(kept, vec![(3, 5), (4, 0), (5, 7)]);
+        let mut none = vec![t(1, 0), t(2, 0)];
+        drop_before_tracking(&mut none);
+        assert!(none.is_empty());
+    }
 }

@@ -132,10 +132,7 @@ async fn attach_analytics(
                             url: s.url,
                             strategy: s.strategy,
                             score: s.score,
-                            lcp_seconds: s
-                                .lcp_ms
-                                .map(|ms| Decimal::from(ms) / Decimal::from(1000))
-                                .unwrap_or_default(),
+                            lcp_seconds: s.lcp_ms.map(|ms| Decimal::from(ms) / Decimal::from(1000)),
                         })
                         .collect(),
                 );
@@ -190,6 +187,7 @@ impl KpiReport {
     pub fn to_json(&self) -> Json {
         let mut kpis = serde_json::Map::new();
         let mut reasons = serde_json::Map::new();
+        let mut notes = serde_json::Map::new();
         for (id, v) in &self.values {
             let (value, reason) = match v {
                 Ok(c) => (
@@ -198,10 +196,17 @@ impl KpiReport {
                 ),
                 Err(e) => (Json::Null, Some(e.clone())),
             };
-            kpis.insert(id.as_str().to_string(), value);
+            // A reason of a null value says why it is null; on a value it is a note about
+            // what the value covers (e.g. sessions known only up to some day).
+            let target = if value.is_null() {
+                &mut reasons
+            } else {
+                &mut notes
+            };
             if let Some(r) = reason {
-                reasons.insert(id.as_str().to_string(), Json::String(r));
+                target.insert(id.as_str().to_string(), Json::String(r));
             }
+            kpis.insert(id.as_str().to_string(), value);
         }
         json!({
             "store": self.store,
@@ -209,6 +214,7 @@ impl KpiReport {
             "currency": self.currency,
             "kpis": kpis,
             "null_reasons": reasons,
+            "notes": notes,
         })
     }
 }
@@ -300,6 +306,8 @@ pub struct KrReport {
     pub status: Option<Status>,
     /// Why `current` is null, when it is.
     pub reason: Option<String>,
+    /// A note on what a non-null `current` covers (e.g. sessions known only up to some day).
+    pub note: Option<String>,
     /// When the value last changed (the latest check-in).
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -325,6 +333,7 @@ impl KrReport {
             "expected_progress": self.expected.map(|p| decimal_number(p.round_dp(4))).unwrap_or(Json::Null),
             "status": self.status.map(|s| s.as_str()),
             "reason": self.reason,
+            "note": self.note,
             "updated_at": self.updated_at.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         })
     }
@@ -353,6 +362,7 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
         expected: None,
         status: None,
         reason: None,
+        note: None,
         updated_at: None,
     };
     let stores = match loaded.select(&kr.store) {
@@ -366,8 +376,12 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
     report.window = resolved(&inputs);
     match kpi::compute(&kr.kpi, &inputs) {
         Ok(c) => {
+            if c.value.is_some() {
+                report.note = c.reason;
+            } else {
+                report.reason = c.reason;
+            }
             report.current = c.value;
-            report.reason = c.reason;
         }
         Err(e) => report.reason = Some(e.to_string()),
     }

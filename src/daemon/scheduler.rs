@@ -3,6 +3,11 @@
 //! A tick that finds the store's previous run still going records a `skipped` run. After
 //! every sync the key results are re-evaluated. On shutdown the tickers stop, runs in flight
 //! stop after their current page, and the loop returns.
+//!
+//! An analytics run skipped because its store's time zone is not known yet (the store's
+//! first sync has not finished) is retried every [`WAIT_FOR_STORE_RETRY`], at most
+//! [`WAIT_FOR_STORE_ATTEMPTS`] times and never past the next scheduled tick, instead of
+//! leaving the source empty until that tick.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +21,11 @@ use super::{Clock, Shutdown};
 use crate::config::{AnalyticsSettings, Settings, StoreSettings};
 use crate::sources::QuietProgress;
 use crate::store::Store;
+
+/// Delay between retries of an analytics run waiting for its store's first sync.
+pub const WAIT_FOR_STORE_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Retries of such a run before it waits for the next scheduled tick.
+pub const WAIT_FOR_STORE_ATTEMPTS: u32 = 20;
 
 /// Runs until `shutdown` fires. Store failures are logged in the sync log and never stop
 /// the loop.
@@ -120,7 +130,8 @@ async fn ticker(
                 match &store {
                     Job::Store(s) => sync_and_evaluate(s, &settings, &db, &clock, &sd).await,
                     Job::Analytics(a) => {
-                        analytics_and_evaluate(a, &settings, &db, &clock, &sd).await
+                        analytics_and_evaluate(a, &settings, &db, &clock, &sd, WAIT_FOR_STORE_RETRY)
+                            .await
                     }
                 }
                 running.store(false, Ordering::SeqCst);
@@ -153,20 +164,47 @@ pub async fn sync_and_evaluate(
     }
 }
 
-/// One scheduled analytics run: sync the source, then re-evaluate key results.
+/// One scheduled analytics run: sync the source, then re-evaluate key results. A run
+/// skipped while the linked store's time zone is unknown is tried again after `retry`
+/// (bounded; see the module docs).
 pub async fn analytics_and_evaluate(
     source: &AnalyticsSettings,
     settings: &Settings,
     db: &Store,
     clock: &Clock,
     shutdown: &Shutdown,
+    retry: std::time::Duration,
 ) {
-    match super::analytics::sync_analytics(source, settings, db, clock, shutdown, false).await {
-        Ok(report) if report.status == "skipped" => return,
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!("analytics sync could not be recorded: {e}");
-            return;
+    let mut attempts = 0;
+    loop {
+        match super::analytics::sync_analytics(source, settings, db, clock, shutdown, false).await {
+            Ok(report) if super::analytics::is_waiting_for_store(&report) => {
+                attempts += 1;
+                let now = clock.now();
+                let before_next_tick = source
+                    .schedule
+                    .after(&now)
+                    .next()
+                    .is_none_or(|next| (next - now).to_std().unwrap_or_default() > retry);
+                if attempts > WAIT_FOR_STORE_ATTEMPTS || !before_next_tick {
+                    return;
+                }
+                tracing::info!(
+                    delay_s = retry.as_secs(),
+                    "waiting for the linked store's first sync; retrying"
+                );
+                let mut sd = shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => continue,
+                    _ = sd.recv() => return,
+                }
+            }
+            Ok(report) if report.status == "skipped" => return,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::error!("analytics sync could not be recorded: {e}");
+                return;
+            }
         }
     }
     if let Err(e) = evaluate_key_results(settings, db, clock).await {

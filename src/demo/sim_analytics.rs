@@ -63,6 +63,8 @@ pub struct SimRequest {
 }
 
 struct Shared {
+    /// `http://<addr>/token`: the JWT's `aud` must be exactly this (the key's `token_uri`).
+    token_uri: String,
     state: Mutex<SimAnalyticsState>,
     faults: Mutex<VecDeque<SimFault>>,
     requests: Mutex<Vec<SimRequest>>,
@@ -84,6 +86,7 @@ impl SimAnalytics {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            token_uri: format!("http://{addr}/token"),
             state: Mutex::new(state),
             faults: Mutex::new(VecDeque::new()),
             requests: Mutex::new(Vec::new()),
@@ -189,7 +192,7 @@ async fn handle(
         ("POST", "/api/v2/query") => plausible(&st, &bearer, &body),
         ("POST", "/index.php") => matomo(&st, uri.query().unwrap_or_default(), &body),
         ("GET", "/pagespeedonline/v5/runPagespeed") => pagespeed(&st, &headers, &uri),
-        ("POST", "/token") => ga4_token(&st, &body),
+        ("POST", "/token") => ga4_token(&st, &body, &shared.token_uri),
         ("POST", p) if p.starts_with("/v1beta/properties/") && p.ends_with(":runReport") => {
             ga4_report(&st, &bearer, &body)
         }
@@ -342,7 +345,7 @@ fn b64(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn ga4_token(st: &SimAnalyticsState, body: &str) -> Response {
+fn ga4_token(st: &SimAnalyticsState, body: &str, token_uri: &str) -> Response {
     let f = form(body);
     if f.get("grant_type").map(String::as_str)
         != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
@@ -384,7 +387,7 @@ fn ga4_token(st: &SimAnalyticsState, body: &str) -> Response {
     let aud_ok = claims
         .get("aud")
         .and_then(Value::as_str)
-        .is_some_and(|a| a.ends_with("/token"));
+        .is_some_and(|a| a == token_uri);
     let scope_ok = claims
         .get("scope")
         .and_then(Value::as_str)

@@ -52,7 +52,8 @@ pub struct StoreData {
     pub currency: Option<String>,
     /// All orders of the store, counted and not, at any time.
     pub orders: Vec<OrderFacts>,
-    /// Daily sessions by local day; `None` when no analytics source is linked.
+    /// Daily sessions by local day; `None` when no analytics source is linked. A day without
+    /// an entry is unknown (not measured yet, or before tracking started), never 0.
     pub sessions: Option<BTreeMap<NaiveDate, u64>>,
     /// Creation instants of abandoned checkouts; `None` when the platform does not report them.
     pub abandoned_checkouts: Option<Vec<DateTime<Utc>>>,
@@ -99,8 +100,8 @@ pub struct PageSpeedFacts {
     pub strategy: String,
     /// Lighthouse performance score, 0–100.
     pub score: Decimal,
-    /// Largest Contentful Paint in seconds.
-    pub lcp_seconds: Decimal,
+    /// Largest Contentful Paint in seconds; `None` when Lighthouse reported no LCP audit.
+    pub lcp_seconds: Option<Decimal>,
 }
 
 /// One approved product review.
@@ -183,6 +184,14 @@ struct Totals {
     product_sales: Money,
     product_units: Decimal,
     sessions: u64,
+    /// Counted orders and their net sales on the days whose sessions are known (each
+    /// store's window clipped to its last stored traffic day), for the per-session rates.
+    session_orders: u64,
+    session_net: Money,
+    /// Why sessions of some store's window are unknown (first store's reason).
+    sessions_unknown: Option<String>,
+    /// Stores whose sessions are known only up to a day before the window's end.
+    sessions_notes: Vec<String>,
     abandoned: u64,
     /// Stores without an analytics source.
     no_sessions: Vec<String>,
@@ -190,8 +199,9 @@ struct Totals {
     bounce_sessions: u64,
     bounces: u64,
     no_bounces: Vec<String>,
-    /// The latest day's PageSpeed samples of each store: (score sum, LCP sum, samples).
-    pagespeed: Vec<(Decimal, Decimal, u64)>,
+    /// The latest day's PageSpeed samples of each store (mobile if that day has any, else
+    /// desktop): (score sum, samples, LCP sum, samples with an LCP).
+    pagespeed: Vec<(Decimal, u64, Decimal, u64)>,
     no_pagespeed: Vec<String>,
     reviews: u64,
     verified_reviews: u64,
@@ -269,14 +279,44 @@ impl Totals {
             self.returning_customers += c.returning;
             self.new_customers += c.new;
         }
-        match &store.sessions {
-            None => self.no_sessions.push(store.name.clone()),
-            Some(daily) if w.range.from <= w.range.to => {
-                for n in daily.range(w.range.from..=w.range.to).map(|(_, n)| *n) {
-                    self.sessions = self.sessions.saturating_add(n);
-                }
+        // The days whose sessions are known: [from, through], `through` being the last
+        // stored day in the window. `None` when the store has no usable sessions.
+        let known = match &store.sessions {
+            None => {
+                self.no_sessions.push(store.name.clone());
+                None
             }
-            Some(_) => {}
+            Some(daily) if w.range.from <= w.range.to => match known_days(store, daily, w.range) {
+                Ok(known) => {
+                    for n in daily.range(known.from..=known.to).map(|(_, n)| *n) {
+                        self.sessions = self.sessions.saturating_add(n);
+                    }
+                    if known.to < w.range.to {
+                        self.sessions_notes.push(format!(
+                            "sessions known through {}; later days left out (store {})",
+                            known.to, store.name
+                        ));
+                    }
+                    Some(known)
+                }
+                Err(why) => {
+                    self.sessions_unknown.get_or_insert(why);
+                    None
+                }
+            },
+            Some(_) => None,
+        };
+        if let Some(known) = known {
+            let (k_start, k_end) = known.utc_bounds(&store.tz);
+            for o in store
+                .orders
+                .iter()
+                .filter(|o| o.counted && k_start <= o.created_at && o.created_at < k_end)
+            {
+                self.session_orders += 1;
+                let net = sub(sub(o.items_gross, o.discounts)?, o.refunded_items)?;
+                add(&mut self.session_net, net)?;
+            }
         }
         match &store.abandoned_checkouts {
             None => self.no_abandoned.push(store.name.clone()),
@@ -290,7 +330,8 @@ impl Totals {
         let days = |d: &NaiveDate| w.range.from <= *d && *d <= w.range.to;
         match (&store.bounces, &store.sessions) {
             (Some(b), Some(s)) => {
-                for (day, n) in b.iter().filter(|(d, _)| days(d)) {
+                let known_day = |d: &NaiveDate| known.is_some_and(|k| k.contains(*d));
+                for (day, n) in b.iter().filter(|(d, _)| known_day(d)) {
                     self.bounces = self.bounces.saturating_add(*n);
                     let sessions = s.get(day).copied().unwrap_or(0);
                     self.bounce_sessions = self.bounce_sessions.saturating_add(sessions);
@@ -303,11 +344,22 @@ impl Totals {
             Some(samples) => {
                 let latest = samples.iter().map(|p| p.date).filter(days).max();
                 if let Some(latest) = latest {
-                    let mut acc = (Decimal::ZERO, Decimal::ZERO, 0u64);
-                    for p in samples.iter().filter(|p| p.date == latest) {
+                    // Mobile and desktop scores differ widely; averaging them would swing
+                    // with the mix. Mobile is what most shop visitors use.
+                    let on_latest = || samples.iter().filter(move |p| p.date == latest);
+                    let strategy = if on_latest().any(|p| p.strategy == "mobile") {
+                        "mobile"
+                    } else {
+                        "desktop"
+                    };
+                    let mut acc = (Decimal::ZERO, 0u64, Decimal::ZERO, 0u64);
+                    for p in on_latest().filter(|p| p.strategy == strategy) {
                         add(&mut acc.0, p.score)?;
-                        add(&mut acc.1, p.lcp_seconds)?;
-                        acc.2 += 1;
+                        acc.1 += 1;
+                        if let Some(lcp) = p.lcp_seconds {
+                            add(&mut acc.2, lcp)?;
+                            acc.3 += 1;
+                        }
                     }
                     self.pagespeed.push(acc);
                 }
@@ -349,6 +401,24 @@ impl Totals {
         )))
     }
 
+    /// The null of the session-based KPIs: no traffic source, a failed one, or a window
+    /// with unknown days.
+    fn sessions_null(&self) -> Option<Computed> {
+        if let Some(null) = self.feed_null(Feed::Traffic, &self.no_sessions) {
+            return Some(null);
+        }
+        self.sessions_unknown.clone().map(Computed::null)
+    }
+
+    /// A session-based value, with a note when some store's sessions stop before the
+    /// window's end.
+    fn with_sessions_note(&self, mut c: Computed) -> Computed {
+        if c.value.is_some() && !self.sessions_notes.is_empty() {
+            c.reason = Some(self.sessions_notes.join("; "));
+        }
+        c
+    }
+
     /// The KPI's value from the sums; `None` on decimal overflow.
     fn finish(&self, id: KpiId) -> Option<Computed> {
         const NO_ORDERS: &str = "no orders in window";
@@ -358,7 +428,7 @@ impl Totals {
         let number = |d: Decimal| Computed::value(Value::Number(d));
         let net = || sub(sub(self.gross, self.discounts)?, self.returns);
         let sessions = || -> Result<u64, Computed> {
-            if let Some(null) = self.feed_null(Feed::Traffic, &self.no_sessions) {
+            if let Some(null) = self.sessions_null() {
                 return Err(null);
             }
             match self.sessions {
@@ -366,6 +436,7 @@ impl Totals {
                 n => Ok(n),
             }
         };
+        let noted = |c: Computed| self.with_sessions_note(c);
         Some(match id {
             KpiId::Orders => count(self.orders),
             KpiId::GrossSales => money(self.gross),
@@ -389,17 +460,17 @@ impl Totals {
                 0 => Computed::null(NO_ORDERS),
                 n => rate(count_ratio(self.refunded_orders, n)?),
             },
-            KpiId::Sessions => match self.feed_null(Feed::Traffic, &self.no_sessions) {
+            KpiId::Sessions => match self.sessions_null() {
                 Some(null) => null,
-                None => count(self.sessions),
+                None => noted(count(self.sessions)),
             },
             KpiId::ConversionRate => match sessions() {
                 Err(null) => null,
-                Ok(s) => rate(count_ratio(self.orders, s)?),
+                Ok(s) => noted(rate(count_ratio(self.session_orders, s)?)),
             },
             KpiId::RevenuePerSession => match sessions() {
                 Err(null) => null,
-                Ok(s) => money(net()?.checked_div(Decimal::from(s))?),
+                Ok(s) => noted(money(self.session_net.checked_div(Decimal::from(s))?)),
             },
             KpiId::CartAbandonmentRate => {
                 if !self.no_abandoned.is_empty() {
@@ -424,30 +495,36 @@ impl Totals {
             )),
             KpiId::BounceRate => match self.feed_null(Feed::Traffic, &self.no_bounces) {
                 Some(null) => null,
+                None if let Some(why) = &self.sessions_unknown => Computed::null(why.clone()),
                 None if self.bounce_sessions == 0 => {
                     Computed::null("no sessions with bounce data in window")
                 }
-                None => rate(count_ratio(self.bounces, self.bounce_sessions)?.min(Decimal::ONE)),
+                None => noted(rate(
+                    count_ratio(self.bounces, self.bounce_sessions)?.min(Decimal::ONE),
+                )),
             },
             KpiId::PagespeedScore | KpiId::LcpSeconds => {
                 match self.feed_null(Feed::PageSpeed, &self.no_pagespeed) {
                     Some(null) => null,
                     None => {
-                        let (mut score, mut lcp, mut n) = (Decimal::ZERO, Decimal::ZERO, 0u64);
-                        for (s, l, k) in &self.pagespeed {
+                        let (mut score, mut n, mut lcp, mut n_lcp) =
+                            (Decimal::ZERO, 0u64, Decimal::ZERO, 0u64);
+                        for (s, k, l, k_lcp) in &self.pagespeed {
                             add(&mut score, *s)?;
-                            add(&mut lcp, *l)?;
                             n += k;
+                            add(&mut lcp, *l)?;
+                            n_lcp += k_lcp;
                         }
                         if n == 0 {
                             Computed::null("no PageSpeed measurement in window")
+                        } else if id == KpiId::PagespeedScore {
+                            number(score.checked_div(Decimal::from(n))?)
+                        } else if n_lcp == 0 {
+                            Computed::null(
+                                "PageSpeed reported no Largest Contentful Paint for the latest measurements in window (Lighthouse could not measure it)",
+                            )
                         } else {
-                            let sum = if id == KpiId::PagespeedScore {
-                                score
-                            } else {
-                                lcp
-                            };
-                            number(sum.checked_div(Decimal::from(n))?)
+                            number(lcp.checked_div(Decimal::from(n_lcp))?)
                         }
                     }
                 }
@@ -463,6 +540,68 @@ impl Totals {
             }
         })
     }
+}
+
+/// The days of `range` whose sessions are known: `[range.from, through]`, `through` being
+/// the last stored day in the range. `Err` with the reason when no day of the range is stored
+/// or a day before `through` is missing (unknown days are never read as 0).
+fn known_days(
+    store: &StoreData,
+    daily: &BTreeMap<NaiveDate, u64>,
+    range: DateRange,
+) -> Result<DateRange, String> {
+    let Some(through) = daily
+        .range(range.from..=range.to)
+        .map(|(d, _)| *d)
+        .next_back()
+    else {
+        return Err(format!(
+            "no session data for store {} in {}..{} yet",
+            store.name, range.from, range.to
+        ));
+    };
+    // Missing spans inside [from, through], as "D1..D2" (or "D" for one day).
+    let mut spans = Vec::new();
+    let mut gap: Option<(NaiveDate, NaiveDate)> = None;
+    let mut day = range.from;
+    while day <= through {
+        if daily.contains_key(&day) {
+            spans.extend(gap.take());
+        } else {
+            gap = Some(gap.map_or((day, day), |(a, _)| (a, day)));
+        }
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    spans.extend(gap);
+    if spans.is_empty() {
+        return Ok(DateRange {
+            from: range.from,
+            to: through,
+        });
+    }
+    let shown: Vec<String> = spans
+        .iter()
+        .take(3)
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}..{b}")
+            }
+        })
+        .collect();
+    let more = match spans.len() {
+        n if n > 3 => format!(" and {} more spans", n - 3),
+        _ => String::new(),
+    };
+    Err(format!(
+        "sessions unknown for store {} on {}{more} (its analytics source has no data for those days, e.g. before tracking started)",
+        store.name,
+        shown.join(", ")
+    ))
 }
 
 /// "store main" / "stores a, b".
@@ -767,6 +906,10 @@ mod tests {
             ("2026-10-19", 1000), // before W
             ("2026-10-20", 100),
             ("2026-10-21", 50),
+            // Stored zeros: genuinely no visits (unknown days are absent, see below).
+            ("2026-10-22", 0),
+            ("2026-10-23", 0),
+            ("2026-10-24", 0),
             ("2026-10-25", 200),
             ("2026-10-26", 999), // after W
         ]
@@ -857,7 +1000,7 @@ mod tests {
             (KpiId::NewCustomers, None, count(4), "4"),
             // o2, o3, o4 refunded something: 3/7.
             (KpiId::RefundRate, None, rate(3, 7), "42.86%"),
-            // 100 + 50 + 0 (missing days) + 200 = 350
+            // 100 + 50 + 0 + 0 + 0 (stored zero days) + 200 = 350
             (KpiId::Sessions, None, count(350), "350"),
             // 7 / 350 = 0.02
             (
@@ -979,7 +1122,6 @@ mod tests {
             (KpiId::NetSales, money("0")),
             (KpiId::TotalSales, money("0")),
             (KpiId::NewCustomers, count(0)),
-            (KpiId::Sessions, count(0)),
         ];
         for (id, want) in zeros {
             assert_eq!(value(id, None, &[(&store, empty)]).value, want, "{id}");
@@ -989,8 +1131,19 @@ mod tests {
             (KpiId::RepeatPurchaseRate, "no orders in window"),
             (KpiId::ReturningCustomerRate, "no orders in window"),
             (KpiId::RefundRate, "no orders in window"),
-            (KpiId::ConversionRate, "no sessions in window"),
-            (KpiId::RevenuePerSession, "no sessions in window"),
+            // No traffic stored for these days: unknown, not 0.
+            (
+                KpiId::Sessions,
+                "no session data for store main in 2026-08-01..2026-08-02 yet",
+            ),
+            (
+                KpiId::ConversionRate,
+                "no session data for store main in 2026-08-01..2026-08-02 yet",
+            ),
+            (
+                KpiId::RevenuePerSession,
+                "no session data for store main in 2026-08-01..2026-08-02 yet",
+            ),
             (
                 KpiId::CartAbandonmentRate,
                 "no orders or abandoned checkouts in window",
@@ -1028,18 +1181,160 @@ mod tests {
             got.reason.as_deref(),
             Some("store main does not report abandoned checkouts (Shopify only)")
         );
-        // Sessions linked but no data for the window's days: 0 sessions, conversion undefined.
+        // Sessions linked but no data for the window's days: unknown, not 0.
         store.sessions = Some(BTreeMap::new());
+        for id in [KpiId::Sessions, KpiId::ConversionRate] {
+            let got = value(id, None, &[(&store, w)]);
+            assert_eq!(got.value, None, "{id}");
+            assert_eq!(
+                got.reason.as_deref(),
+                Some("no session data for store main in 2026-10-20..2026-10-25 yet"),
+                "{id}"
+            );
+        }
+        // Stored zero days are real zeros: 0 sessions, conversion undefined.
+        store.sessions = Some([(day("2026-10-20"), 0), (day("2026-10-25"), 0)].into());
+        let got = value(KpiId::Sessions, None, &[(&store, w)]);
+        assert!(got.reason.unwrap().contains("2026-10-21..2026-10-24"));
+        store.sessions = Some(
+            main_window()
+                .from
+                .iter_days()
+                .take(6)
+                .map(|d| (d, 0))
+                .collect(),
+        );
         assert_eq!(value(KpiId::Sessions, None, &[(&store, w)]).value, count(0));
         assert_eq!(
-            value(KpiId::ConversionRate, None, &[(&store, w)]).value,
-            None
+            value(KpiId::ConversionRate, None, &[(&store, w)])
+                .reason
+                .as_deref(),
+            Some("no sessions in window")
         );
         // Abandoned checkouts reported, none in W: 0 / (0 + 7) = 0, a defined rate.
         store.abandoned_checkouts = Some(Vec::new());
         assert_eq!(
             value(KpiId::CartAbandonmentRate, None, &[(&store, w)]).value,
             Some(Value::Rate(Decimal::ZERO))
+        );
+    }
+
+    #[test]
+    fn unknown_session_days_make_session_kpis_null_with_the_span() {
+        let mut store = main_store();
+        // Day 22 and 23 unknown (not stored), inside the known days 20..25.
+        let mut daily = store.sessions.clone().unwrap();
+        daily.remove(&day("2026-10-22"));
+        daily.remove(&day("2026-10-23"));
+        store.bounces = Some(daily.iter().map(|(d, n)| (*d, n / 2)).collect());
+        store.sessions = Some(daily);
+        let w = main_window();
+        for id in [
+            KpiId::Sessions,
+            KpiId::ConversionRate,
+            KpiId::RevenuePerSession,
+            KpiId::BounceRate,
+        ] {
+            let got = value(id, None, &[(&store, w)]);
+            assert_eq!(got.value, None, "{id}");
+            assert_eq!(
+                got.reason.as_deref(),
+                Some(
+                    "sessions unknown for store main on 2026-10-22..2026-10-23 (its analytics source has no data for those days, e.g. before tracking started)"
+                ),
+                "{id}"
+            );
+        }
+        // A window starting after the gap is fine.
+        let later = range("2026-10-24", "2026-10-25");
+        assert_eq!(
+            value(KpiId::Sessions, None, &[(&store, later)]).value,
+            count(200)
+        );
+        // Order KPIs do not depend on sessions.
+        assert_eq!(value(KpiId::Orders, None, &[(&store, w)]).value, count(7));
+    }
+
+    #[test]
+    fn sessions_known_up_to_a_day_clip_orders_and_carry_a_note() {
+        let mut store = main_store();
+        // Sessions stored through 2026-10-22 only (the source has not read later days yet).
+        let daily: BTreeMap<NaiveDate, u64> =
+            [("2026-10-20", 100), ("2026-10-21", 50), ("2026-10-22", 0)]
+                .into_iter()
+                .map(|(d, n)| (day(d), n))
+                .collect();
+        store.bounces = Some(daily.iter().map(|(d, n)| (*d, n / 5)).collect());
+        store
+            .bounces
+            .as_mut()
+            .unwrap()
+            .insert(day("2026-10-25"), 90);
+        store.sessions = Some(daily);
+        let w = main_window();
+        let note = "sessions known through 2026-10-22; later days left out (store main)";
+        // Orders on the known days 20..22: o12, o1, o2, o3 = 4; net 10 + 90 + 0 + 40 = 140.
+        let cases = [
+            (KpiId::Sessions, count(150)),
+            (KpiId::ConversionRate, rate(4, 150)),
+            (
+                KpiId::RevenuePerSession,
+                Some(Value::Money(dec("140") / dec("150"))),
+            ),
+            // (20 + 10 + 0) / 150; day 25's bounces are after the known days.
+            (KpiId::BounceRate, rate(30, 150)),
+        ];
+        for (id, want) in cases {
+            let got = value(id, None, &[(&store, w)]);
+            assert_eq!(got.value, want, "{id}");
+            assert_eq!(got.reason.as_deref(), Some(note), "{id}");
+        }
+        // Other KPIs cover the whole window, without a note.
+        let orders = value(KpiId::Orders, None, &[(&store, w)]);
+        assert_eq!((orders.value, orders.reason), (count(7), None));
+    }
+
+    #[test]
+    fn pagespeed_prefers_mobile_and_skips_missing_lcp() {
+        let sample = |d: &str, strategy: &str, score: &str, lcp: Option<&str>| PageSpeedFacts {
+            date: day(d),
+            url: "https://shop.example/".into(),
+            strategy: strategy.into(),
+            score: dec(score),
+            lcp_seconds: lcp.map(dec),
+        };
+        let mut store = main_store();
+        store.pagespeed = Some(vec![
+            sample("2026-10-24", "mobile", "10", Some("9.0")),
+            sample("2026-10-25", "mobile", "40", None),
+            sample("2026-10-25", "mobile", "60", Some("3.0")),
+            sample("2026-10-25", "desktop", "100", Some("1.0")),
+        ]);
+        let w = main_window();
+        // Latest day, mobile only: (40 + 60) / 2; LCP only from the sample that has one.
+        assert_eq!(
+            value(KpiId::PagespeedScore, None, &[(&store, w)]).value,
+            Some(Value::Number(dec("50")))
+        );
+        assert_eq!(
+            value(KpiId::LcpSeconds, None, &[(&store, w)]).value,
+            Some(Value::Number(dec("3.0")))
+        );
+        // No mobile sample on the latest day: desktop.
+        store.pagespeed = Some(vec![
+            sample("2026-10-24", "mobile", "10", Some("9.0")),
+            sample("2026-10-25", "desktop", "90", None),
+        ]);
+        assert_eq!(
+            value(KpiId::PagespeedScore, None, &[(&store, w)]).value,
+            Some(Value::Number(dec("90")))
+        );
+        // No LCP at all on the latest day: null with a reason, never 0 s.
+        let lcp = value(KpiId::LcpSeconds, None, &[(&store, w)]);
+        assert_eq!(lcp.value, None);
+        assert!(
+            lcp.reason.unwrap().contains("no Largest Contentful Paint"),
+            "reason"
         );
     }
 

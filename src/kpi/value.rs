@@ -280,7 +280,8 @@ fn money_text(d: Money) -> String {
 pub struct Computed {
     /// `None` when the KPI is undefined (null in JSON, never 0 or NaN).
     pub value: Option<Value>,
-    /// Why `value` is `None` ("no orders in window", …); `None` when there is a value.
+    /// Why `value` is `None` ("no orders in window", …). With a value, an optional note on
+    /// what it covers ("sessions known through D; later days left out").
     pub reason: Option<String>,
 }
 

@@ -26,10 +26,12 @@ pub struct Counters {
 }
 
 /// Removes known secrets (raw, URL-encoded and Base64 Basic) from text before it is logged
-/// or returned in an error.
+/// or returned in an error. Secrets obtained during a run (access tokens, signed
+/// assertions) are added with [`Redactor::add_late`]; clones share them.
 #[derive(Clone, Default)]
 pub struct Redactor {
     needles: Vec<String>,
+    late: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -41,22 +43,14 @@ impl std::fmt::Debug for Redactor {
 impl Redactor {
     /// Adds a secret in every form it may travel in.
     pub fn add(&mut self, secret: &str) {
-        if secret.len() < 4 {
-            return;
-        }
-        let forms = [
-            secret.to_string(),
-            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
-            super::woocommerce::oauth::percent_encode(secret),
-            secret.replace(' ', "+"),
-        ];
-        for f in forms {
-            if !self.needles.contains(&f) {
-                self.needles.push(f);
-            }
-        }
-        self.needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        add_forms(&mut self.needles, secret);
+    }
+
+    /// Adds a secret learnt while the client is in use (an access token, a signed JWT), for
+    /// this redactor and every clone of it.
+    pub fn add_late(&self, secret: &str) {
+        let mut late = self.late.lock().unwrap_or_else(|e| e.into_inner());
+        add_forms(&mut late, secret);
     }
 
     /// Adds the Base64 form of HTTP Basic credentials.
@@ -68,7 +62,8 @@ impl Redactor {
 
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for n in &self.needles {
+        let late = self.late.lock().unwrap_or_else(|e| e.into_inner());
+        for n in late.iter().chain(&self.needles) {
             if out.contains(n.as_str()) {
                 out = out.replace(n.as_str(), "[REDACTED]");
             }
@@ -77,12 +72,37 @@ impl Redactor {
     }
 }
 
+/// Adds `secret` in its raw, URL-encoded and form-encoded forms, longest first.
+fn add_forms(needles: &mut Vec<String>, secret: &str) {
+    if secret.len() < 4 {
+        return;
+    }
+    let forms = [
+        secret.to_string(),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        super::woocommerce::oauth::percent_encode(secret),
+        secret.replace(' ', "+"),
+    ];
+    for f in forms {
+        if !needles.contains(&f) {
+            needles.push(f);
+        }
+    }
+    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+}
+
 /// Retry policy of one client.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub max_retries: u32,
     /// First backoff; doubles per attempt up to one minute, with jitter.
     pub base: Duration,
+    /// Whether a 429 without `Retry-After` is retried with backoff. True for stores (their
+    /// rate limits refill within seconds); false for quota-limited APIs (GA4, PageSpeed),
+    /// whose 429 means a daily or hourly quota is spent: the run then fails at once with
+    /// [`SourceError::QuotaExhausted`] and the next scheduled run tries again.
+    pub retry_429_without_retry_after: bool,
 }
 
 /// A response that passed status checks: status, headers and the whole body.
@@ -159,8 +179,9 @@ impl HttpClient {
     }
 
     /// Sends a request built by `build` (called again for each attempt, so signatures and
-    /// nonces are fresh), retrying timeouts, connection errors, 429 and 5xx. Other 4xx
-    /// answers fail at once. `what` names the request in errors (a URL without secrets).
+    /// nonces are fresh), retrying timeouts, connection errors, 429 (unless the policy says
+    /// a 429 without `Retry-After` is an exhausted quota) and 5xx. Other 4xx answers fail at
+    /// once. `what` names the request in errors (a URL without secrets).
     pub async fn send<F>(
         &self,
         what: &str,
@@ -222,6 +243,15 @@ impl HttpClient {
                     let excerpt = self.redactor.redact(&excerpt(&body));
                     let retryable = status == 429 || status >= 500;
                     let retry_after = parse_retry_after(&headers);
+                    if status == 429
+                        && retry_after.is_none()
+                        && !self.policy.retry_429_without_retry_after
+                    {
+                        return Err(SourceError::QuotaExhausted {
+                            url: what.clone(),
+                            body: excerpt,
+                        });
+                    }
                     let err = if status == 401 || status == 403 {
                         SourceError::Auth {
                             url: what.clone(),
@@ -354,6 +384,10 @@ mod tests {
         let text = "a cs_secret/with+plus b cs_secret%2Fwith%2Bplus c";
         let out = r.redact(text);
         assert!(!out.contains("cs_secret"), "{out}");
+        // Secrets learnt later reach every clone.
+        let clone = r.clone();
+        r.add_late("ya29.token-learnt-later");
+        assert_eq!(clone.redact("t=ya29.token-learnt-later"), "t=[REDACTED]");
     }
 
     #[test]

@@ -74,6 +74,12 @@ pub enum SourceError {
         reason: String,
         fix: String,
     },
+    /// HTTP 429 without `Retry-After` from a quota-limited API (GA4, PageSpeed): retrying
+    /// within the run would only burn more quota.
+    #[error(
+        "{url} answered HTTP 429: the API quota is exhausted ({body}); not retried now, as retries would use up more quota: the next scheduled run tries again (check the quota in the Google Cloud console if this repeats)"
+    )]
+    QuotaExhausted { url: String, body: String },
     #[error("stopped by a shutdown request")]
     Cancelled,
     #[error(

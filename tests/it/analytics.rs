@@ -206,8 +206,9 @@ async fn plausible_429_is_retried_and_401_fails_the_run_with_a_null_kpi_and_reas
     let runs = h.db.runs(Some("traffic".into()), 10, false).await.unwrap();
     assert_eq!(runs[0].source, "plausible");
     assert_eq!((runs[0].requests, runs[0].retries), (2, 1));
+    // From day 3, the first day with visits (earlier days are before tracking: unknown).
     assert_eq!(
-        kpi(&h, KpiId::Sessions, "last_7_days").await.value,
+        kpi(&h, KpiId::Sessions, &window(3, 1)).await.value,
         Some(Value::Count(100))
     );
     // Now the key is revoked: the run fails and KPIs become null with the reason, not 0.
@@ -282,11 +283,13 @@ async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() 
     st.ga4_public_key = pem_der(&fixture("ga4-test-only-pub.pem"));
     st.ga4_access_token = "ya29.test-access-token-000111".into();
     let fake = SimAnalytics::start(st).await.unwrap();
+    // Google's quota 429 carries no Retry-After: the run fails at once (no retries burning
+    // more quota) and the next run succeeds.
     fake.inject(SimFault {
         path: "/v1beta/".into(),
         status: 429,
         body: "{\"error\":{\"code\":429,\"message\":\"Exhausted property tokens per hour\",\"status\":\"RESOURCE_EXHAUSTED\"}}".into(),
-        retry_after: Some(0),
+        retry_after: None,
         times: 1,
     });
     let key = fixture("ga4-test-only-key.pem");
@@ -307,6 +310,19 @@ async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() 
         fake.url()
     );
     let h = Harness::start_with(empty_state(), "", &extra).await;
+    let out = sync_all(&h).await;
+    assert!(
+        out[0].starts_with("failed:") && out[0].contains("quota is exhausted"),
+        "{out:?}"
+    );
+    assert!(out[0].contains("next scheduled run"), "{out:?}");
+    let reports = |f: &SimAnalytics| {
+        f.requests()
+            .iter()
+            .filter(|r| r.path.ends_with(":runReport"))
+            .count()
+    };
+    assert_eq!(reports(&fake), 1, "a quota 429 is not retried");
     assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
     let traffic = h.db.load_traffic("ga").await.unwrap();
     assert_eq!(traffic[&day(21)].sessions, 40);
@@ -370,6 +386,8 @@ async fn ga4_with_a_key_the_fake_does_not_trust_fails_with_an_auth_error() {
     );
     let env = std::collections::HashMap::from([("GA_CREDS".to_string(), creds.to_string())]);
     let h = Harness::start_with(empty_state(), "", "").await;
+    // The store's first sync tells its time zone (otherwise the run waits for it).
+    h.sync().await;
     let text = config_text(&h.sim.url(), "", &extra);
     let settings = okrsync::config::load_from_str(&text, h._dir.path(), None, &env).unwrap();
     let r = sync_analytics(
@@ -559,4 +577,422 @@ stores = ["main"]
     ] {
         assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
     }
+}
+
+fn plausible_extra(url: &str, more: &str) -> String {
+    format!(
+        "[[analytics]]\nname = \"traffic\"\nprovider = \"plausible\"\nbase_url = \"{url}\"\nsite_id = \"s\"\napi_key = \"{PLAUSIBLE_KEY}\"\nstores = [\"main\"]\nretry_backoff_ms = 10\n{more}\n"
+    )
+}
+
+#[tokio::test]
+async fn days_before_tracking_stay_unknown_and_make_session_kpis_null() {
+    // Tracking started on day 5: Plausible reports nothing before it. Later zero days (4, 3)
+    // are genuine zeros.
+    let fake = SimAnalytics::start(traffic(&[(5, 100, 10), (2, 50, 5)]))
+        .await
+        .unwrap();
+    let mut state = empty_state();
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(10), 12, 0),
+        "a@example.com",
+    ));
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(5), 12, 0),
+        "b@example.com",
+    ));
+    let h = Harness::start_with(state, "", &plausible_extra(&fake.url(), "")).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let t = h.db.load_traffic("traffic").await.unwrap();
+    assert!(!t.contains_key(&day(6)), "a day before tracking is unknown");
+    assert_eq!(t.keys().next(), Some(&day(5)));
+    assert_eq!(t[&day(4)].sessions, 0, "a zero day after tracking started");
+    // A window reaching back before tracking: null with the unknown span, never 0 sessions.
+    let w = window(10, 2);
+    let want = format!("sessions unknown for store main on {}..{}", day(10), day(6));
+    for id in [
+        KpiId::Sessions,
+        KpiId::ConversionRate,
+        KpiId::RevenuePerSession,
+        KpiId::BounceRate,
+    ] {
+        let c = kpi(&h, id, &w).await;
+        assert_eq!(c.value, None, "{id}");
+        assert!(
+            c.reason.as_deref().unwrap().starts_with(&want),
+            "{id}: {c:?}"
+        );
+    }
+    // From the first tracked day on: 150 sessions, 1 order.
+    assert_eq!(
+        kpi(&h, KpiId::ConversionRate, &window(5, 2)).await.value,
+        Some(Value::Rate(dec("1") / dec("150")))
+    );
+    // A second, incremental sync keeps what is stored (no re-dropping of zero days).
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let t = h.db.load_traffic("traffic").await.unwrap();
+    assert_eq!(t[&day(4)].sessions, 0);
+    // The kpis JSON puts the reason of a null value in null_reasons.
+    let loaded = Loaded::load(&h.settings, &h.db, false).await.unwrap();
+    let report = keyresults::kpi_report(
+        &loaded,
+        &StoreSelector::Named("main".into()),
+        &w.parse().unwrap(),
+        Utc::now(),
+    )
+    .unwrap()
+    .to_json();
+    assert!(
+        report["null_reasons"]["sessions"]
+            .as_str()
+            .unwrap()
+            .starts_with(&want)
+    );
+    assert!(
+        report["notes"]
+            .as_object()
+            .unwrap()
+            .get("sessions")
+            .is_none()
+    );
+    fake.stop();
+}
+
+#[tokio::test]
+async fn sessions_known_only_through_a_day_give_a_value_with_a_note() {
+    // GA4 leaves out yesterday (no row, may still be restated): it stays unknown, and a
+    // window ending yesterday is computed through the day before, with a note.
+    let mut st = traffic(&[(3, 100, 20), (2, 80, 20)]);
+    st.ga4_public_key = pem_der(&fixture("ga4-test-only-pub.pem"));
+    st.ga4_access_token = "ya29.note-test".into();
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let creds = serde_json::json!({
+        "type": "service_account",
+        "private_key": fixture("ga4-test-only-key.pem"),
+        "client_email": "note@x.iam.gserviceaccount.com",
+        "token_uri": format!("{}/token", fake.url()),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sa.json");
+    write_private(&p, &creds.to_string());
+    let mut state = empty_state();
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(2), 12, 0),
+        "a@example.com",
+    ));
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(1), 12, 0),
+        "b@example.com",
+    ));
+    let extra = format!(
+        "[[analytics]]\nname = \"ga\"\nprovider = \"ga4\"\nproperty_id = \"1\"\ncredentials_file = \"{}\"\napi_base_url = \"{}\"\nstores = [\"main\"]\nretry_backoff_ms = 10\n",
+        p.display(),
+        fake.url()
+    );
+    let h = Harness::start_with(state, "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    assert!(!h.db.load_traffic("ga").await.unwrap().contains_key(&day(1)));
+    let w = window(3, 1);
+    let note = format!("sessions known through {}; later days left out", day(2));
+    // Days 3 and 2 only: 180 sessions, 1 order (day 1's order is left out with its day).
+    let c = kpi(&h, KpiId::ConversionRate, &w).await;
+    assert_eq!(c.value, Some(Value::Rate(dec("1") / dec("180"))));
+    assert!(c.reason.as_deref().unwrap().starts_with(&note), "{c:?}");
+    let loaded = Loaded::load(&h.settings, &h.db, false).await.unwrap();
+    let report = keyresults::kpi_report(
+        &loaded,
+        &StoreSelector::Named("main".into()),
+        &w.parse().unwrap(),
+        Utc::now(),
+    )
+    .unwrap()
+    .to_json();
+    assert_eq!(report["kpis"]["sessions"], serde_json::json!(180));
+    assert!(
+        report["notes"]["sessions"]
+            .as_str()
+            .unwrap()
+            .starts_with(&note)
+    );
+    assert!(report["null_reasons"].get("sessions").is_none());
+    fake.stop();
+}
+
+#[tokio::test]
+async fn analytics_waits_for_the_store_time_zone_and_the_daemon_retries_soon() {
+    let fake = SimAnalytics::start(traffic(&[(3, 100, 10)])).await.unwrap();
+    // A yearly schedule: only the quick retry can bring the source in during the test.
+    let extra = plausible_extra(&fake.url(), "schedule = \"0 0 0 1 1 *\"");
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    // The store has no `timezone` and has not synced: the run is skipped, nothing fetched.
+    let out = sync_all_analytics_only(&h).await;
+    assert!(
+        out[0].starts_with("skipped:waiting for the first sync of store `main`"),
+        "{out:?}"
+    );
+    assert!(fake.requests().is_empty(), "no UTC-day guess was fetched");
+    // The daemon's run retries shortly; the store syncs meanwhile.
+    let a = h.settings.analytics[0].clone();
+    let (settings, db) = (h.settings.clone(), h.db.clone());
+    let task = tokio::spawn(async move {
+        okrsync::daemon::scheduler::analytics_and_evaluate(
+            &a,
+            &settings,
+            &db,
+            &Clock::System,
+            &Shutdown::never(),
+            std::time::Duration::from_millis(200),
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    h.sync().await;
+    tokio::time::timeout(std::time::Duration::from_secs(20), task)
+        .await
+        .expect("the retry loop ends once the store is known")
+        .unwrap();
+    let runs = h.db.runs(Some("traffic".into()), 10, false).await.unwrap();
+    assert_eq!(runs[0].status, "ok", "{runs:?}");
+    assert!(runs.iter().filter(|r| r.status == "skipped").count() >= 2);
+    assert_eq!(
+        h.db.load_traffic("traffic").await.unwrap()[&day(3)].sessions,
+        100
+    );
+    fake.stop();
+}
+
+async fn sync_all_analytics_only(h: &Harness) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in &h.settings.analytics {
+        let r = sync_analytics(
+            a,
+            &h.settings,
+            &h.db,
+            &Clock::System,
+            &Shutdown::never(),
+            false,
+        )
+        .await
+        .unwrap();
+        out.push(format!(
+            "{}:{}",
+            r.status,
+            r.summary.error.unwrap_or_default()
+        ));
+    }
+    out
+}
+
+#[test]
+fn a_traffic_source_takes_exactly_one_store() {
+    let text = r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[stores]]
+name = "second"
+platform = "woocommerce"
+url = "https://second.example"
+consumer_key = "ck_y"
+consumer_secret = "cs_y"
+
+[[analytics]]
+name = "traffic"
+provider = "plausible"
+site_id = "s"
+api_key = "k-123456"
+stores = ["main", "second"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let err =
+        okrsync::config::load_from_str(text, dir.path(), None, &std::collections::HashMap::new())
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("analytics[0].stores"), "{err}");
+    assert!(err.contains("one [[analytics]] per store"), "{err}");
+}
+
+fn ga4_setup(fake: &SimAnalytics, dir: &std::path::Path, email: &str) -> String {
+    let creds = serde_json::json!({
+        "type": "service_account",
+        "private_key": fixture("ga4-test-only-key.pem"),
+        "client_email": email,
+        "token_uri": format!("{}/token", fake.url()),
+    });
+    let p = dir.join("sa.json");
+    write_private(&p, &creds.to_string());
+    format!(
+        "[[analytics]]\nname = \"ga\"\nprovider = \"ga4\"\nproperty_id = \"1\"\ncredentials_file = \"{}\"\napi_base_url = \"{}\"\nstores = [\"main\"]\nretry_backoff_ms = 10\nmax_retries = 1\n",
+        p.display(),
+        fake.url()
+    )
+}
+
+#[tokio::test]
+async fn ga4_refused_token_is_dropped_and_renewed_and_tokens_never_reach_errors() {
+    let mut st = traffic(&[(3, 30, 3)]);
+    st.ga4_public_key = pem_der(&fixture("ga4-test-only-pub.pem"));
+    st.ga4_access_token = "ya29.first-token-aaaa".into();
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ga4_setup(&fake, dir.path(), "renew@x.iam.gserviceaccount.com");
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    // Google revokes the cached token: runReport answers 401; okrsync drops the token,
+    // exchanges a new JWT and succeeds within the same run.
+    fake.with_state(|s| s.ga4_access_token = "ya29.second-token-bbbb".into());
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let reqs = fake.requests();
+    assert_eq!(reqs.iter().filter(|r| r.path == "/token").count(), 2);
+    let bearers: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path.ends_with(":runReport"))
+        .filter_map(|r| r.authorization.clone())
+        .collect();
+    assert_eq!(
+        bearers,
+        vec![
+            "Bearer ya29.first-token-aaaa",
+            "Bearer ya29.first-token-aaaa",
+            "Bearer ya29.second-token-bbbb"
+        ]
+    );
+    // An error body echoing the access token: the token is redacted from the run's error.
+    fake.inject(SimFault {
+        path: "/v1beta/".into(),
+        status: 400,
+        body: "{\"error\":{\"message\":\"bad request for token ya29.second-token-bbbb\"}}".into(),
+        retry_after: None,
+        times: 1,
+    });
+    let out = sync_all(&h).await;
+    assert!(out[0].starts_with("failed:"), "{out:?}");
+    assert!(out[0].contains("[REDACTED]"), "{out:?}");
+    assert!(!out[0].contains("second-token"), "{out:?}");
+    fake.stop();
+}
+
+#[tokio::test]
+async fn pagespeed_errors_fail_the_run_or_make_the_kpi_null_with_a_reason() {
+    let mut st = traffic(&[]);
+    st.api_key = "psi-key-right-0000".into();
+    st.pagespeed_score = "0.5".into();
+    st.pagespeed_lcp_ms = 2000.0;
+    let fake = SimAnalytics::start(st).await.unwrap();
+    let extra = format!(
+        "[[analytics]]\nname = \"psi\"\nprovider = \"pagespeed\"\nurls = [\"https://shop.example/\"]\napi_key = \"psi-key-wrong-1111\"\napi_base_url = \"{}\"\nstores = [\"main\"]\n",
+        fake.url()
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    // A bad key: HTTP 400, a failed run saying so, the key redacted, no retries.
+    let out = sync_all(&h).await;
+    assert!(
+        out[0].starts_with("failed:") && out[0].contains("API key not valid"),
+        "{out:?}"
+    );
+    assert!(!out[0].contains("psi-key-wrong"), "{out:?}");
+    assert_eq!(fake.requests().len(), 1);
+    let c = kpi(&h, KpiId::PagespeedScore, "year_to_date").await;
+    assert_eq!(c.value, None);
+    assert!(
+        c.reason
+            .unwrap()
+            .contains("last sync of analytics source `psi` failed"),
+        "reason"
+    );
+    // Right key, but Lighthouse measured no LCP: the score is kept, LCP is null (not 0 s).
+    fake.with_state(|s| {
+        s.api_key = "psi-key-wrong-1111".into();
+        s.pagespeed_lcp_ms = f64::NAN;
+    });
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    assert_eq!(
+        kpi(&h, KpiId::PagespeedScore, "year_to_date").await.value,
+        Some(Value::Number(dec("50")))
+    );
+    let l = kpi(&h, KpiId::LcpSeconds, "year_to_date").await;
+    assert_eq!(l.value, None);
+    assert!(
+        l.reason.unwrap().contains("no Largest Contentful Paint"),
+        "reason"
+    );
+    // No performance score (the page failed to load): a failed run, the KPI null with why.
+    fake.with_state(|s| s.pagespeed_score = String::new());
+    let out = sync_all(&h).await;
+    assert!(out[0].contains("performance.score"), "{out:?}");
+    let c = kpi(&h, KpiId::PagespeedScore, "year_to_date").await;
+    assert_eq!(c.value, None);
+    assert!(c.reason.unwrap().contains("performance.score"), "reason");
+    fake.stop();
+}
+
+#[tokio::test]
+async fn pagespeed_defaults_to_a_daily_schedule_and_two_retries() {
+    let text = r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[analytics]]
+name = "psi"
+provider = "pagespeed"
+urls = ["https://shop.example/"]
+stores = ["main"]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let s =
+        okrsync::config::load_from_str(text, dir.path(), None, &std::collections::HashMap::new())
+            .unwrap();
+    let a = &s.analytics[0];
+    assert_eq!(a.max_retries, 2);
+    let ticks: Vec<_> = a.schedule.upcoming(Utc).take(2).collect();
+    assert_eq!(ticks[1] - ticks[0], Duration::days(1));
+}
+
+#[test]
+fn empty_strategy_and_the_credentials_key_used_are_reported() {
+    let base = r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+"#;
+    for strategy in ["[]", "\"\""] {
+        let text = format!(
+            "{base}\n[[analytics]]\nname = \"psi\"\nprovider = \"pagespeed\"\nurls = [\"https://shop.example/\"]\nstrategy = {strategy}\nstores = [\"main\"]\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = okrsync::config::load_from_str(
+            &text,
+            dir.path(),
+            None,
+            &std::collections::HashMap::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("analytics[0].strategy"), "{strategy}: {err}");
+    }
+    let text = format!(
+        "{base}\n[[analytics]]\nname = \"ga\"\nprovider = \"ga4\"\nproperty_id = \"1\"\ncredentials_env = \"GA_CREDS\"\nstores = [\"main\"]\n"
+    );
+    let env = std::collections::HashMap::from([("GA_CREDS".to_string(), "not json".to_string())]);
+    let dir = tempfile::tempdir().unwrap();
+    let err = okrsync::config::load_from_str(&text, dir.path(), None, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("analytics[0].credentials_env"), "{err}");
+    assert!(!err.contains("credentials_file"), "{err}");
 }

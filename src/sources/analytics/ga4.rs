@@ -8,7 +8,13 @@
 //! `engagedSessions` with `keepEmptyRows`; values arrive as strings and dates as `YYYYMMDD`.
 //! GA4 restates the last 48 hours, so each sync re-reads the last 3 days. A day the report
 //! leaves out counts as 0 only when it is complete (it ended more than 48 hours before the
-//! current local day began); otherwise it stays unknown and is read again next sync.
+//! current local day began); otherwise it stays unknown. Every sync re-reads the last 4 days,
+//! so such a day is read again until it is complete (then it is stored: as reported, or 0) —
+//! provided the source syncs at least once a day; a day that aged out unread stays unknown.
+//!
+//! GA4 answers 429 without `Retry-After` when a property quota is spent; the run then fails
+//! at once (see [`crate::sources::http::RetryPolicy`]) and the next scheduled run tries again.
+//! The access token and the signed assertion are redacted from every error.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -152,6 +158,7 @@ impl Ga4 {
     /// An access token, exchanging a fresh JWT when the cached one is missing or expiring.
     async fn access_token(&self, shutdown: &Shutdown) -> Result<String, SourceError> {
         if let Some(t) = self.cached() {
+            self.http.redactor().add_late(&t);
             return Ok(t);
         }
         let k = &self.settings.key;
@@ -163,6 +170,8 @@ impl Ga4 {
             uri.as_str(),
             Utc::now(),
         )?;
+        // The signed assertion grants a token for an hour: never in logs or errors.
+        self.http.redactor().add_late(&jwt);
         let resp = self
             .http
             .send(&format!("POST {uri}"), shutdown, |c| {
@@ -195,6 +204,7 @@ impl Ga4 {
                 detail: "the token answer has no access_token".into(),
             })?
             .to_string();
+        self.http.redactor().add_late(&token);
         let expires_in = v.get("expires_in").and_then(count).unwrap_or(3600) as i64;
         // Renew a minute early so a token never expires mid-request.
         let exp = Utc::now() + Duration::seconds((expires_in - 60).max(0));
@@ -326,8 +336,11 @@ fn report_body(from: NaiveDate, to: NaiveDate) -> Value {
 
 impl Provider for Ga4 {
     async fn fetch(&self, range: FetchRange, shutdown: &Shutdown) -> Result<Batch, SourceError> {
-        // GA4 restates the last 48 h: always re-read at least the last 3 days.
-        let from = range.from.min(range.today - Duration::days(RESTATED_DAYS));
+        // GA4 restates the last 48 h: always re-read the last 3 days, plus the first complete
+        // day, so a day left unknown while restatable is stored once it is final.
+        let from = range
+            .from
+            .min(range.today - Duration::days(RESTATED_DAYS + 1));
         let range = FetchRange { from, ..range };
         let v = self
             .run_report(&report_body(range.from, range.to), shutdown)

@@ -50,7 +50,7 @@ pub trait Provider {
     ) -> impl Future<Output = Result<Batch, SourceError>> + Send;
 
     /// A few read-only calls checking credentials and access; returns findings to print.
-    /// `store_tz` is the time zone of the first linked store.
+    /// `store_tz` is the time zone of the linked store.
     fn check_online(
         &self,
         store_tz: &str,
@@ -71,7 +71,9 @@ pub enum AnyAnalytics {
     ShopifySessions(shopify_sessions::ShopifySessions),
 }
 
-/// Builds the shared HTTP client of an analytics source, redacting `secrets`.
+/// Builds the shared HTTP client of an analytics source, redacting `secrets`. Google's
+/// quota-limited APIs (GA4, PageSpeed) answer 429 without `Retry-After` when a quota is
+/// spent; such a 429 fails the run at once instead of being retried.
 pub(crate) fn client(a: &AnalyticsSettings, secrets: &[&str]) -> Result<HttpClient, SourceError> {
     let mut redactor = Redactor::default();
     for s in secrets {
@@ -83,6 +85,10 @@ pub(crate) fn client(a: &AnalyticsSettings, secrets: &[&str]) -> Result<HttpClie
         RetryPolicy {
             max_retries: a.max_retries,
             base: a.retry_base,
+            retry_429_without_retry_after: !matches!(
+                a.provider,
+                ProviderSettings::Ga4(_) | ProviderSettings::PageSpeed(_)
+            ),
         },
         redactor,
     )

@@ -165,7 +165,11 @@ pub fn parse_table(
     Ok(out)
 }
 
-/// Bounced sessions from a bounce rate: a fraction (0.42), or a percentage (42.0) when > 1.
+/// Bounced sessions from a bounce rate. Shopify types the `bounce_rate` column as `PERCENT`
+/// (`ColumnDataType`) without documenting its scale, so the scale is an assumption: a value
+/// above 1 is a percentage (42.0 → 42 %), a value of 1 or less a fraction (0.42 → 42 %).
+/// The one ambiguous case, a percentage of at most 1 % (e.g. `0.8`), would read as 80 %;
+/// real daily bounce rates are far above 1 %, so this is accepted and documented.
 fn bounces(sessions: u64, rate: Decimal) -> u64 {
     let fraction = if rate > Decimal::ONE {
         rate / Decimal::from(100)

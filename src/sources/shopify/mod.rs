@@ -91,6 +91,7 @@ impl ShopifySource {
             RetryPolicy {
                 max_retries: store.max_retries,
                 base: store.retry_base,
+                retry_429_without_retry_after: true,
             },
             redactor,
         )?;

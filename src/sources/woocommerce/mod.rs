@@ -126,6 +126,7 @@ impl WooSource {
             RetryPolicy {
                 max_retries: store.max_retries,
                 base: store.retry_base,
+                retry_429_without_retry_after: true,
             },
             redactor,
         )?;
