@@ -563,7 +563,8 @@ async fn demo(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let now = clock.now();
     eprintln!("Generating {days} days of simulated store history…");
-    let state = crate::demo::SimState::generate(42, now, days, 24);
+    let mut state = crate::demo::SimState::generate(42, now, days, 24);
+    crate::demo::demo_reviews(&mut state, now, days);
     let (key, secret) = (state.consumer_key.clone(), state.consumer_secret.clone());
     let sim = crate::demo::SimWoo::start(state)
         .await

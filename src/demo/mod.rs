@@ -12,21 +12,37 @@ pub fn demo_traffic(today: chrono::NaiveDate, days: u32) -> sim_analytics::SimAn
     let mut st = sim_analytics::SimAnalyticsState {
         api_key: "plausible-demo-key-0001".into(),
         ga4_time_zone: "Europe/Paris".into(),
+        pagespeed_score: "0.74".into(),
+        pagespeed_lcp_ms: 2900.0,
         ..Default::default()
     };
     for i in 0..=u64::from(days) {
         let day = today - chrono::Duration::days(i as i64);
         let sessions = 900 + (i * 37) % 200;
+        // Bounces vary a little by day (about 35–45 %).
+        let bounce_pct = 35 + (i * 13) % 11;
         st.days.insert(
             day,
             sim_analytics::SimDay {
                 sessions,
                 visitors: sessions * 4 / 5,
-                bounces: sessions * 2 / 5,
+                bounces: sessions * bounce_pct / 100,
             },
         );
     }
     st
+}
+
+/// Approved product reviews for the demo store: about two a day over `days`, mostly 4–5 stars,
+/// most of them from verified owners, plus a few held for moderation (never counted).
+pub fn demo_reviews(state: &mut SimState, now: chrono::DateTime<chrono::Utc>, days: u32) {
+    for i in 0..u64::from(days) * 2 {
+        let at = now - chrono::Duration::hours((i * 12 + (i * 7) % 11) as i64);
+        let rating = [5, 4, 5, 3, 5, 4, 2, 5, 4, 5][(i % 10) as usize];
+        let verified = i % 10 < 7;
+        let status = if i % 17 == 0 { "hold" } else { "approved" };
+        state.add_review(101 + i % 11, at, rating, verified, status);
+    }
 }
 
 pub use sim_woo::{Fault, FaultKind, RequestRecord, SimWoo};
@@ -62,6 +78,42 @@ base_url = "{plausible_url}"
 site_id = "demo.example"
 api_key = "{plausible_key}"
 stores = ["demo-woo"]
+
+# The demo store's own product reviews (its REST API, its credentials).
+[[analytics]]
+name = "demo-reviews"
+provider = "woocommerce_reviews"
+stores = ["demo-woo"]
+
+# Simulated PageSpeed Insights for the store's home page.
+[[analytics]]
+name = "demo-speed"
+provider = "pagespeed"
+urls = ["{url}/"]
+strategy = "mobile"
+api_key = "{plausible_key}"
+api_base_url = "{plausible_url}"
+stores = ["demo-woo"]
+
+[[key_results]]
+id = "verified-reviews-q"
+objective = "Delight customers"
+title = "Collect 150 verified reviews this quarter"
+kpi = "verified_reviews_count"
+store = "demo-woo"
+window = "quarter_to_date"
+baseline = 0
+target = 150
+
+[[key_results]]
+id = "pagespeed-mobile"
+objective = "A faster shop"
+title = "Mobile PageSpeed score from 60 to 90"
+kpi = "pagespeed_score"
+store = "demo-woo"
+window = "month_to_date"
+baseline = 60
+target = 90
 
 [[key_results]]
 id = "conversion-month"
