@@ -51,6 +51,8 @@ pub struct ShopState {
     pub restore_rate: f64,
     /// `currentBulkOperation` polls before an operation completes.
     pub bulk_polls: u32,
+    /// Every bulk operation started while this is set ends FAILED (`INTERNAL_SERVER_ERROR`).
+    pub bulk_fail: bool,
     bulk_ops: Vec<SimBulk>,
     bucket: f64,
     bucket_at: Option<Instant>,
@@ -63,6 +65,9 @@ struct SimBulk {
     polls: u32,
     jsonl: String,
     roots: usize,
+    fail: bool,
+    /// The result has expired: `url` is null although `objectCount` is not 0.
+    expired: bool,
 }
 
 impl ShopState {
@@ -89,6 +94,7 @@ impl ShopState {
             bucket_max: 1000.0,
             restore_rate: 100.0,
             bulk_polls: 2,
+            bulk_fail: false,
             bulk_ops: Vec::new(),
             bucket: 1000.0,
             bucket_at: None,
@@ -124,6 +130,14 @@ impl ShopState {
             .copied()
             .collect();
         st
+    }
+
+    /// Expires the results of every bulk operation run so far (Shopify keeps them 7 days):
+    /// they then report `url: null` with their `objectCount`. Later operations are fresh.
+    pub fn expire_bulk_results(&mut self) {
+        for b in &mut self.bulk_ops {
+            b.expired = true;
+        }
     }
 
     fn is_order(&self, o: &SimOrder) -> bool {
@@ -798,6 +812,8 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
                 polls: 0,
                 jsonl,
                 roots,
+                fail: st.bulk_fail,
+                expired: false,
             });
             Ok(
                 json!({"bulkOperationRunQuery": {"bulkOperation": {"id": gid("BulkOperation", n as u64), "status": "CREATED"}, "userErrors": []}}),
@@ -808,19 +824,25 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
             let Some(b) = st.bulk_ops.last_mut() else {
                 return Ok(json!({"currentBulkOperation": null}));
             };
-            if b.status != "COMPLETED" {
+            if matches!(b.status, "CREATED" | "RUNNING") {
                 b.polls += 1;
-                b.status = if b.polls >= polls_needed {
-                    "COMPLETED"
-                } else {
-                    "RUNNING"
+                b.status = match (b.polls >= polls_needed, b.fail) {
+                    (false, _) => "RUNNING",
+                    (true, false) => "COMPLETED",
+                    (true, true) => "FAILED",
                 };
             }
             let done = b.status == "COMPLETED";
+            let objects = if b.status == "FAILED" {
+                0
+            } else {
+                b.jsonl.lines().count()
+            };
             Ok(json!({"currentBulkOperation": {
-                "id": gid("BulkOperation", b.n as u64), "status": b.status, "errorCode": null,
-                "objectCount": b.jsonl.lines().count().to_string(), "rootObjectCount": b.roots.to_string(),
-                "url": done.then(|| format!("{base}/bulk/{}.jsonl", b.n)), "partialDataUrl": null,
+                "id": gid("BulkOperation", b.n as u64), "status": b.status,
+                "errorCode": (b.status == "FAILED").then_some("INTERNAL_SERVER_ERROR"),
+                "objectCount": objects.to_string(), "rootObjectCount": b.roots.to_string(),
+                "url": (done && !b.expired).then(|| format!("{base}/bulk/{}.jsonl", b.n)), "partialDataUrl": null,
             }}))
         }
         other => Err((

@@ -185,6 +185,20 @@ impl Store {
         .await
     }
 
+    /// Deletes one stream's cursor, so its next run starts from the beginning (for example a
+    /// bulk backfill whose operation failed or whose result expired).
+    pub async fn delete_cursor(&self, store_id: i64, stream: &str) -> Result<(), StoreError> {
+        let stream = stream.to_string();
+        self.call(move |db| {
+            db.conn.execute(
+                "DELETE FROM cursors WHERE store_id = ?1 AND stream = ?2",
+                params![store_id, stream],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Deletes every cursor of a store (`sync --full`). Data stays; upserts are idempotent.
     pub async fn reset_cursors(&self, store_id: i64) -> Result<(), StoreError> {
         self.call(move |db| {

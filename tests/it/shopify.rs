@@ -362,6 +362,96 @@ async fn killed_bulk_backfill_resumes_without_loss_or_duplicates() {
     );
 }
 
+fn bulk_runs(shop: &Shop) -> usize {
+    shop.sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "BulkRun")
+        .count()
+}
+
+fn visible_orders(shop: &Shop) -> i64 {
+    shop.sim.with_state(|s| {
+        s.data
+            .orders
+            .values()
+            .filter(|o| {
+                !matches!(
+                    o.status.as_str(),
+                    "pending" | "failed" | "checkout-draft" | "trash"
+                )
+            })
+            .count() as i64
+    })
+}
+
+/// A bulk operation that ends FAILED is retried once with a new operation in the same run;
+/// when that fails too the run fails, says so truthfully, and the next run starts afresh
+/// instead of waiting on the failed operation forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_bulk_operation_is_replaced_not_stuck() {
+    let data = SimState::generate(3, at(2026, 3, 30, 0, 0), 10, 20);
+    let mut st = ShopState::new(data, TOKEN);
+    st.bulk_fail = true;
+    let shop = Shop::start(st, "bulk_threshold = 10").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "failed");
+    let err = r.summary.error.clone().unwrap_or_default();
+    assert!(
+        err.contains("FAILED") && err.contains("next run starts a new bulk operation"),
+        "{err}"
+    );
+    assert_eq!(bulk_runs(&shop), 2, "one new operation within the run");
+    // The saved bulk position was cleared.
+    let orders_cursor = "SELECT COUNT(*) FROM cursors WHERE stream = 'orders'";
+    assert_eq!(count(&shop.settings.database.path, orders_cursor), 0);
+    // A position saved for the operation that ended FAILED (as a run killed while it
+    // failed leaves it) is not resumed: a new operation starts at once.
+    rusqlite::Connection::open(&shop.settings.database.path)
+        .unwrap()
+        .execute(
+            "INSERT INTO cursors (store_id, stream, value, updated_at) SELECT id, 'orders', ?1, '2026-03-30T00:00:00Z' FROM stores",
+            [r#"{"mode":"bulk","operation":"gid://shopify/BulkOperation/2","started_at":"2026-03-30T00:00:00Z","done":0}"#],
+        )
+        .unwrap();
+    assert_eq!(count(&shop.settings.database.path, orders_cursor), 1);
+    shop.sim.with_state(|s| s.bulk_fail = false);
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(bulk_runs(&shop), 3);
+    assert_eq!(
+        count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders"),
+        visible_orders(&shop)
+    );
+}
+
+/// A killed backfill resumed after the result expired (url null, objectCount > 0) starts a
+/// new operation instead of treating the result as empty and moving on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_resume_after_result_expiry_loses_nothing() {
+    let data = SimState::generate(3, at(2026, 3, 30, 0, 0), 40, 20);
+    let shop = Shop::start(ShopState::new(data, TOKEN), "bulk_threshold = 100").await;
+    let visible = visible_orders(&shop);
+    assert!(visible > 2 * 250, "need several batches: {visible}");
+    let (trigger, shutdown) = ShutdownTrigger::new();
+    let r = shop
+        .sync_with(&shutdown, &StopAfterFirstBatch(trigger))
+        .await;
+    assert_eq!(r.status, "partial", "{:?}", r.summary);
+    shop.sim.with_state(|s| s.expire_bulk_results());
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(
+        bulk_runs(&shop),
+        2,
+        "a new operation replaced the expired one"
+    );
+    assert_eq!(
+        count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders"),
+        visible
+    );
+}
+
 fn count(db: &Path, sql: &str) -> i64 {
     rusqlite::Connection::open(db)
         .unwrap()
