@@ -559,6 +559,7 @@ fn requested_cost(op: &str, vars: &Value) -> f64 {
         }
         "OrderLines" => 3.0 + first * 10.0,
         "RefundLines" => 3.0 + first * 6.0,
+        "OrderRefunds" => 3.0 + first * 3.0,
         "OrderIds" | "AbandonedCheckouts" => 2.0 + first,
         "BulkRun" | "ShopifySessions" => 10.0,
         _ => 1.0,
@@ -744,6 +745,21 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
                 Some(o) => {
                     let all: Vec<Value> = (0..o.lines.len()).map(|i| line_json(&o, i)).collect();
                     json!({"node": {"lineItems": paged(all, var_usize(vars, "first", 0), after)}})
+                }
+            })
+        }
+        "OrderRefunds" => {
+            let id = vars.get("id").and_then(Value::as_str).unwrap_or("");
+            let o = st
+                .visible()
+                .into_iter()
+                .find(|o| gid("Order", o.id) == id)
+                .cloned();
+            Ok(match o {
+                None => json!({"node": null}),
+                Some(o) => {
+                    let v = order_json(st, &o, var_usize(vars, "first", 0));
+                    json!({"node": {"refunds": v["refunds"]}})
                 }
             })
         }

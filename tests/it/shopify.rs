@@ -605,3 +605,53 @@ async fn access_token_never_leaks() {
     let err = r.summary.error.unwrap();
     assert!(err.contains("401") && !err.contains(TOKEN), "{err}");
 }
+
+/// One order with 12 lines (more than the 5 fetched with each order: follow-up
+/// `OrderLines`), each refunded in its own refund (12 > the 10 refunds listed with each
+/// order: follow-up `OrderRefunds`). Rows and KPIs equal the WooCommerce reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_lines_and_many_refunds_on_one_order() {
+    let make = || {
+        let mut st = empty_state();
+        st.now_override = Some(at(2026, 3, 10, 12, 0));
+        let mut o =
+            NewOrder::new("completed", at(2026, 3, 2, 10, 0), "ann@example.com").customer(5);
+        for i in 0..12u64 {
+            o = o.line(20 + i, &format!("SKU{i}"), "Item", 1, dec("10.00"));
+        }
+        let id = st.add_order(o);
+        let lines: Vec<u64> = st.orders[&id].lines.iter().map(|l| l.id).collect();
+        st.now_override = Some(at(2026, 3, 12, 12, 0));
+        for l in lines {
+            st.refund(id, &[(l, 1)], dec("0"));
+        }
+        st.now_override = None;
+        st
+    };
+    let woo = Harness::start(make()).await;
+    assert_eq!(woo.sync().await.status, "ok");
+    let shop = Shop::start(ShopState::new(make(), TOKEN), "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    let db = &shop.settings.database.path;
+    assert_eq!(count(db, "SELECT COUNT(*) FROM order_lines"), 12);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM refunds"), 12);
+    let ops: Vec<String> = shop
+        .sim
+        .requests()
+        .iter()
+        .map(|q| q.operation.clone())
+        .collect();
+    assert!(ops.iter().any(|o| o == "OrderLines"), "{ops:?}");
+    assert!(ops.iter().any(|o| o == "OrderRefunds"), "{ops:?}");
+    assert_eq!(normalized(db), normalized(&woo.settings.database.path));
+    let w = "2026-03-01..2026-03-31";
+    for id in KPIS {
+        let expected = woo.kpi(id, w, at(2026, 3, 31, 12, 0)).await;
+        assert_eq!(shop.kpi(id, w).await, expected, "{id:?}");
+    }
+    assert_eq!(
+        shop.kpi(KpiId::Returns, w).await,
+        Some(Value::Money(dec("120.00")))
+    );
+}

@@ -182,6 +182,12 @@ pub(super) struct LinesNode {
 }
 
 #[derive(Debug, Deserialize)]
+pub(super) struct RefundsNode {
+    #[serde(default)]
+    pub refunds: Vec<WireRefund>,
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct RefundLinesNode {
     #[serde(default)]

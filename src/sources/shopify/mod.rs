@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use self::api::{
     AbandonedData, Envelope, GqlError, IdsData, LinesNode, NodeData, OrdersCountData, OrdersData,
-    RefundLinesNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
+    RefundLinesNode, RefundsNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
 };
 use super::http::{HttpClient, Redactor, RetryPolicy, excerpt};
 use super::{SourceError, SyncContext};
@@ -477,8 +477,34 @@ impl ShopifySource {
         Ok(())
     }
 
-    /// Fetches line items beyond the first page and every refund's line items.
+    /// Fetches line items beyond the first page, every refund when the page returned the
+    /// [`query::REFUNDS_PER_ORDER`] cap (the list may be cut), and every refund's line items.
     async fn complete(&self, o: &mut WireOrder, shutdown: &Shutdown) -> Result<(), SourceError> {
+        if o.refunds.len() >= query::REFUNDS_PER_ORDER as usize {
+            let d: NodeData<RefundsNode> = self
+                .gql(
+                    "OrderRefunds",
+                    &query::all_refunds(),
+                    json!({"id": o.id, "first": query::ALL_REFUNDS_FIRST}),
+                    query::all_refunds_cost(),
+                    shutdown,
+                )
+                .await?;
+            let all = d.node.map(|n| n.refunds).unwrap_or_default();
+            if all.len() >= query::ALL_REFUNDS_FIRST as usize {
+                return Err(SourceError::Inconsistent {
+                    url: self.endpoint(),
+                    detail: format!(
+                        "order {} has {} or more refunds, more than okrsync reads per order; its returns would be short",
+                        o.id,
+                        query::ALL_REFUNDS_FIRST
+                    ),
+                });
+            }
+            if all.len() > o.refunds.len() {
+                o.refunds = all;
+            }
+        }
         let mut next = o
             .line_items
             .page_info
