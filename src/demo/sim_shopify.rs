@@ -42,6 +42,9 @@ pub struct ShopState {
     pub abandoned: BTreeMap<u64, DateTime<Utc>>,
     /// Scopes of the token (`read_all_orders` makes orders older than 60 days visible).
     pub scopes: Vec<String>,
+    /// Checkouts (ids of `abandoned`) the buyer later completed: `abandonedCheckouts` still
+    /// lists them (as Shopify does), with `completedAt` and `updatedAt` at this time.
+    pub recovered: BTreeMap<u64, DateTime<Utc>>,
     /// `false`: `abandonedCheckouts` answers ACCESS_DENIED.
     pub abandoned_access: bool,
     /// Online-store sessions per shop-local day, served by `shopifyqlQuery` (`FROM sessions`)
@@ -80,6 +83,7 @@ impl ShopState {
             test_orders: BTreeSet::new(),
             deleted: BTreeSet::new(),
             abandoned: BTreeMap::new(),
+            recovered: BTreeMap::new(),
             scopes: [
                 "read_orders",
                 "read_all_orders",
@@ -795,12 +799,21 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
             if !st.abandoned_access {
                 return Err(("ACCESS_DENIED", "Access denied for abandonedCheckouts field. Required access: `read_orders` access scope.".into()));
             }
-            let since = since_filter(vars, "created_at")?;
+            let since = since_filter(vars, "updated_at")?;
             let all: Vec<Value> = st
                 .abandoned_checkouts()
                 .into_iter()
-                .filter(|(_, at)| since.is_none_or(|s| *at >= s))
-                .map(|(id, at)| json!({"id": gid("AbandonedCheckout", id), "createdAt": iso(at)}))
+                .map(|(id, at)| {
+                    let done = st.recovered.get(&id).copied();
+                    (id, at, done, done.unwrap_or(at).max(at))
+                })
+                .filter(|(_, _, _, updated)| since.is_none_or(|s| *updated >= s))
+                .map(|(id, at, done, updated)| {
+                    json!({
+                        "id": gid("AbandonedCheckout", id), "createdAt": iso(at),
+                        "updatedAt": iso(updated), "completedAt": done.map(iso),
+                    })
+                })
                 .collect();
             Ok(json!({"abandonedCheckouts": paged(all, var_usize(vars, "first", 0), after)}))
         }

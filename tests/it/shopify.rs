@@ -655,3 +655,40 @@ async fn many_lines_and_many_refunds_on_one_order() {
         Some(Value::Money(dec("120.00")))
     );
 }
+
+/// Shopify's `abandonedCheckouts` also lists recovered checkouts (`completedAt` set): they
+/// became orders and are not abandoned, also when the recovery happens after a first sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovered_checkouts_are_not_abandoned() {
+    let mut st = ShopState::new(dataset(), TOKEN);
+    st.abandoned.insert(9001, at(2026, 3, 6, 10, 0));
+    st.abandoned.insert(9002, at(2026, 3, 7, 10, 0));
+    st.recovered.insert(9001, at(2026, 3, 6, 11, 0));
+    let shop = Shop::start(st, "").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    let w = "2026-03-01..2026-03-31";
+    // 1 abandoned (9002) / (1 + 3 orders); 9001 was recovered.
+    assert_eq!(
+        shop.kpi(KpiId::CartAbandonmentRate, w).await,
+        Some(Value::Rate(dec("0.25")))
+    );
+    // 9002 is recovered later: the next (incremental, updated_at) sync drops it.
+    let now = chrono::Utc::now();
+    shop.sim.with_state(|s| s.recovered.insert(9002, now));
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_eq!(
+        shop.kpi(KpiId::CartAbandonmentRate, w).await,
+        Some(Value::Rate(dec("0")))
+    );
+    let filters: Vec<String> = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "AbandonedCheckouts")
+        .filter_map(|q| q.variables["query"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        filters.iter().any(|f| f.starts_with("updated_at:>=")),
+        "{filters:?}"
+    );
+}

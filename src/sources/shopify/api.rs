@@ -166,6 +166,9 @@ pub(super) struct AbandonedData {
 pub(super) struct WireCheckout {
     pub id: String,
     pub created_at: String,
+    /// Set when the buyer completed the checkout (it was recovered and became an order).
+    #[serde(default)]
+    pub completed_at: Option<String>,
 }
 
 /// `node(id:)` answers for the follow-up queries.

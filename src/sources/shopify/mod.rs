@@ -34,6 +34,11 @@ use crate::store::Page;
 
 /// THROTTLED answers waited out for one request before the run gives up.
 const MAX_THROTTLED: u32 = 50;
+/// The abandoned-checkout cursor: the start of the last run that read the whole list of
+/// checkouts updated since the previous one. (Named apart from the old `created_at` cursor
+/// `abandoned_checkouts`, so a database synced before recovered checkouts were excluded
+/// reads every checkout once more and drops the recovered ones.)
+const ABANDONED_STREAM: &str = "abandoned_checkouts_updated";
 /// Orders older than this need the `read_all_orders` scope.
 const RECENT_DAYS: i64 = 60;
 
@@ -557,25 +562,28 @@ impl ShopifySource {
         Ok(())
     }
 
-    /// Reads abandoned checkouts created since the stream's cursor. When the token or API
-    /// version cannot read them, records that (the KPI is then null) and carries on.
+    /// Reads abandoned checkouts updated since the stream's cursor (minus the lookback).
+    /// Shopify's list includes recovered checkouts (`completedAt` set): those became orders,
+    /// so they are deleted, not counted. There is no `UPDATED_AT` sort key, so the filtered
+    /// list is read whole (by id) and the cursor (the run's start) is stored with its last
+    /// page only. When the token or API version cannot read them, records that (the KPI is
+    /// then null) and carries on.
     async fn abandoned(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
         let since = if ctx.full {
             None
         } else {
-            ctx.cursor("abandoned_checkouts")
+            ctx.cursor(ABANDONED_STREAM)
                 .await?
                 .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
                 .map(|d| d.with_timezone(&Utc))
         };
         let filter = since.map(|at| {
             format!(
-                "created_at:>='{}'",
+                "updated_at:>='{}'",
                 (at - self.lookback).format("%Y-%m-%dT%H:%M:%SZ")
             )
         });
         let mut after: Option<String> = None;
-        let mut newest = since;
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
@@ -600,26 +608,33 @@ impl ShopifySource {
             };
             let mut page = Page::default();
             for c in &d.abandoned_checkouts.nodes {
+                if c.completed_at
+                    .as_deref()
+                    .is_some_and(|t| !t.trim().is_empty())
+                {
+                    page.completed_checkouts.push(c.id.clone());
+                    continue;
+                }
                 let at = convert::instant(&c.id, "createdAt", &c.created_at).map_err(|e| {
                     SourceError::Inconsistent {
                         url: self.endpoint(),
                         detail: e.0,
                     }
                 })?;
-                if newest.is_none_or(|n| at > n) {
-                    newest = Some(at);
-                }
                 page.abandoned_checkouts.push((c.id.clone(), at));
             }
-            let capped = newest.map(|n| n.min(ctx.started_at));
-            if let Some(n) = capped {
-                page.cursor = Some(("abandoned_checkouts".into(), n.to_rfc3339()));
+            let next = match d.abandoned_checkouts.page_info {
+                Some(p) if p.has_next_page && p.end_cursor.is_some() => p.end_cursor,
+                _ => None,
+            };
+            if next.is_none() {
+                page.cursor = Some((ABANDONED_STREAM.into(), ctx.started_at.to_rfc3339()));
             }
-            let fetched = page.abandoned_checkouts.len() as u64;
+            let fetched = (page.abandoned_checkouts.len() + page.completed_checkouts.len()) as u64;
             ctx.commit(fetched, page).await?;
-            match d.abandoned_checkouts.page_info {
-                Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
-                _ => break,
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
             }
         }
         ctx.db

@@ -114,10 +114,12 @@ pub fn refund_lines() -> String {
 pub const ORDER_IDS: &str = "query OrderIds($first: Int!, $after: String) { \
     orders(first: $first, after: $after, sortKey: ID) { pageInfo { hasNextPage endCursor } nodes { id } } }";
 
-/// Abandoned checkouts: variables `first`, `after`, `query`.
+/// Abandoned checkouts, recovered ones included (Shopify lists both; `completedAt` tells
+/// them apart): variables `first`, `after`, `query` (an `updated_at:>=` filter; there is no
+/// `UPDATED_AT` sort key, so pages come by id and the whole filtered list is read).
 pub const ABANDONED: &str = "query AbandonedCheckouts($first: Int!, $after: String, $query: String) { \
-    abandonedCheckouts(first: $first, after: $after, sortKey: CREATED_AT, query: $query) { \
-    pageInfo { hasNextPage endCursor } nodes { id createdAt } } }";
+    abandonedCheckouts(first: $first, after: $after, sortKey: ID, query: $query) { \
+    pageInfo { hasNextPage endCursor } nodes { id createdAt completedAt } } }";
 
 /// Starts a bulk export of every order updated up to `until` (RFC 3339).
 pub fn bulk_run(until: &str) -> String {
