@@ -45,6 +45,11 @@ pub struct ShopState {
     /// Checkouts (ids of `abandoned`) the buyer later completed: `abandonedCheckouts` still
     /// lists them (as Shopify does), with `completedAt` and `updatedAt` at this time.
     pub recovered: BTreeMap<u64, DateTime<Utc>>,
+    /// The order-id listing (`OrderIds`) silently leaves out the last this many orders, as a
+    /// listing cut short by the API would.
+    pub ids_drop: usize,
+    /// `OrderIds` pages come without `pageInfo`.
+    pub ids_no_page_info: bool,
     /// `false`: `abandonedCheckouts` answers ACCESS_DENIED.
     pub abandoned_access: bool,
     /// Online-store sessions per shop-local day, served by `shopifyqlQuery` (`FROM sessions`)
@@ -84,6 +89,8 @@ impl ShopState {
             deleted: BTreeSet::new(),
             abandoned: BTreeMap::new(),
             recovered: BTreeMap::new(),
+            ids_drop: 0,
+            ids_no_page_info: false,
             scopes: [
                 "read_orders",
                 "read_all_orders",
@@ -788,12 +795,19 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
             )
         }
         "OrderIds" => {
-            let all: Vec<Value> = st
+            let mut all: Vec<Value> = st
                 .visible()
                 .iter()
                 .map(|o| json!({"id": gid("Order", o.id)}))
                 .collect();
-            Ok(json!({"orders": paged(all, var_usize(vars, "first", 0), after)}))
+            all.truncate(all.len().saturating_sub(st.ids_drop));
+            let mut page = paged(all, var_usize(vars, "first", 0), after);
+            if st.ids_no_page_info
+                && let Some(o) = page.as_object_mut()
+            {
+                o.remove("pageInfo");
+            }
+            Ok(json!({"orders": page}))
         }
         "AbandonedCheckouts" => {
             if !st.abandoned_access {

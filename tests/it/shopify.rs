@@ -288,6 +288,12 @@ async fn small_bucket_is_paced_not_failed() {
     let shop = Shop::start(st, "").await;
     let r = shop.sync().await;
     assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    // Pacing, not THROTTLED answers waited out, kept the run going: no retries at all.
+    assert_eq!(r.summary.retries, 0, "THROTTLED answers were retried");
+    assert!(
+        shop.sim.requests().len() > 10,
+        "several pages were needed for the bucket to matter"
+    );
 }
 
 struct StopAfterFirstBatch(ShutdownTrigger);
@@ -691,4 +697,62 @@ async fn recovered_checkouts_are_not_abandoned() {
         filters.iter().any(|f| f.starts_with("updated_at:>=")),
         "{filters:?}"
     );
+}
+
+/// Reconciliation marks nothing from a listing it cannot trust (missing pageInfo, fewer ids
+/// than `ordersCount`) or when too many orders would go at once, and such a failure does not
+/// fail the run whose orders were saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_never_marks_live_orders_from_a_bad_listing() {
+    let deleted = "SELECT COUNT(*) FROM orders WHERE deleted = 1";
+    let data = || SimState::generate(5, at(2026, 3, 30, 0, 0), 20, 20);
+    // A listing cut short without saying so (fewer ids than ordersCount).
+    let mut st = ShopState::new(data(), TOKEN);
+    st.ids_drop = 2;
+    let shop = Shop::start(st, "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert!(count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders") > 250);
+    assert_eq!(count(&shop.settings.database.path, deleted), 0);
+    // Pages without pageInfo (more than one page of ids).
+    let mut st = ShopState::new(data(), TOKEN);
+    st.ids_no_page_info = true;
+    let shop = Shop::start(st, "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(count(&shop.settings.database.path, deleted), 0);
+    // A consistent listing, but 10 % of the orders gone at once: refused.
+    let shop = Shop::start(
+        ShopState::new(data(), TOKEN),
+        "reconcile_schedule = \"* * * * * *\"",
+    )
+    .await;
+    assert_eq!(shop.sync().await.status, "ok");
+    shop.sim.with_state(|s| {
+        let ids: Vec<u64> = s.data.orders.keys().copied().collect();
+        let n = ids.len() / 10;
+        s.deleted.extend(ids.into_iter().take(n));
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(count(&shop.settings.database.path, deleted), 0);
+    // Two deletions (under the cap) are marked.
+    shop.sim.with_state(|s| s.deleted.clear());
+    let two: Vec<u64> = shop.sim.with_state(|s| {
+        let ids: Vec<u64> = s
+            .data
+            .orders
+            .values()
+            .filter(|o| o.status == "completed")
+            .map(|o| o.id)
+            .take(2)
+            .collect();
+        s.deleted.extend(ids.iter().copied());
+        ids
+    });
+    assert_eq!(two.len(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_eq!(count(&shop.settings.database.path, deleted), 2);
 }

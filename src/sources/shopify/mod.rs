@@ -39,6 +39,10 @@ const MAX_THROTTLED: u32 = 50;
 /// `abandoned_checkouts`, so a database synced before recovered checkouts were excluded
 /// reads every checkout once more and drops the recovered ones.)
 const ABANDONED_STREAM: &str = "abandoned_checkouts_updated";
+/// One reconciliation marks at most this share of the stored live orders deleted (or
+/// [`MAX_DELETED_FLOOR`] orders, whichever is more); beyond it, nothing is marked.
+const MAX_DELETED_SHARE: f64 = 0.05;
+const MAX_DELETED_FLOOR: usize = 3;
 /// Orders older than this need the `read_all_orders` scope.
 const RECENT_DAYS: i64 = 60;
 
@@ -391,7 +395,17 @@ impl ShopifySource {
         };
         self.incremental(ctx, from).await?;
         self.abandoned(ctx).await?;
-        self.reconcile_if_due(ctx, &access).await
+        // The orders are saved: a reconciliation that cannot be trusted is skipped (and
+        // tried again next run), never a reason to fail the run.
+        match self.reconcile_if_due(ctx, &access).await {
+            Err(SourceError::Cancelled) => Err(SourceError::Cancelled),
+            Err(SourceError::Store(e)) => Err(SourceError::Store(e)),
+            Err(e) => {
+                tracing::warn!(store = %self.name, "deleted-order reconciliation skipped, nothing marked deleted; it is retried at the next sync: {e}");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 
     async fn orders_count(&self, shutdown: &Shutdown) -> Option<u64> {
@@ -685,15 +699,42 @@ impl ShopifySource {
                 .await?;
             seen.extend(d.orders.nodes.into_iter().map(|n| n.id));
             match d.orders.page_info {
-                Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
-                _ => break,
+                Some(p) if p.has_next_page => match p.end_cursor {
+                    Some(c) => after = Some(c),
+                    None => {
+                        return Err(SourceError::Inconsistent {
+                            url: self.endpoint(),
+                            detail: "order-id listing: hasNextPage without an endCursor".into(),
+                        });
+                    }
+                },
+                Some(_) => break,
+                None => {
+                    return Err(SourceError::Inconsistent {
+                        url: self.endpoint(),
+                        detail: "order-id listing: a page without pageInfo; whether it was the last is unknown".into(),
+                    });
+                }
             }
+        }
+        // The listing must be complete: as many ids as the shop says it has.
+        let expected = self.orders_count(ctx.shutdown).await;
+        if expected != Some(seen.len() as u64) {
+            return Err(SourceError::Inconsistent {
+                url: self.endpoint(),
+                detail: format!(
+                    "order-id listing returned {} ids but ordersCount is {}; refusing to mark orders deleted from an incomplete listing",
+                    seen.len(),
+                    expected.map_or("unknown".to_string(), |c| c.to_string())
+                ),
+            });
         }
         // Orders created after the run began may be missing from the id listing; orders
         // older than 60 days are invisible without read_all_orders: neither is "deleted".
         let horizon = (access.all_orders() != Some(true))
             .then(|| ctx.started_at - Duration::days(RECENT_DAYS - 1));
         let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
+        let live = stored.len();
         let missing: Vec<String> = stored
             .into_iter()
             .filter(|(id, created)| {
@@ -703,6 +744,17 @@ impl ShopifySource {
             })
             .map(|(id, _)| id)
             .collect();
+        let limit = (live as f64 * MAX_DELETED_SHARE).floor() as usize;
+        if missing.len() > limit.max(MAX_DELETED_FLOOR) {
+            return Err(SourceError::Inconsistent {
+                url: self.endpoint(),
+                detail: format!(
+                    "{} of {live} stored orders are missing from the shop's listing, more than one run may mark deleted ({}% or {MAX_DELETED_FLOOR}); nothing was marked (a guard against an incomplete listing; see docs/shopify.md, \"Deleted orders\")",
+                    missing.len(),
+                    MAX_DELETED_SHARE * 100.0,
+                ),
+            });
+        }
         let n = ctx
             .db
             .mark_orders_deleted(
