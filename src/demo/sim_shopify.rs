@@ -50,6 +50,11 @@ pub struct ShopState {
     pub ids_drop: usize,
     /// `OrderIds` pages come without `pageInfo`.
     pub ids_no_page_info: bool,
+    /// `(client_id, client_secret)` of a Dev Dashboard app: `POST /admin/oauth/access_token`
+    /// with `grant_type=client_credentials` and these exchanges them for `access_token`
+    /// (valid `token_expires_in` seconds, as Shopify's 24 h tokens are).
+    pub client_credentials: Option<(String, String)>,
+    pub token_expires_in: u64,
     /// `false`: `abandonedCheckouts` answers ACCESS_DENIED.
     pub abandoned_access: bool,
     /// Online-store sessions per shop-local day, served by `shopifyqlQuery` (`FROM sessions`)
@@ -90,6 +95,8 @@ impl ShopState {
             abandoned: BTreeMap::new(),
             recovered: BTreeMap::new(),
             ids_drop: 0,
+            client_credentials: None,
+            token_expires_in: 86399,
             ids_no_page_info: false,
             scopes: [
                 "read_orders",
@@ -466,6 +473,32 @@ async fn handle(
         .get("x-shopify-access-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if method == Method::POST && path == "/admin/oauth/access_token" {
+        lock(&shared.requests).push(ShopRequest {
+            path: path.clone(),
+            operation: "TokenExchange".into(),
+            variables: Value::Null,
+            token,
+        });
+        let form: BTreeMap<String, String> = reqwest::Url::parse(&format!(
+            "http://form.invalid/?{}",
+            String::from_utf8_lossy(&body)
+        ))
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default();
+        let st = lock(&shared.state);
+        let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+            && st.client_credentials.as_ref().is_some_and(|(id, secret)| {
+                form.get("client_id") == Some(id) && form.get("client_secret") == Some(secret)
+            });
+        return if ok {
+            let body = json!({"access_token": st.access_token, "scope": st.scopes.join(","), "expires_in": st.token_expires_in});
+            reply(200, body.to_string(), "application/json")
+        } else {
+            let body = json!({"error": "invalid_client", "error_description": "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."});
+            reply(400, body.to_string(), "application/json")
+        };
+    }
     if method == Method::GET
         && let Some(n) = path
             .strip_prefix("/bulk/")

@@ -27,7 +27,11 @@ struct Shop {
 }
 
 impl Shop {
-    async fn start(mut state: ShopState, extra: &str) -> Shop {
+    async fn start(state: ShopState, extra: &str) -> Shop {
+        Shop::start_with_auth(state, &format!("access_token = \"{TOKEN}\""), extra).await
+    }
+
+    async fn start_with_auth(mut state: ShopState, auth: &str, extra: &str) -> Shop {
         // Shopify's standard restore rate (100/s) would make paging 600 orders take a
         // minute; tests that exercise pacing set their own bucket.
         if state.restore_rate == 100.0 {
@@ -37,7 +41,7 @@ impl Shop {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("okrsync.toml");
         let text = format!(
-            "[database]\npath = \"okrsync.db\"\n\n[[stores]]\nname = \"main\"\nplatform = \"shopify\"\nshop = \"{}\"\naccess_token = \"{TOKEN}\"\nretry_backoff_ms = 10\nmax_retries = 3\ntimeout_seconds = 5\n{extra}\n",
+            "[database]\npath = \"okrsync.db\"\n\n[[stores]]\nname = \"main\"\nplatform = \"shopify\"\nshop = \"{}\"\n{auth}\nretry_backoff_ms = 10\nmax_retries = 3\ntimeout_seconds = 5\n{extra}\n",
             sim.url()
         );
         write_private(&config_path, &text);
@@ -755,4 +759,70 @@ async fn reconciliation_never_marks_live_orders_from_a_bad_listing() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(shop.sync().await.status, "ok");
     assert_eq!(count(&shop.settings.database.path, deleted), 2);
+}
+
+/// A Dev Dashboard app's client id and secret (no `shpat_` token in the admin) are exchanged
+/// for an access token once, reused until it expires, and never appear in output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_are_exchanged_for_a_cached_token() {
+    const SECRET: &str = "shpss_client_secret_0123456789";
+    let mut st = ShopState::new(dataset(), TOKEN);
+    st.client_credentials = Some(("cid_0123".into(), SECRET.into()));
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    write_private(&secret_file, SECRET);
+    let auth = format!(
+        "client_id = \"cid_0123\"\nclient_secret_file = \"{}\"",
+        secret_file.display()
+    );
+    let shop = Shop::start_with_auth(st, &auth, "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(r.status, shop.sync().await.status);
+    let reqs = shop.sim.requests();
+    let exchanges = reqs
+        .iter()
+        .filter(|q| q.operation == "TokenExchange")
+        .count();
+    assert_eq!(
+        exchanges, 1,
+        "the token is cached across runs until it expires"
+    );
+    assert!(
+        reqs.iter()
+            .filter(|q| !q.operation.is_empty() && q.operation != "TokenExchange")
+            .all(|q| q.token.as_deref() == Some(TOKEN))
+    );
+    assert_eq!(
+        shop.kpi(KpiId::Orders, "2026-03-01..2026-03-31").await,
+        Some(Value::Count(3))
+    );
+    // A wrong secret: the run fails, says what to check, and never shows the secret.
+    shop.sim
+        .with_state(|s| s.client_credentials = Some(("cid_0123".into(), "other".into())));
+    let bad = Shop::start_with_auth(
+        shop.sim.with_state(|s| s.clone()),
+        &format!("client_id = \"cid_0123\"\nclient_secret = \"{SECRET}\""),
+        "",
+    )
+    .await;
+    let r = bad.sync().await;
+    assert_eq!(r.status, "failed");
+    let err = r.summary.error.unwrap_or_default();
+    assert!(err.contains("client credentials were refused"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+    // Both ways at once is a configuration error.
+    let both = format!("access_token = \"{TOKEN}\"\nclient_id = \"x\"\nclient_secret = \"y\"\n");
+    let path = dir.path().join("both.toml");
+    write_private(
+        &path,
+        &format!(
+            "[database]\npath = \"x.db\"\n\n[[stores]]\nname = \"m\"\nplatform = \"shopify\"\nshop = \"{}\"\n{both}",
+            shop.sim.url()
+        ),
+    );
+    let e = config::load(&path, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("either access_token or client_id"), "{e}");
 }

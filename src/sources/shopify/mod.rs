@@ -1,8 +1,11 @@
 //! Shopify source over the Admin GraphQL API (`/admin/api/<version>/graphql.json`).
 //!
 //! Streams: `orders` (incremental by `updated_at`, or a bulk operation for a large first
-//! sync, see [`bulk`]), `abandoned_checkouts` (by `created_at`) and a daily `reconcile` of
-//! order ids that marks orders deleted from the shop. Requests are paced from
+//! sync, see [`bulk`]), `abandoned_checkouts` (by `updated_at`; recovered ones, with
+//! `completedAt`, are deleted) and a daily `reconcile` of order ids that marks orders deleted
+//! from the shop, only from a complete listing and never more than a few percent at once.
+//! Credentials are an access token or a client id and secret exchanged for a cached,
+//! expiring token (client-credentials grant). Requests are paced from
 //! `extensions.cost.throttleStatus`; a `THROTTLED` answer (HTTP 200) is waited out for as
 //! long as the restore rate implies. See `docs/shopify.md`.
 
@@ -27,7 +30,7 @@ use self::api::{
 };
 use super::http::{HttpClient, Redactor, RetryPolicy, excerpt};
 use super::{SourceError, SyncContext};
-use crate::config::{ExposeSecret, ShopifySettings, StoreSettings};
+use crate::config::{ExposeSecret, ShopifyAuth, ShopifySettings, StoreSettings};
 use crate::daemon::Shutdown;
 use crate::domain::{StoreInfo, StoreTz};
 use crate::store::Page;
@@ -54,6 +57,15 @@ pub struct ShopifySource {
     lookback: Duration,
     /// The last throttle status Shopify reported, and when.
     bucket: Mutex<Option<(ThrottleStatus, tokio::time::Instant)>>,
+}
+
+/// Tokens exchanged with client credentials, per shop and client id, with when to renew
+/// them: process-wide, so a daemon exchanges once per token lifetime, not once per run.
+type TokenCache = std::collections::HashMap<String, (String, tokio::time::Instant)>;
+
+fn tokens() -> &'static Mutex<TokenCache> {
+    static TOKENS: std::sync::OnceLock<Mutex<TokenCache>> = std::sync::OnceLock::new();
+    TOKENS.get_or_init(|| Mutex::new(TokenCache::new()))
 }
 
 /// The position of the `orders` stream, stored as JSON in the `cursors` table.
@@ -87,7 +99,16 @@ impl Access {
 impl ShopifySource {
     pub fn new(store: &StoreSettings, s: &ShopifySettings) -> Result<ShopifySource, SourceError> {
         let mut redactor = Redactor::default();
-        redactor.add(s.access_token.expose_secret());
+        match &s.auth {
+            ShopifyAuth::Token(t) => redactor.add(t.expose_secret()),
+            ShopifyAuth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => {
+                redactor.add(client_id.expose_secret());
+                redactor.add(client_secret.expose_secret());
+            }
+        }
         let ca = match &store.tls_ca_file {
             Some(p) => Some(std::fs::read(p).map_err(|e| {
                 SourceError::Config(format!("cannot read tls_ca_file {}: {e}", p.display()))
@@ -152,6 +173,95 @@ impl ShopifySource {
         Ok(())
     }
 
+    /// The Admin API access token: the configured one, or (client credentials) a cached
+    /// token from the client-credentials grant, renewed a minute before it expires.
+    async fn access_token(&self, shutdown: &Shutdown) -> Result<String, SourceError> {
+        let (client_id, client_secret) = match &self.settings.auth {
+            ShopifyAuth::Token(t) => return Ok(t.expose_secret().to_string()),
+            ShopifyAuth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => (client_id, client_secret),
+        };
+        let key = self.token_key();
+        if let Some((t, until)) = tokens().lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && tokio::time::Instant::now() < *until
+        {
+            return Ok(t.clone());
+        }
+        let url = format!(
+            "{}/admin/oauth/access_token",
+            self.settings.shop.as_str().trim_end_matches('/')
+        );
+        let resp = self
+            .http
+            .send(&format!("POST {url}"), shutdown, |c| {
+                crate::sources::analytics::with_form(
+                    c.post(&url),
+                    &[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", client_id.expose_secret()),
+                        ("client_secret", client_secret.expose_secret()),
+                    ],
+                )
+            })
+            .await
+            .map_err(|e| match e {
+                SourceError::Auth { url, status, body } | SourceError::Status { url, status, body }
+                    if (400..500).contains(&status) =>
+                {
+                    SourceError::Auth {
+                        url,
+                        status,
+                        body: format!(
+                            "{body} — the client credentials were refused: check client_id and client_secret (Dev Dashboard → your app → Settings) and that the app is installed on this shop"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
+        // The body holds the token: errors below never quote it.
+        let v: Value = serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
+            url: url.clone(),
+            detail: e.to_string(),
+            excerpt: "(not shown: it may hold a token)".into(),
+        })?;
+        let token = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| SourceError::Inconsistent {
+                url: url.clone(),
+                detail: "the client-credentials answer has no access_token".into(),
+            })?
+            .to_string();
+        let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
+        let until = tokio::time::Instant::now()
+            + StdDuration::from_secs(expires_in.saturating_sub(60).max(1));
+        tokens()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (token.clone(), until));
+        Ok(token)
+    }
+
+    fn token_key(&self) -> String {
+        match &self.settings.auth {
+            ShopifyAuth::ClientCredentials { client_id, .. } => {
+                format!("{}\n{}", self.settings.shop, client_id.expose_secret())
+            }
+            ShopifyAuth::Token(_) => String::new(),
+        }
+    }
+
+    /// Forgets an exchanged token (after the API refused it).
+    fn forget_token(&self) {
+        tokens()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.token_key());
+    }
+
     /// Sends one GraphQL document. Paces by cost, waits out THROTTLED, and turns any other
     /// `errors` into [`SourceError::GraphQl`] naming the query. Shared with the
     /// `shopify_sessions` analytics provider, so both pace and wait the same way.
@@ -166,7 +276,7 @@ impl ShopifySource {
         let url = self.endpoint();
         let body = serde_json::to_vec(&json!({"query": document, "variables": variables}))
             .map_err(|e| SourceError::Config(format!("cannot encode query {name}: {e}")))?;
-        let token = self.settings.access_token.expose_secret().to_string();
+        let token = self.access_token(shutdown).await?;
         let mut throttled = 0;
         loop {
             self.pace(cost, shutdown).await?;
@@ -178,7 +288,12 @@ impl ShopifySource {
                         .header("Content-Type", "application/json")
                         .body(body.clone())
                 })
-                .await?;
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, SourceError::Auth { .. }) {
+                        self.forget_token();
+                    }
+                })?;
             let env: Envelope<T> =
                 serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
                     url: format!("{url} ({name})"),
