@@ -37,6 +37,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "consumer_key",
     "consumer_secret",
     "access_token",
+    "client_secret",
     "secret",
     "webhook_secret",
     "token",
@@ -106,12 +107,26 @@ pub struct ShopifySettings {
     /// Base URL of the shop (`https://my-store.myshopify.com`); the API lives at
     /// `<shop>/admin/api/<api_version>/graphql.json`.
     pub shop: reqwest::Url,
-    pub access_token: SecretString,
+    /// How okrsync gets its Admin API access token.
+    pub auth: ShopifyAuth,
     pub api_version: String,
     /// Orders (counted by `ordersCount`) above which a first sync uses a bulk operation.
     pub bulk_threshold: u64,
     /// When deleted-order reconciliation runs (at most once per due time, at the next sync).
     pub reconcile_schedule: cron::Schedule,
+}
+
+/// Shopify credentials: a fixed token, or an app's client id and secret exchanged for
+/// expiring tokens (client-credentials grant, for Dev Dashboard apps).
+#[derive(Debug, Clone)]
+pub enum ShopifyAuth {
+    /// `access_token`: an Admin API access token (`shpat_…`) of a legacy custom app.
+    Token(SecretString),
+    /// `client_id` + `client_secret`: exchanged at `<shop>/admin/oauth/access_token`.
+    ClientCredentials {
+        client_id: SecretString,
+        client_secret: SecretString,
+    },
 }
 
 /// How credentials travel to a WooCommerce store over `https://`. Over `http://` okrsync
@@ -679,6 +694,8 @@ impl Validator<'_> {
                 known.extend([
                     "shop",
                     "access_token",
+                    "client_id",
+                    "client_secret",
                     "api_version",
                     "bulk_threshold",
                     "reconcile_schedule",
@@ -816,7 +833,37 @@ impl Validator<'_> {
                     None
                 }
             });
-        let access_token = self.secret(obj, prefix, "access_token");
+        let has = |k: &str| {
+            [k.to_string(), format!("{k}_env"), format!("{k}_file")]
+                .iter()
+                .any(|key| obj.get(key).is_some())
+        };
+        let auth = match (
+            has("access_token"),
+            has("client_id") || has("client_secret"),
+        ) {
+            (true, true) => {
+                self.problem(
+                    format!("{prefix}.access_token"),
+                    "give either access_token or client_id + client_secret, not both",
+                );
+                None
+            }
+            (false, true) => {
+                let client_id = self.string(obj, prefix, "client_id", true);
+                let client_secret = self.secret(obj, prefix, "client_secret");
+                match (client_id, client_secret) {
+                    (Some(id), Some(secret)) => Some(ShopifyAuth::ClientCredentials {
+                        client_id: SecretString::from(id),
+                        client_secret: secret,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => self
+                .secret(obj, prefix, "access_token")
+                .map(ShopifyAuth::Token),
+        };
         let api_version = self
             .string(obj, prefix, "api_version", false)
             .unwrap_or_else(|| DEFAULT_SHOPIFY_API_VERSION.to_string());
@@ -849,7 +896,7 @@ impl Validator<'_> {
         };
         Some(ShopifySettings {
             shop: shop?,
-            access_token: access_token?,
+            auth: auth?,
             api_version,
             bulk_threshold,
             reconcile_schedule: reconcile_schedule?,

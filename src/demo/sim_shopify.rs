@@ -42,6 +42,19 @@ pub struct ShopState {
     pub abandoned: BTreeMap<u64, DateTime<Utc>>,
     /// Scopes of the token (`read_all_orders` makes orders older than 60 days visible).
     pub scopes: Vec<String>,
+    /// Checkouts (ids of `abandoned`) the buyer later completed: `abandonedCheckouts` still
+    /// lists them (as Shopify does), with `completedAt` and `updatedAt` at this time.
+    pub recovered: BTreeMap<u64, DateTime<Utc>>,
+    /// The order-id listing (`OrderIds`) silently leaves out the last this many orders, as a
+    /// listing cut short by the API would.
+    pub ids_drop: usize,
+    /// `OrderIds` pages come without `pageInfo`.
+    pub ids_no_page_info: bool,
+    /// `(client_id, client_secret)` of a Dev Dashboard app: `POST /admin/oauth/access_token`
+    /// with `grant_type=client_credentials` and these exchanges them for `access_token`
+    /// (valid `token_expires_in` seconds, as Shopify's 24 h tokens are).
+    pub client_credentials: Option<(String, String)>,
+    pub token_expires_in: u64,
     /// `false`: `abandonedCheckouts` answers ACCESS_DENIED.
     pub abandoned_access: bool,
     /// Online-store sessions per shop-local day, served by `shopifyqlQuery` (`FROM sessions`)
@@ -51,6 +64,8 @@ pub struct ShopState {
     pub restore_rate: f64,
     /// `currentBulkOperation` polls before an operation completes.
     pub bulk_polls: u32,
+    /// Every bulk operation started while this is set ends FAILED (`INTERNAL_SERVER_ERROR`).
+    pub bulk_fail: bool,
     bulk_ops: Vec<SimBulk>,
     bucket: f64,
     bucket_at: Option<Instant>,
@@ -63,6 +78,9 @@ struct SimBulk {
     polls: u32,
     jsonl: String,
     roots: usize,
+    fail: bool,
+    /// The result has expired: `url` is null although `objectCount` is not 0.
+    expired: bool,
 }
 
 impl ShopState {
@@ -75,6 +93,11 @@ impl ShopState {
             test_orders: BTreeSet::new(),
             deleted: BTreeSet::new(),
             abandoned: BTreeMap::new(),
+            recovered: BTreeMap::new(),
+            ids_drop: 0,
+            client_credentials: None,
+            token_expires_in: 86399,
+            ids_no_page_info: false,
             scopes: [
                 "read_orders",
                 "read_all_orders",
@@ -89,6 +112,7 @@ impl ShopState {
             bucket_max: 1000.0,
             restore_rate: 100.0,
             bulk_polls: 2,
+            bulk_fail: false,
             bulk_ops: Vec::new(),
             bucket: 1000.0,
             bucket_at: None,
@@ -124,6 +148,14 @@ impl ShopState {
             .copied()
             .collect();
         st
+    }
+
+    /// Expires the results of every bulk operation run so far (Shopify keeps them 7 days):
+    /// they then report `url: null` with their `objectCount`. Later operations are fresh.
+    pub fn expire_bulk_results(&mut self) {
+        for b in &mut self.bulk_ops {
+            b.expired = true;
+        }
     }
 
     fn is_order(&self, o: &SimOrder) -> bool {
@@ -441,6 +473,32 @@ async fn handle(
         .get("x-shopify-access-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if method == Method::POST && path == "/admin/oauth/access_token" {
+        lock(&shared.requests).push(ShopRequest {
+            path: path.clone(),
+            operation: "TokenExchange".into(),
+            variables: Value::Null,
+            token,
+        });
+        let form: BTreeMap<String, String> = reqwest::Url::parse(&format!(
+            "http://form.invalid/?{}",
+            String::from_utf8_lossy(&body)
+        ))
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default();
+        let st = lock(&shared.state);
+        let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+            && st.client_credentials.as_ref().is_some_and(|(id, secret)| {
+                form.get("client_id") == Some(id) && form.get("client_secret") == Some(secret)
+            });
+        return if ok {
+            let body = json!({"access_token": st.access_token, "scope": st.scopes.join(","), "expires_in": st.token_expires_in});
+            reply(200, body.to_string(), "application/json")
+        } else {
+            let body = json!({"error": "invalid_client", "error_description": "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."});
+            reply(400, body.to_string(), "application/json")
+        };
+    }
     if method == Method::GET
         && let Some(n) = path
             .strip_prefix("/bulk/")
@@ -545,6 +603,7 @@ fn requested_cost(op: &str, vars: &Value) -> f64 {
         }
         "OrderLines" => 3.0 + first * 10.0,
         "RefundLines" => 3.0 + first * 6.0,
+        "OrderRefunds" => 3.0 + first * 3.0,
         "OrderIds" | "AbandonedCheckouts" => 2.0 + first,
         "BulkRun" | "ShopifySessions" => 10.0,
         _ => 1.0,
@@ -733,6 +792,21 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
                 }
             })
         }
+        "OrderRefunds" => {
+            let id = vars.get("id").and_then(Value::as_str).unwrap_or("");
+            let o = st
+                .visible()
+                .into_iter()
+                .find(|o| gid("Order", o.id) == id)
+                .cloned();
+            Ok(match o {
+                None => json!({"node": null}),
+                Some(o) => {
+                    let v = order_json(st, &o, var_usize(vars, "first", 0));
+                    json!({"node": {"refunds": v["refunds"]}})
+                }
+            })
+        }
         "RefundLines" => {
             let id = vars.get("id").and_then(Value::as_str).unwrap_or("");
             let found = st
@@ -754,23 +828,39 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
             )
         }
         "OrderIds" => {
-            let all: Vec<Value> = st
+            let mut all: Vec<Value> = st
                 .visible()
                 .iter()
                 .map(|o| json!({"id": gid("Order", o.id)}))
                 .collect();
-            Ok(json!({"orders": paged(all, var_usize(vars, "first", 0), after)}))
+            all.truncate(all.len().saturating_sub(st.ids_drop));
+            let mut page = paged(all, var_usize(vars, "first", 0), after);
+            if st.ids_no_page_info
+                && let Some(o) = page.as_object_mut()
+            {
+                o.remove("pageInfo");
+            }
+            Ok(json!({"orders": page}))
         }
         "AbandonedCheckouts" => {
             if !st.abandoned_access {
                 return Err(("ACCESS_DENIED", "Access denied for abandonedCheckouts field. Required access: `read_orders` access scope.".into()));
             }
-            let since = since_filter(vars, "created_at")?;
+            let since = since_filter(vars, "updated_at")?;
             let all: Vec<Value> = st
                 .abandoned_checkouts()
                 .into_iter()
-                .filter(|(_, at)| since.is_none_or(|s| *at >= s))
-                .map(|(id, at)| json!({"id": gid("AbandonedCheckout", id), "createdAt": iso(at)}))
+                .map(|(id, at)| {
+                    let done = st.recovered.get(&id).copied();
+                    (id, at, done, done.unwrap_or(at).max(at))
+                })
+                .filter(|(_, _, _, updated)| since.is_none_or(|s| *updated >= s))
+                .map(|(id, at, done, updated)| {
+                    json!({
+                        "id": gid("AbandonedCheckout", id), "createdAt": iso(at),
+                        "updatedAt": iso(updated), "completedAt": done.map(iso),
+                    })
+                })
                 .collect();
             Ok(json!({"abandonedCheckouts": paged(all, var_usize(vars, "first", 0), after)}))
         }
@@ -798,6 +888,8 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
                 polls: 0,
                 jsonl,
                 roots,
+                fail: st.bulk_fail,
+                expired: false,
             });
             Ok(
                 json!({"bulkOperationRunQuery": {"bulkOperation": {"id": gid("BulkOperation", n as u64), "status": "CREATED"}, "userErrors": []}}),
@@ -808,19 +900,25 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
             let Some(b) = st.bulk_ops.last_mut() else {
                 return Ok(json!({"currentBulkOperation": null}));
             };
-            if b.status != "COMPLETED" {
+            if matches!(b.status, "CREATED" | "RUNNING") {
                 b.polls += 1;
-                b.status = if b.polls >= polls_needed {
-                    "COMPLETED"
-                } else {
-                    "RUNNING"
+                b.status = match (b.polls >= polls_needed, b.fail) {
+                    (false, _) => "RUNNING",
+                    (true, false) => "COMPLETED",
+                    (true, true) => "FAILED",
                 };
             }
             let done = b.status == "COMPLETED";
+            let objects = if b.status == "FAILED" {
+                0
+            } else {
+                b.jsonl.lines().count()
+            };
             Ok(json!({"currentBulkOperation": {
-                "id": gid("BulkOperation", b.n as u64), "status": b.status, "errorCode": null,
-                "objectCount": b.jsonl.lines().count().to_string(), "rootObjectCount": b.roots.to_string(),
-                "url": done.then(|| format!("{base}/bulk/{}.jsonl", b.n)), "partialDataUrl": null,
+                "id": gid("BulkOperation", b.n as u64), "status": b.status,
+                "errorCode": (b.status == "FAILED").then_some("INTERNAL_SERVER_ERROR"),
+                "objectCount": objects.to_string(), "rootObjectCount": b.roots.to_string(),
+                "url": (done && !b.expired).then(|| format!("{base}/bulk/{}.jsonl", b.n)), "partialDataUrl": null,
             }}))
         }
         other => Err((

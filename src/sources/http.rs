@@ -174,6 +174,10 @@ impl HttpClient {
         &self.redactor
     }
 
+    pub fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
     pub fn inner(&self) -> &reqwest::Client {
         &self.client
     }
@@ -280,7 +284,7 @@ impl HttpClient {
         }
     }
 
-    fn transport_error(&self, what: &str, e: reqwest::Error) -> SourceError {
+    pub(crate) fn transport_error(&self, what: &str, e: reqwest::Error) -> SourceError {
         let kind = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {

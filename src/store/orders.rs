@@ -29,6 +29,9 @@ pub struct Page {
     pub refunds: Vec<Refund>,
     /// Abandoned checkouts (Shopify): `(platform id, created at)`, upserted by id.
     pub abandoned_checkouts: Vec<(String, DateTime<Utc>)>,
+    /// Checkouts (Shopify platform ids) that were completed (recovered into an order): they
+    /// are not abandoned, so any stored row is deleted.
+    pub completed_checkouts: Vec<String>,
     /// `(stream, value)`: the cursor that is valid once this page is stored.
     pub cursor: Option<(String, String)>,
 }
@@ -181,6 +184,20 @@ impl Store {
                     |r| r.get(0),
                 )
                 .optional()?)
+        })
+        .await
+    }
+
+    /// Deletes one stream's cursor, so its next run starts from the beginning (for example a
+    /// bulk backfill whose operation failed or whose result expired).
+    pub async fn delete_cursor(&self, store_id: i64, stream: &str) -> Result<(), StoreError> {
+        let stream = stream.to_string();
+        self.call(move |db| {
+            db.conn.execute(
+                "DELETE FROM cursors WHERE store_id = ?1 AND stream = ?2",
+                params![store_id, stream],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -411,6 +428,13 @@ fn write_page(
             "INSERT INTO abandoned_checkouts (store_id, platform_id, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(store_id, platform_id) DO UPDATE SET created_at = excluded.created_at",
             params![store_id, id, ts(*created)],
+        )?;
+        stats.upserted += n as u64;
+    }
+    for id in &page.completed_checkouts {
+        let n = tx.execute(
+            "DELETE FROM abandoned_checkouts WHERE store_id = ?1 AND platform_id = ?2",
+            params![store_id, id],
         )?;
         stats.upserted += n as u64;
     }

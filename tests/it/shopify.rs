@@ -27,7 +27,11 @@ struct Shop {
 }
 
 impl Shop {
-    async fn start(mut state: ShopState, extra: &str) -> Shop {
+    async fn start(state: ShopState, extra: &str) -> Shop {
+        Shop::start_with_auth(state, &format!("access_token = \"{TOKEN}\""), extra).await
+    }
+
+    async fn start_with_auth(mut state: ShopState, auth: &str, extra: &str) -> Shop {
         // Shopify's standard restore rate (100/s) would make paging 600 orders take a
         // minute; tests that exercise pacing set their own bucket.
         if state.restore_rate == 100.0 {
@@ -37,7 +41,7 @@ impl Shop {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("okrsync.toml");
         let text = format!(
-            "[database]\npath = \"okrsync.db\"\n\n[[stores]]\nname = \"main\"\nplatform = \"shopify\"\nshop = \"{}\"\naccess_token = \"{TOKEN}\"\nretry_backoff_ms = 10\nmax_retries = 3\ntimeout_seconds = 5\n{extra}\n",
+            "[database]\npath = \"okrsync.db\"\n\n[[stores]]\nname = \"main\"\nplatform = \"shopify\"\nshop = \"{}\"\n{auth}\nretry_backoff_ms = 10\nmax_retries = 3\ntimeout_seconds = 5\n{extra}\n",
             sim.url()
         );
         write_private(&config_path, &text);
@@ -288,6 +292,12 @@ async fn small_bucket_is_paced_not_failed() {
     let shop = Shop::start(st, "").await;
     let r = shop.sync().await;
     assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    // Pacing, not THROTTLED answers waited out, kept the run going: no retries at all.
+    assert_eq!(r.summary.retries, 0, "THROTTLED answers were retried");
+    assert!(
+        shop.sim.requests().len() > 10,
+        "several pages were needed for the bucket to matter"
+    );
 }
 
 struct StopAfterFirstBatch(ShutdownTrigger);
@@ -359,6 +369,96 @@ async fn killed_bulk_backfill_resumes_without_loss_or_duplicates() {
             .requests()
             .iter()
             .any(|q| q.operation == "BulkRun")
+    );
+}
+
+fn bulk_runs(shop: &Shop) -> usize {
+    shop.sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "BulkRun")
+        .count()
+}
+
+fn visible_orders(shop: &Shop) -> i64 {
+    shop.sim.with_state(|s| {
+        s.data
+            .orders
+            .values()
+            .filter(|o| {
+                !matches!(
+                    o.status.as_str(),
+                    "pending" | "failed" | "checkout-draft" | "trash"
+                )
+            })
+            .count() as i64
+    })
+}
+
+/// A bulk operation that ends FAILED is retried once with a new operation in the same run;
+/// when that fails too the run fails, says so truthfully, and the next run starts afresh
+/// instead of waiting on the failed operation forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_bulk_operation_is_replaced_not_stuck() {
+    let data = SimState::generate(3, at(2026, 3, 30, 0, 0), 10, 20);
+    let mut st = ShopState::new(data, TOKEN);
+    st.bulk_fail = true;
+    let shop = Shop::start(st, "bulk_threshold = 10").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "failed");
+    let err = r.summary.error.clone().unwrap_or_default();
+    assert!(
+        err.contains("FAILED") && err.contains("next run starts a new bulk operation"),
+        "{err}"
+    );
+    assert_eq!(bulk_runs(&shop), 2, "one new operation within the run");
+    // The saved bulk position was cleared.
+    let orders_cursor = "SELECT COUNT(*) FROM cursors WHERE stream = 'orders'";
+    assert_eq!(count(&shop.settings.database.path, orders_cursor), 0);
+    // A position saved for the operation that ended FAILED (as a run killed while it
+    // failed leaves it) is not resumed: a new operation starts at once.
+    rusqlite::Connection::open(&shop.settings.database.path)
+        .unwrap()
+        .execute(
+            "INSERT INTO cursors (store_id, stream, value, updated_at) SELECT id, 'orders', ?1, '2026-03-30T00:00:00Z' FROM stores",
+            [r#"{"mode":"bulk","operation":"gid://shopify/BulkOperation/2","started_at":"2026-03-30T00:00:00Z","done":0}"#],
+        )
+        .unwrap();
+    assert_eq!(count(&shop.settings.database.path, orders_cursor), 1);
+    shop.sim.with_state(|s| s.bulk_fail = false);
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(bulk_runs(&shop), 3);
+    assert_eq!(
+        count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders"),
+        visible_orders(&shop)
+    );
+}
+
+/// A killed backfill resumed after the result expired (url null, objectCount > 0) starts a
+/// new operation instead of treating the result as empty and moving on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_resume_after_result_expiry_loses_nothing() {
+    let data = SimState::generate(3, at(2026, 3, 30, 0, 0), 40, 20);
+    let shop = Shop::start(ShopState::new(data, TOKEN), "bulk_threshold = 100").await;
+    let visible = visible_orders(&shop);
+    assert!(visible > 2 * 250, "need several batches: {visible}");
+    let (trigger, shutdown) = ShutdownTrigger::new();
+    let r = shop
+        .sync_with(&shutdown, &StopAfterFirstBatch(trigger))
+        .await;
+    assert_eq!(r.status, "partial", "{:?}", r.summary);
+    shop.sim.with_state(|s| s.expire_bulk_results());
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(
+        bulk_runs(&shop),
+        2,
+        "a new operation replaced the expired one"
+    );
+    assert_eq!(
+        count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders"),
+        visible
     );
 }
 
@@ -514,4 +614,215 @@ async fn access_token_never_leaks() {
     assert_eq!(r.status, "failed");
     let err = r.summary.error.unwrap();
     assert!(err.contains("401") && !err.contains(TOKEN), "{err}");
+}
+
+/// One order with 12 lines (more than the 5 fetched with each order: follow-up
+/// `OrderLines`), each refunded in its own refund (12 > the 10 refunds listed with each
+/// order: follow-up `OrderRefunds`). Rows and KPIs equal the WooCommerce reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_lines_and_many_refunds_on_one_order() {
+    let make = || {
+        let mut st = empty_state();
+        st.now_override = Some(at(2026, 3, 10, 12, 0));
+        let mut o =
+            NewOrder::new("completed", at(2026, 3, 2, 10, 0), "ann@example.com").customer(5);
+        for i in 0..12u64 {
+            o = o.line(20 + i, &format!("SKU{i}"), "Item", 1, dec("10.00"));
+        }
+        let id = st.add_order(o);
+        let lines: Vec<u64> = st.orders[&id].lines.iter().map(|l| l.id).collect();
+        st.now_override = Some(at(2026, 3, 12, 12, 0));
+        for l in lines {
+            st.refund(id, &[(l, 1)], dec("0"));
+        }
+        st.now_override = None;
+        st
+    };
+    let woo = Harness::start(make()).await;
+    assert_eq!(woo.sync().await.status, "ok");
+    let shop = Shop::start(ShopState::new(make(), TOKEN), "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    let db = &shop.settings.database.path;
+    assert_eq!(count(db, "SELECT COUNT(*) FROM order_lines"), 12);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM refunds"), 12);
+    let ops: Vec<String> = shop
+        .sim
+        .requests()
+        .iter()
+        .map(|q| q.operation.clone())
+        .collect();
+    assert!(ops.iter().any(|o| o == "OrderLines"), "{ops:?}");
+    assert!(ops.iter().any(|o| o == "OrderRefunds"), "{ops:?}");
+    assert_eq!(normalized(db), normalized(&woo.settings.database.path));
+    let w = "2026-03-01..2026-03-31";
+    for id in KPIS {
+        let expected = woo.kpi(id, w, at(2026, 3, 31, 12, 0)).await;
+        assert_eq!(shop.kpi(id, w).await, expected, "{id:?}");
+    }
+    assert_eq!(
+        shop.kpi(KpiId::Returns, w).await,
+        Some(Value::Money(dec("120.00")))
+    );
+}
+
+/// Shopify's `abandonedCheckouts` also lists recovered checkouts (`completedAt` set): they
+/// became orders and are not abandoned, also when the recovery happens after a first sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovered_checkouts_are_not_abandoned() {
+    let mut st = ShopState::new(dataset(), TOKEN);
+    st.abandoned.insert(9001, at(2026, 3, 6, 10, 0));
+    st.abandoned.insert(9002, at(2026, 3, 7, 10, 0));
+    st.recovered.insert(9001, at(2026, 3, 6, 11, 0));
+    let shop = Shop::start(st, "").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    let w = "2026-03-01..2026-03-31";
+    // 1 abandoned (9002) / (1 + 3 orders); 9001 was recovered.
+    assert_eq!(
+        shop.kpi(KpiId::CartAbandonmentRate, w).await,
+        Some(Value::Rate(dec("0.25")))
+    );
+    // 9002 is recovered later: the next (incremental, updated_at) sync drops it.
+    let now = chrono::Utc::now();
+    shop.sim.with_state(|s| s.recovered.insert(9002, now));
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_eq!(
+        shop.kpi(KpiId::CartAbandonmentRate, w).await,
+        Some(Value::Rate(dec("0")))
+    );
+    let filters: Vec<String> = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "AbandonedCheckouts")
+        .filter_map(|q| q.variables["query"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        filters.iter().any(|f| f.starts_with("updated_at:>=")),
+        "{filters:?}"
+    );
+}
+
+/// Reconciliation marks nothing from a listing it cannot trust (missing pageInfo, fewer ids
+/// than `ordersCount`) or when too many orders would go at once, and such a failure does not
+/// fail the run whose orders were saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_never_marks_live_orders_from_a_bad_listing() {
+    let deleted = "SELECT COUNT(*) FROM orders WHERE deleted = 1";
+    let data = || SimState::generate(5, at(2026, 3, 30, 0, 0), 20, 20);
+    // A listing cut short without saying so (fewer ids than ordersCount).
+    let mut st = ShopState::new(data(), TOKEN);
+    st.ids_drop = 2;
+    let shop = Shop::start(st, "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert!(count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders") > 250);
+    assert_eq!(count(&shop.settings.database.path, deleted), 0);
+    // Pages without pageInfo (more than one page of ids).
+    let mut st = ShopState::new(data(), TOKEN);
+    st.ids_no_page_info = true;
+    let shop = Shop::start(st, "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(count(&shop.settings.database.path, deleted), 0);
+    // A consistent listing, but 10 % of the orders gone at once: refused.
+    let shop = Shop::start(
+        ShopState::new(data(), TOKEN),
+        "reconcile_schedule = \"* * * * * *\"",
+    )
+    .await;
+    assert_eq!(shop.sync().await.status, "ok");
+    shop.sim.with_state(|s| {
+        let ids: Vec<u64> = s.data.orders.keys().copied().collect();
+        let n = ids.len() / 10;
+        s.deleted.extend(ids.into_iter().take(n));
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(count(&shop.settings.database.path, deleted), 0);
+    // Two deletions (under the cap) are marked.
+    shop.sim.with_state(|s| s.deleted.clear());
+    let two: Vec<u64> = shop.sim.with_state(|s| {
+        let ids: Vec<u64> = s
+            .data
+            .orders
+            .values()
+            .filter(|o| o.status == "completed")
+            .map(|o| o.id)
+            .take(2)
+            .collect();
+        s.deleted.extend(ids.iter().copied());
+        ids
+    });
+    assert_eq!(two.len(), 2);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_eq!(count(&shop.settings.database.path, deleted), 2);
+}
+
+/// A Dev Dashboard app's client id and secret (no `shpat_` token in the admin) are exchanged
+/// for an access token once, reused until it expires, and never appear in output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_are_exchanged_for_a_cached_token() {
+    const SECRET: &str = "shpss_client_secret_0123456789";
+    let mut st = ShopState::new(dataset(), TOKEN);
+    st.client_credentials = Some(("cid_0123".into(), SECRET.into()));
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    write_private(&secret_file, SECRET);
+    let auth = format!(
+        "client_id = \"cid_0123\"\nclient_secret_file = \"{}\"",
+        secret_file.display()
+    );
+    let shop = Shop::start_with_auth(st, &auth, "").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(r.status, shop.sync().await.status);
+    let reqs = shop.sim.requests();
+    let exchanges = reqs
+        .iter()
+        .filter(|q| q.operation == "TokenExchange")
+        .count();
+    assert_eq!(
+        exchanges, 1,
+        "the token is cached across runs until it expires"
+    );
+    assert!(
+        reqs.iter()
+            .filter(|q| !q.operation.is_empty() && q.operation != "TokenExchange")
+            .all(|q| q.token.as_deref() == Some(TOKEN))
+    );
+    assert_eq!(
+        shop.kpi(KpiId::Orders, "2026-03-01..2026-03-31").await,
+        Some(Value::Count(3))
+    );
+    // A wrong secret: the run fails, says what to check, and never shows the secret.
+    shop.sim
+        .with_state(|s| s.client_credentials = Some(("cid_0123".into(), "other".into())));
+    let bad = Shop::start_with_auth(
+        shop.sim.with_state(|s| s.clone()),
+        &format!("client_id = \"cid_0123\"\nclient_secret = \"{SECRET}\""),
+        "",
+    )
+    .await;
+    let r = bad.sync().await;
+    assert_eq!(r.status, "failed");
+    let err = r.summary.error.unwrap_or_default();
+    assert!(err.contains("client credentials were refused"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+    // Both ways at once is a configuration error.
+    let both = format!("access_token = \"{TOKEN}\"\nclient_id = \"x\"\nclient_secret = \"y\"\n");
+    let path = dir.path().join("both.toml");
+    write_private(
+        &path,
+        &format!(
+            "[database]\npath = \"x.db\"\n\n[[stores]]\nname = \"m\"\nplatform = \"shopify\"\nshop = \"{}\"\n{both}",
+            shop.sim.url()
+        ),
+    );
+    let e = config::load(&path, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("either access_token or client_id"), "{e}");
 }

@@ -166,6 +166,9 @@ pub(super) struct AbandonedData {
 pub(super) struct WireCheckout {
     pub id: String,
     pub created_at: String,
+    /// Set when the buyer completed the checkout (it was recovered and became an order).
+    #[serde(default)]
+    pub completed_at: Option<String>,
 }
 
 /// `node(id:)` answers for the follow-up queries.
@@ -179,6 +182,12 @@ pub(super) struct NodeData<T> {
 pub(super) struct LinesNode {
     #[serde(default)]
     pub line_items: Connection<WireLine>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct RefundsNode {
+    #[serde(default)]
+    pub refunds: Vec<WireRefund>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +232,31 @@ pub(super) struct BulkOperation {
     pub error_code: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
+    /// Objects in the result (`UnsignedInt64`, a string on the wire).
+    #[serde(default)]
+    pub object_count: Option<Value>,
+}
+
+impl BulkOperation {
+    /// `objectCount` as a number (0 when absent or unreadable).
+    pub fn objects(&self) -> u64 {
+        match &self.object_count {
+            Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+            Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Ended without a usable result: FAILED, CANCELED or EXPIRED.
+    pub fn ended_badly(&self) -> bool {
+        matches!(self.status.as_str(), "FAILED" | "CANCELED" | "EXPIRED")
+    }
+
+    /// Completed, but its result can no longer be downloaded (Shopify keeps result files
+    /// for 7 days; afterwards `url` is null although `objectCount` is not 0).
+    pub fn result_expired(&self) -> bool {
+        self.status == "COMPLETED" && self.url.is_none() && self.objects() > 0
+    }
 }
 
 /// An order as the orders query (or a bulk JSONL line) returns it.

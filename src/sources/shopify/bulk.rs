@@ -1,8 +1,12 @@
 //! Bulk-operation backfill for large first syncs: start `bulkOperationRunQuery` (one per
-//! shop at a time), poll `currentBulkOperation`, download the JSONL result, reassemble
-//! children by `__parentId` (Shopify does not promise any line order), and commit the orders
-//! sorted by id in batches, each with a cursor that counts the stored orders. A killed
-//! backfill resumes from that count on the same operation's result; upserts are idempotent.
+//! shop at a time), poll `currentBulkOperation`, download the JSONL result with its own long
+//! timeout and parse it line by line as it arrives, reassemble children by `__parentId`
+//! (Shopify does not promise any line order), and commit the orders sorted by id in batches,
+//! each with a cursor that counts the stored orders. A killed backfill resumes from that count
+//! on the same operation's result (downloaded again in full, since children may be anywhere
+//! in it); upserts are idempotent. An operation that ended FAILED, CANCELED or EXPIRED, or
+//! whose result expired (null `url`, `objectCount` > 0), is never resumed: its saved position
+//! is cleared and a new operation starts.
 
 use std::collections::HashMap;
 use std::time::Duration as StdDuration;
@@ -12,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::api::{BulkOperation, BulkRunData, BulkStatusData, WireOrder};
 use super::{Cursor, ShopifySource, convert, cursor_json, orders_page, query, sleep};
+use crate::sources::http::{backoff, excerpt};
 use crate::sources::{SourceError, SyncContext};
 use crate::store::Page;
 
@@ -20,77 +25,142 @@ pub const BULK_BATCH: usize = 250;
 /// First wait between two polls; doubles up to [`MAX_POLL`].
 const FIRST_POLL: StdDuration = StdDuration::from_millis(200);
 const MAX_POLL: StdDuration = StdDuration::from_secs(10);
+/// Total time allowed for downloading one bulk result (the store's `timeout_seconds` is
+/// meant for API calls, not for a file of many megabytes).
+const DOWNLOAD_TIMEOUT: StdDuration = StdDuration::from_secs(2 * 3600);
+/// The download fails (and is retried) when no data arrives for this long.
+const DOWNLOAD_IDLE: StdDuration = StdDuration::from_secs(120);
 
 /// Runs or resumes a bulk backfill; returns the incremental position that follows it.
+///
+/// A saved bulk position is resumed only while its operation is the shop's current one and
+/// can still deliver its result. An operation that ended FAILED, CANCELED or EXPIRED, or whose
+/// result URL expired (null `url` with `objectCount` > 0), is dropped: the saved position is
+/// cleared and a new operation starts (once per run; a second failure fails the run and the
+/// next run starts afresh).
 pub(super) async fn backfill(
     src: &ShopifySource,
     ctx: &mut SyncContext<'_>,
     cursor: Option<Cursor>,
 ) -> Result<(DateTime<Utc>, u64), SourceError> {
     let current = status(src, ctx).await?;
-    let resumed = match cursor {
+    let mut resume = match cursor {
         Some(Cursor::Bulk {
             operation,
             started_at,
             done,
-        }) if current.as_ref().is_some_and(|c| c.id == operation) => {
-            tracing::info!(store = %src.name, operation, done, "resuming the bulk backfill");
-            Some((operation, started_at, done))
-        }
-        Some(Cursor::Bulk { operation, .. }) => {
-            tracing::warn!(store = %src.name, operation, "the earlier bulk operation is no longer current; starting a new one");
-            None
-        }
+        }) => match current.as_ref().filter(|c| c.id == operation) {
+            Some(c) if c.ended_badly() => {
+                tracing::warn!(store = %src.name, operation, status = %c.status, error_code = ?c.error_code, "the saved bulk operation ended without a result; starting a new one");
+                None
+            }
+            Some(c) if c.result_expired() => {
+                tracing::warn!(store = %src.name, operation, objects = c.objects(), "the saved bulk operation's result has expired (url is null); starting a new one");
+                None
+            }
+            Some(_) => {
+                tracing::info!(store = %src.name, operation, done, "resuming the bulk backfill");
+                Some((operation, started_at, done))
+            }
+            None => {
+                tracing::warn!(store = %src.name, operation, "the earlier bulk operation is no longer current; starting a new one");
+                None
+            }
+        },
         _ => None,
     };
-    let (operation, started_at, done) = match resumed {
-        Some(r) => r,
-        None => {
-            // Only one bulk query runs per shop: wait for one already running.
-            if let Some(c) = &current
-                && matches!(c.status.as_str(), "CREATED" | "RUNNING")
-            {
-                tracing::info!(store = %src.name, operation = %c.id, "another bulk operation is running; waiting for it to finish");
-                wait_finished(src, ctx, &c.id).await?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (operation, started_at, done) = match resume.take() {
+            Some(r) => r,
+            None => start(src, ctx).await?,
+        };
+        let unusable = match wait_finished(src, ctx, &operation).await? {
+            Ok(op) if op.result_expired() => format!(
+                "bulk operation {operation} completed but its result URL is null although it holds {} objects (results expire after 7 days)",
+                op.objects()
+            ),
+            Ok(op) => {
+                return store_result(src, ctx, &op, &operation, started_at, done).await;
             }
-            let until = ctx.started_at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-            let d: BulkRunData = src
-                .gql(
-                    "BulkRun",
-                    &query::bulk_run(&until),
-                    json!({}),
-                    10,
-                    ctx.shutdown,
-                )
-                .await?;
-            let payload = d.bulk_operation_run_query;
-            let Some(op) = payload.bulk_operation else {
-                return Err(SourceError::GraphQl {
-                    url: src.endpoint(),
-                    query: "BulkRun".into(),
-                    code: None,
-                    message: payload
-                        .user_errors
-                        .iter()
-                        .map(|e| e.message.clone())
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                });
-            };
-            let c = Cursor::Bulk {
-                operation: op.id.clone(),
-                started_at: ctx.started_at,
-                done: 0,
-            };
-            let page = Page {
-                cursor: Some(("orders".into(), cursor_json(&c))),
-                ..Page::default()
-            };
-            ctx.commit(0, page).await?;
-            (op.id, ctx.started_at, 0)
+            Err(why) => why,
+        };
+        // Never resume this operation again: the next attempt (or run) starts a new one.
+        ctx.db.delete_cursor(ctx.store_id, "orders").await?;
+        if attempt >= 2 {
+            return Err(SourceError::Inconsistent {
+                url: src.endpoint(),
+                detail: format!(
+                    "{unusable}; the saved bulk position was cleared, so the next run starts a new bulk operation (if this repeats, check the shop's bulk operations and `okrsync check --online`)"
+                ),
+            });
         }
+        tracing::warn!(store = %src.name, "{unusable}; starting a new bulk operation");
+    }
+}
+
+/// Starts a bulk export of every order updated up to the run's start (waiting first for one
+/// already running: Shopify runs one bulk query per shop at a time) and saves its position.
+async fn start(
+    src: &ShopifySource,
+    ctx: &mut SyncContext<'_>,
+) -> Result<(String, DateTime<Utc>, u64), SourceError> {
+    if let Some(c) = status(src, ctx).await?
+        && matches!(c.status.as_str(), "CREATED" | "RUNNING")
+    {
+        tracing::info!(store = %src.name, operation = %c.id, "another bulk operation is running; waiting for it to finish");
+        let _ = wait_finished(src, ctx, &c.id).await?;
+    }
+    let until = ctx.started_at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let d: BulkRunData = src
+        .gql(
+            "BulkRun",
+            &query::bulk_run(&until),
+            json!({}),
+            10,
+            ctx.shutdown,
+        )
+        .await?;
+    let payload = d.bulk_operation_run_query;
+    let Some(op) = payload.bulk_operation else {
+        return Err(SourceError::GraphQl {
+            url: src.endpoint(),
+            query: "BulkRun".into(),
+            code: None,
+            message: payload
+                .user_errors
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
     };
-    let op = wait_finished(src, ctx, &operation).await?;
+    let c = Cursor::Bulk {
+        operation: op.id.clone(),
+        started_at: ctx.started_at,
+        done: 0,
+    };
+    let page = Page {
+        cursor: Some(("orders".into(), cursor_json(&c))),
+        ..Page::default()
+    };
+    ctx.commit(0, page).await?;
+    Ok((op.id, ctx.started_at, 0))
+}
+
+/// Downloads a completed operation's result and commits the orders not yet stored.
+async fn store_result(
+    src: &ShopifySource,
+    ctx: &mut SyncContext<'_>,
+    op: &BulkOperation,
+    operation: &str,
+    started_at: DateTime<Utc>,
+    done: u64,
+) -> Result<(DateTime<Utc>, u64), SourceError> {
+    // A null url with objectCount 0 is a genuinely empty result (expired ones are caught
+    // by the caller). The whole file is read again on resume: Shopify promises no line
+    // order, so an order's children may be anywhere in it.
     let orders = match op.url.as_deref() {
         None => Vec::new(),
         Some(url) => download(src, ctx, url).await?,
@@ -118,7 +188,7 @@ pub(super) async fn backfill(
             after.clone()
         } else {
             Cursor::Bulk {
-                operation: operation.clone(),
+                operation: operation.to_string(),
                 started_at,
                 done: stored,
             }
@@ -142,36 +212,31 @@ async fn status(
     Ok(d.current_bulk_operation)
 }
 
-/// Polls until the operation `id` has finished; errors when it failed or was replaced.
+/// Polls until the operation `id` has finished. `Ok(Err(why))` when it ended without a
+/// result (FAILED, CANCELED, EXPIRED) or another operation replaced it.
 async fn wait_finished(
     src: &ShopifySource,
     ctx: &SyncContext<'_>,
     id: &str,
-) -> Result<BulkOperation, SourceError> {
+) -> Result<Result<BulkOperation, String>, SourceError> {
     let mut delay = FIRST_POLL;
     loop {
         let op = status(src, ctx).await?;
         match op {
             Some(op) if op.id == id => match op.status.as_str() {
-                "COMPLETED" => return Ok(op),
+                "COMPLETED" => return Ok(Ok(op)),
                 "CREATED" | "RUNNING" | "CANCELING" => {}
                 other => {
-                    return Err(SourceError::Inconsistent {
-                        url: src.endpoint(),
-                        detail: format!(
-                            "bulk operation {id} ended {other} ({}); the next run starts a new one",
-                            op.error_code.as_deref().unwrap_or("no error code")
-                        ),
-                    });
+                    return Ok(Err(format!(
+                        "bulk operation {id} ended {other} ({})",
+                        op.error_code.as_deref().unwrap_or("no error code")
+                    )));
                 }
             },
             _ => {
-                return Err(SourceError::Inconsistent {
-                    url: src.endpoint(),
-                    detail: format!(
-                        "bulk operation {id} is no longer the shop's current one (another app started a bulk query?); the next run starts a new one"
-                    ),
-                });
+                return Ok(Err(format!(
+                    "bulk operation {id} is no longer the shop's current one (another app started a bulk query?)"
+                )));
             }
         }
         sleep(delay, ctx.shutdown).await?;
@@ -179,94 +244,231 @@ async fn wait_finished(
     }
 }
 
-/// Downloads the JSONL result (a signed URL: no token is sent) and reassembles orders.
+/// Downloads the JSONL result (a signed URL: no token is sent) with its own long timeout,
+/// parsing it line by line as chunks arrive (the text is never held whole), and reassembles
+/// the orders. Transport errors, 429 and 5xx are retried per the store's retry policy.
 async fn download(
     src: &ShopifySource,
     ctx: &SyncContext<'_>,
     url: &str,
 ) -> Result<Vec<WireOrder>, SourceError> {
     let short = url.split('?').next().unwrap_or(url).to_string();
-    let resp = src
-        .http
-        .send(&format!("GET {short}"), ctx.shutdown, |c| c.get(url))
-        .await?;
-    let text = String::from_utf8_lossy(&resp.body);
-    reassemble(&text).map_err(|detail| SourceError::Inconsistent { url: short, detail })
-}
-
-/// Rebuilds orders from JSONL lines: orders are lines without `__parentId`; line items and
-/// refund line items point at their order or refund. Returns orders sorted by id number.
-fn reassemble(text: &str) -> Result<Vec<WireOrder>, String> {
-    let mut orders: Vec<Value> = Vec::new();
-    let mut children: Vec<Value> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| format!("JSONL line {} is not JSON: {e}", i + 1))?;
-        if v.get("__parentId").is_some() {
-            children.push(v);
-        } else {
-            orders.push(v);
-        }
-    }
-    let mut order_index: HashMap<String, usize> = HashMap::new();
-    let mut refund_index: HashMap<String, (usize, usize)> = HashMap::new();
-    for (i, o) in orders.iter_mut().enumerate() {
-        let id = o
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        order_index.insert(id, i);
-        if let Some(obj) = o.as_object_mut() {
-            obj.insert("lineItems".into(), json!({"nodes": []}));
-        }
-        if let Some(refunds) = o.get_mut("refunds").and_then(Value::as_array_mut) {
-            for (j, r) in refunds.iter_mut().enumerate() {
-                let rid = r
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                refund_index.insert(rid, (i, j));
-                if let Some(obj) = r.as_object_mut() {
-                    obj.insert("refundLineItems".into(), json!({"nodes": []}));
+    let what = format!("GET {short}");
+    let policy = src.http.policy();
+    let mut attempt = 0;
+    loop {
+        match download_once(src, ctx, url, &what).await {
+            Ok(r) => {
+                return r
+                    .finish()
+                    .map_err(|detail| SourceError::Inconsistent { url: short, detail });
+            }
+            Err((e, retryable)) => {
+                if !retryable || attempt >= policy.max_retries {
+                    return Err(e);
                 }
+                src.http
+                    .counters()
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(store = %src.name, attempt = attempt + 1, "bulk result download failed, retrying: {e}");
+                sleep(backoff(policy.base, attempt), ctx.shutdown).await?;
+                attempt += 1;
             }
         }
     }
-    for mut c in children {
-        let parent = c
-            .get("__parentId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if let Some(obj) = c.as_object_mut() {
-            obj.remove("__parentId");
+}
+
+/// One download attempt; `Err((error, retryable))`.
+async fn download_once(
+    src: &ShopifySource,
+    ctx: &SyncContext<'_>,
+    url: &str,
+    what: &str,
+) -> Result<Reassembler, (SourceError, bool)> {
+    if ctx.stopping() {
+        return Err((SourceError::Cancelled, false));
+    }
+    src.http
+        .counters()
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut resp = src
+        .http
+        .inner()
+        .get(url)
+        .timeout(DOWNLOAD_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| (src.http.transport_error(what, e), true))?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        return Err((
+            SourceError::Status {
+                url: what.to_string(),
+                status,
+                body: src.http.redactor().redact(&excerpt(&body)),
+            },
+            status == 429 || status >= 500,
+        ));
+    }
+    let mut r = Reassembler::default();
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        if ctx.stopping() {
+            return Err((SourceError::Cancelled, false));
         }
-        let target = if let Some(&i) = order_index.get(&parent) {
-            orders[i].pointer_mut("/lineItems/nodes")
-        } else if let Some(&(i, j)) = refund_index.get(&parent) {
-            orders[i].pointer_mut(&format!("/refunds/{j}/refundLineItems/nodes"))
-        } else {
-            return Err(format!(
-                "a JSONL line points at `{parent}`, which is neither an order nor a refund in the result"
-            ));
+        let chunk = match tokio::time::timeout(DOWNLOAD_IDLE, resp.chunk()).await {
+            Err(_) => {
+                return Err((
+                    SourceError::Http {
+                        url: what.to_string(),
+                        message: format!(
+                            "stalled: no data for {} s while downloading the bulk result",
+                            DOWNLOAD_IDLE.as_secs()
+                        ),
+                    },
+                    true,
+                ));
+            }
+            Ok(Err(e)) => return Err((src.http.transport_error(what, e), true)),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(c))) => c,
         };
-        if let Some(Value::Array(a)) = target {
-            a.push(c);
+        let mut rest: &[u8] = &chunk;
+        while let Some(i) = rest.iter().position(|b| *b == b'\n') {
+            let line = if partial.is_empty() {
+                &rest[..i]
+            } else {
+                partial.extend_from_slice(&rest[..i]);
+                &partial[..]
+            };
+            let res = r.push_line(line);
+            partial.clear();
+            res.map_err(|detail| {
+                (
+                    SourceError::Inconsistent {
+                        url: what.to_string(),
+                        detail,
+                    },
+                    false,
+                )
+            })?;
+            rest = &rest[i + 1..];
         }
+        partial.extend_from_slice(rest);
     }
-    let mut out = Vec::with_capacity(orders.len());
-    for o in orders {
-        let w: WireOrder = serde_json::from_value(o).map_err(|e| format!("order line: {e}"))?;
-        out.push(w);
+    r.push_line(&partial).map_err(|detail| {
+        (
+            SourceError::Inconsistent {
+                url: what.to_string(),
+                detail,
+            },
+            false,
+        )
+    })?;
+    Ok(r)
+}
+
+/// Collects JSONL lines: orders are lines without `__parentId`; line items and refund line
+/// items point at their order or refund, anywhere in the file.
+#[derive(Default)]
+struct Reassembler {
+    orders: Vec<Value>,
+    children: Vec<Value>,
+    lines: usize,
+}
+
+impl Reassembler {
+    fn push_line(&mut self, line: &[u8]) -> Result<(), String> {
+        self.lines += 1;
+        let line = line.trim_ascii();
+        if line.is_empty() {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_slice(line)
+            .map_err(|e| format!("JSONL line {} is not JSON: {e}", self.lines))?;
+        if v.get("__parentId").is_some() {
+            self.children.push(v);
+        } else {
+            self.orders.push(v);
+        }
+        Ok(())
     }
-    out.sort_by_key(|o| (convert::gid_number(&o.id), o.id.clone()));
-    Ok(out)
+
+    /// Attaches children to their parents; returns orders sorted by id number.
+    fn finish(self) -> Result<Vec<WireOrder>, String> {
+        let Reassembler {
+            mut orders,
+            children,
+            ..
+        } = self;
+        let mut order_index: HashMap<String, usize> = HashMap::new();
+        let mut refund_index: HashMap<String, (usize, usize)> = HashMap::new();
+        for (i, o) in orders.iter_mut().enumerate() {
+            let id = o
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            order_index.insert(id, i);
+            if let Some(obj) = o.as_object_mut() {
+                obj.insert("lineItems".into(), json!({"nodes": []}));
+            }
+            if let Some(refunds) = o.get_mut("refunds").and_then(Value::as_array_mut) {
+                for (j, r) in refunds.iter_mut().enumerate() {
+                    let rid = r
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    refund_index.insert(rid, (i, j));
+                    if let Some(obj) = r.as_object_mut() {
+                        obj.insert("refundLineItems".into(), json!({"nodes": []}));
+                    }
+                }
+            }
+        }
+        for mut c in children {
+            let parent = c
+                .get("__parentId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(obj) = c.as_object_mut() {
+                obj.remove("__parentId");
+            }
+            let target = if let Some(&i) = order_index.get(&parent) {
+                orders[i].pointer_mut("/lineItems/nodes")
+            } else if let Some(&(i, j)) = refund_index.get(&parent) {
+                orders[i].pointer_mut(&format!("/refunds/{j}/refundLineItems/nodes"))
+            } else {
+                return Err(format!(
+                    "a JSONL line points at `{parent}`, which is neither an order nor a refund in the result"
+                ));
+            };
+            if let Some(Value::Array(a)) = target {
+                a.push(c);
+            }
+        }
+        let mut out = Vec::with_capacity(orders.len());
+        for o in orders {
+            let w: WireOrder = serde_json::from_value(o).map_err(|e| format!("order line: {e}"))?;
+            out.push(w);
+        }
+        out.sort_by_key(|o| (convert::gid_number(&o.id), o.id.clone()));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+fn reassemble(text: &str) -> Result<Vec<WireOrder>, String> {
+    let mut r = Reassembler::default();
+    for line in text.lines() {
+        r.push_line(line.as_bytes())?;
+    }
+    r.finish()
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@
 //!   what remains is the discounted price excluding tax).
 //!
 //! `items_gross = Σ subtotal`, `discounts = Σ (subtotal − total)`. A refund line's item
-//! amount is `subtotalSet − totalTaxSet` when taxes are included, else `subtotalSet`.
+//! amount is `subtotalSet − totalTaxSet` when taxes are included, else `subtotalSet`; a
+//! refund's item amounts together never exceed what it paid back excluding the lines' tax
+//! (`totalRefundedSet − Σ totalTaxSet`, see [`cap_items`]).
 
 use std::str::FromStr;
 
@@ -172,11 +174,14 @@ pub(super) fn order(w: &WireOrder) -> Result<Order, ConvertError> {
 }
 
 fn refund(order_id: &str, incl: bool, r: &WireRefund) -> Result<Refund, ConvertError> {
+    let amount = money(order_id, "refunds.totalRefundedSet", &r.total_refunded_set)?.abs();
     let mut lines = Vec::new();
+    let mut line_tax = Decimal::ZERO;
     if let Some(c) = &r.refund_line_items {
         for l in &c.nodes {
             let subtotal = money(order_id, "refundLineItems.subtotalSet", &l.subtotal_set)?;
             let tax = money(order_id, "refundLineItems.totalTaxSet", &l.total_tax_set)?;
+            line_tax += tax.abs();
             lines.push(RefundLine {
                 order_line_id: l.line_item.id.clone(),
                 quantity: Decimal::from(l.quantity).abs(),
@@ -184,13 +189,38 @@ fn refund(order_id: &str, incl: bool, r: &WireRefund) -> Result<Refund, ConvertE
             });
         }
     }
+    cap_items(&mut lines, (amount - line_tax).max(Decimal::ZERO));
     Ok(Refund {
         platform_id: r.id.clone(),
         order_id: order_id.to_string(),
         created_at: instant(&r.id, "createdAt", &r.created_at)?,
-        amount: money(order_id, "refunds.totalRefundedSet", &r.total_refunded_set)?.abs(),
+        amount,
         lines,
     })
+}
+
+/// Caps a refund's item amounts at what it paid back excluding the refund lines' tax
+/// (`totalRefundedSet − Σ totalTaxSet`): a restock-only refund (nothing paid) adds no
+/// returned items, and a refund that paid back less than the lines' value adds only what
+/// it paid. Above the cap, every line is scaled down in proportion (rounded to cents, the
+/// last line takes the remainder). Refunded shipping is not subtracted (okrsync does not
+/// read `refundShippingLines`), so the cap is loose by that amount.
+fn cap_items(lines: &mut [RefundLine], cap: Decimal) {
+    let sum: Decimal = lines.iter().map(|l| l.amount).sum();
+    if sum <= cap || sum.is_zero() {
+        return;
+    }
+    let mut left = cap;
+    let n = lines.len();
+    for (i, l) in lines.iter_mut().enumerate() {
+        let a = if i + 1 == n {
+            left
+        } else {
+            (l.amount * cap / sum).round_dp(2).min(left)
+        };
+        l.amount = a;
+        left -= a;
+    }
 }
 
 #[cfg(test)]
@@ -217,13 +247,26 @@ mod tests {
            "discountAllocations": [{"allocatedAmountSet": {"shopMoney": {"amount": "DISC"}}}],
            "taxLines": [{"rate": 0.2, "priceSet": {"shopMoney": {"amount": "TAX"}}}]}]},
         "refunds": [{"id": "gid://shopify/Refund/90", "createdAt": "2026-03-03T08:00:00Z",
-          "totalRefundedSet": {"shopMoney": {"amount": "12.5"}},
+          "totalRefundedSet": {"shopMoney": {"amount": "RPAID"}},
           "refundLineItems": {"nodes": [{"lineItem": {"id": "gid://shopify/LineItem/1"}, "quantity": 1,
              "subtotalSet": {"shopMoney": {"amount": "RSUB"}}, "totalTaxSet": {"shopMoney": {"amount": "RTAX"}}}]}}]}"##;
 
     fn fill(incl: bool, orig: &str, disc: &str, tax: &str, rsub: &str, rtax: &str) -> WireOrder {
+        fill_paid(incl, orig, disc, tax, rsub, rtax, "15.0")
+    }
+
+    fn fill_paid(
+        incl: bool,
+        orig: &str,
+        disc: &str,
+        tax: &str,
+        rsub: &str,
+        rtax: &str,
+        paid: &str,
+    ) -> WireOrder {
         wire(
             &ORDER
+                .replace("RPAID", paid)
                 .replace("TAXINCL", if incl { "true" } else { "false" })
                 .replace("ORIG", orig)
                 .replace("DISC", disc)
@@ -261,6 +304,50 @@ mod tests {
         assert_eq!(o.discounts, Decimal::new(500, 2));
         let r = &o.refunds.as_ref().unwrap()[0];
         assert_eq!(r.lines[0].amount, Decimal::new(1250, 2)); // 15 - 2.5
+    }
+
+    #[test]
+    fn refunded_items_never_exceed_what_the_refund_paid() {
+        // Restock only: the line is back in stock but nothing was paid.
+        let o = order(&fill_paid(false, "30.0", "5.0", "5.0", "12.5", "2.5", "0")).unwrap();
+        let r = &o.refunds.as_ref().unwrap()[0];
+        assert_eq!(r.amount, Decimal::ZERO);
+        assert_eq!(r.lines[0].amount, Decimal::ZERO);
+        assert_eq!(r.lines[0].quantity, Decimal::ONE);
+        // Paid 7.50 of the line's 12.50 + 2.50 tax: 5.00 of items.
+        let o = order(&fill_paid(
+            false, "30.0", "5.0", "5.0", "12.5", "2.5", "7.5",
+        ))
+        .unwrap();
+        let r = &o.refunds.as_ref().unwrap()[0];
+        assert_eq!(r.lines[0].amount, Decimal::new(500, 2));
+        // Paid in full: unchanged.
+        let o = order(&fill_paid(
+            true, "36.0", "6.0", "5.0", "15.0", "2.5", "15.0",
+        ))
+        .unwrap();
+        let r = &o.refunds.as_ref().unwrap()[0];
+        assert_eq!(r.lines[0].amount, Decimal::new(1250, 2));
+    }
+
+    #[test]
+    fn capped_lines_share_the_cap_in_proportion() {
+        let line = |a: i64| RefundLine {
+            order_line_id: "x".into(),
+            quantity: Decimal::ONE,
+            amount: Decimal::new(a, 2),
+        };
+        let mut lines = vec![line(1000), line(2000), line(1000)];
+        cap_items(&mut lines, Decimal::new(1000, 2));
+        let got: Vec<Decimal> = lines.iter().map(|l| l.amount).collect();
+        assert_eq!(
+            got,
+            [
+                Decimal::new(250, 2),
+                Decimal::new(500, 2),
+                Decimal::new(250, 2)
+            ]
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Shopify source over the Admin GraphQL API (`/admin/api/<version>/graphql.json`).
 //!
 //! Streams: `orders` (incremental by `updated_at`, or a bulk operation for a large first
-//! sync, see [`bulk`]), `abandoned_checkouts` (by `created_at`) and a daily `reconcile` of
-//! order ids that marks orders deleted from the shop. Requests are paced from
+//! sync, see [`bulk`]), `abandoned_checkouts` (by `updated_at`; recovered ones, with
+//! `completedAt`, are deleted) and a daily `reconcile` of order ids that marks orders deleted
+//! from the shop, only from a complete listing and never more than a few percent at once.
+//! Credentials are an access token or a client id and secret exchanged for a cached,
+//! expiring token (client-credentials grant). Requests are paced from
 //! `extensions.cost.throttleStatus`; a `THROTTLED` answer (HTTP 200) is waited out for as
 //! long as the restore rate implies. See `docs/shopify.md`.
 
@@ -23,17 +26,26 @@ use serde_json::{Value, json};
 
 use self::api::{
     AbandonedData, Envelope, GqlError, IdsData, LinesNode, NodeData, OrdersCountData, OrdersData,
-    RefundLinesNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
+    RefundLinesNode, RefundsNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
 };
 use super::http::{HttpClient, Redactor, RetryPolicy, excerpt};
 use super::{SourceError, SyncContext};
-use crate::config::{ExposeSecret, ShopifySettings, StoreSettings};
+use crate::config::{ExposeSecret, ShopifyAuth, ShopifySettings, StoreSettings};
 use crate::daemon::Shutdown;
 use crate::domain::{StoreInfo, StoreTz};
 use crate::store::Page;
 
 /// THROTTLED answers waited out for one request before the run gives up.
 const MAX_THROTTLED: u32 = 50;
+/// The abandoned-checkout cursor: the start of the last run that read the whole list of
+/// checkouts updated since the previous one. (Named apart from the old `created_at` cursor
+/// `abandoned_checkouts`, so a database synced before recovered checkouts were excluded
+/// reads every checkout once more and drops the recovered ones.)
+const ABANDONED_STREAM: &str = "abandoned_checkouts_updated";
+/// One reconciliation marks at most this share of the stored live orders deleted (or
+/// [`MAX_DELETED_FLOOR`] orders, whichever is more); beyond it, nothing is marked.
+const MAX_DELETED_SHARE: f64 = 0.05;
+const MAX_DELETED_FLOOR: usize = 3;
 /// Orders older than this need the `read_all_orders` scope.
 const RECENT_DAYS: i64 = 60;
 
@@ -45,6 +57,15 @@ pub struct ShopifySource {
     lookback: Duration,
     /// The last throttle status Shopify reported, and when.
     bucket: Mutex<Option<(ThrottleStatus, tokio::time::Instant)>>,
+}
+
+/// Tokens exchanged with client credentials, per shop and client id, with when to renew
+/// them: process-wide, so a daemon exchanges once per token lifetime, not once per run.
+type TokenCache = std::collections::HashMap<String, (String, tokio::time::Instant)>;
+
+fn tokens() -> &'static Mutex<TokenCache> {
+    static TOKENS: std::sync::OnceLock<Mutex<TokenCache>> = std::sync::OnceLock::new();
+    TOKENS.get_or_init(|| Mutex::new(TokenCache::new()))
 }
 
 /// The position of the `orders` stream, stored as JSON in the `cursors` table.
@@ -78,7 +99,16 @@ impl Access {
 impl ShopifySource {
     pub fn new(store: &StoreSettings, s: &ShopifySettings) -> Result<ShopifySource, SourceError> {
         let mut redactor = Redactor::default();
-        redactor.add(s.access_token.expose_secret());
+        match &s.auth {
+            ShopifyAuth::Token(t) => redactor.add(t.expose_secret()),
+            ShopifyAuth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => {
+                redactor.add(client_id.expose_secret());
+                redactor.add(client_secret.expose_secret());
+            }
+        }
         let ca = match &store.tls_ca_file {
             Some(p) => Some(std::fs::read(p).map_err(|e| {
                 SourceError::Config(format!("cannot read tls_ca_file {}: {e}", p.display()))
@@ -144,6 +174,95 @@ impl ShopifySource {
         Ok(())
     }
 
+    /// The Admin API access token: the configured one, or (client credentials) a cached
+    /// token from the client-credentials grant, renewed a minute before it expires.
+    async fn access_token(&self, shutdown: &Shutdown) -> Result<String, SourceError> {
+        let (client_id, client_secret) = match &self.settings.auth {
+            ShopifyAuth::Token(t) => return Ok(t.expose_secret().to_string()),
+            ShopifyAuth::ClientCredentials {
+                client_id,
+                client_secret,
+            } => (client_id, client_secret),
+        };
+        let key = self.token_key();
+        if let Some((t, until)) = tokens().lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && tokio::time::Instant::now() < *until
+        {
+            return Ok(t.clone());
+        }
+        let url = format!(
+            "{}/admin/oauth/access_token",
+            self.settings.shop.as_str().trim_end_matches('/')
+        );
+        let resp = self
+            .http
+            .send(&format!("POST {url}"), shutdown, |c| {
+                crate::sources::analytics::with_form(
+                    c.post(&url),
+                    &[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", client_id.expose_secret()),
+                        ("client_secret", client_secret.expose_secret()),
+                    ],
+                )
+            })
+            .await
+            .map_err(|e| match e {
+                SourceError::Auth { url, status, body } | SourceError::Status { url, status, body }
+                    if (400..500).contains(&status) =>
+                {
+                    SourceError::Auth {
+                        url,
+                        status,
+                        body: format!(
+                            "{body} — the client credentials were refused: check client_id and client_secret (Dev Dashboard → your app → Settings) and that the app is installed on this shop"
+                        ),
+                    }
+                }
+                other => other,
+            })?;
+        // The body holds the token: errors below never quote it.
+        let v: Value = serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
+            url: url.clone(),
+            detail: e.to_string(),
+            excerpt: "(not shown: it may hold a token)".into(),
+        })?;
+        let token = v
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| SourceError::Inconsistent {
+                url: url.clone(),
+                detail: "the client-credentials answer has no access_token".into(),
+            })?
+            .to_string();
+        let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
+        let until = tokio::time::Instant::now()
+            + StdDuration::from_secs(expires_in.saturating_sub(60).max(1));
+        tokens()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (token.clone(), until));
+        Ok(token)
+    }
+
+    fn token_key(&self) -> String {
+        match &self.settings.auth {
+            ShopifyAuth::ClientCredentials { client_id, .. } => {
+                format!("{}\n{}", self.settings.shop, client_id.expose_secret())
+            }
+            ShopifyAuth::Token(_) => String::new(),
+        }
+    }
+
+    /// Forgets an exchanged token (after the API refused it).
+    fn forget_token(&self) {
+        tokens()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.token_key());
+    }
+
     /// Sends one GraphQL document. Paces by cost, waits out THROTTLED, and turns any other
     /// `errors` into [`SourceError::GraphQl`] naming the query. Shared with the
     /// `shopify_sessions` analytics provider, so both pace and wait the same way.
@@ -158,7 +277,7 @@ impl ShopifySource {
         let url = self.endpoint();
         let body = serde_json::to_vec(&json!({"query": document, "variables": variables}))
             .map_err(|e| SourceError::Config(format!("cannot encode query {name}: {e}")))?;
-        let token = self.settings.access_token.expose_secret().to_string();
+        let token = self.access_token(shutdown).await?;
         let mut throttled = 0;
         loop {
             self.pace(cost, shutdown).await?;
@@ -170,7 +289,12 @@ impl ShopifySource {
                         .header("Content-Type", "application/json")
                         .body(body.clone())
                 })
-                .await?;
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, SourceError::Auth { .. }) {
+                        self.forget_token();
+                    }
+                })?;
             let env: Envelope<T> =
                 serde_json::from_slice(&resp.body).map_err(|e| SourceError::Malformed {
                     url: format!("{url} ({name})"),
@@ -387,7 +511,17 @@ impl ShopifySource {
         };
         self.incremental(ctx, from).await?;
         self.abandoned(ctx).await?;
-        self.reconcile_if_due(ctx, &access).await
+        // The orders are saved: a reconciliation that cannot be trusted is skipped (and
+        // tried again next run), never a reason to fail the run.
+        match self.reconcile_if_due(ctx, &access).await {
+            Err(SourceError::Cancelled) => Err(SourceError::Cancelled),
+            Err(SourceError::Store(e)) => Err(SourceError::Store(e)),
+            Err(e) => {
+                tracing::warn!(store = %self.name, "deleted-order reconciliation skipped, nothing marked deleted; it is retried at the next sync: {e}");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 
     async fn orders_count(&self, shutdown: &Shutdown) -> Option<u64> {
@@ -478,8 +612,34 @@ impl ShopifySource {
         Ok(())
     }
 
-    /// Fetches line items beyond the first page and every refund's line items.
+    /// Fetches line items beyond the first page, every refund when the page returned the
+    /// [`query::REFUNDS_PER_ORDER`] cap (the list may be cut), and every refund's line items.
     async fn complete(&self, o: &mut WireOrder, shutdown: &Shutdown) -> Result<(), SourceError> {
+        if o.refunds.len() >= query::REFUNDS_PER_ORDER as usize {
+            let d: NodeData<RefundsNode> = self
+                .gql(
+                    "OrderRefunds",
+                    &query::all_refunds(),
+                    json!({"id": o.id, "first": query::ALL_REFUNDS_FIRST}),
+                    query::all_refunds_cost(),
+                    shutdown,
+                )
+                .await?;
+            let all = d.node.map(|n| n.refunds).unwrap_or_default();
+            if all.len() >= query::ALL_REFUNDS_FIRST as usize {
+                return Err(SourceError::Inconsistent {
+                    url: self.endpoint(),
+                    detail: format!(
+                        "order {} has {} or more refunds, more than okrsync reads per order; its returns would be short",
+                        o.id,
+                        query::ALL_REFUNDS_FIRST
+                    ),
+                });
+            }
+            if all.len() > o.refunds.len() {
+                o.refunds = all;
+            }
+        }
         let mut next = o
             .line_items
             .page_info
@@ -532,25 +692,28 @@ impl ShopifySource {
         Ok(())
     }
 
-    /// Reads abandoned checkouts created since the stream's cursor. When the token or API
-    /// version cannot read them, records that (the KPI is then null) and carries on.
+    /// Reads abandoned checkouts updated since the stream's cursor (minus the lookback).
+    /// Shopify's list includes recovered checkouts (`completedAt` set): those became orders,
+    /// so they are deleted, not counted. There is no `UPDATED_AT` sort key, so the filtered
+    /// list is read whole (by id) and the cursor (the run's start) is stored with its last
+    /// page only. When the token or API version cannot read them, records that (the KPI is
+    /// then null) and carries on.
     async fn abandoned(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
         let since = if ctx.full {
             None
         } else {
-            ctx.cursor("abandoned_checkouts")
+            ctx.cursor(ABANDONED_STREAM)
                 .await?
                 .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
                 .map(|d| d.with_timezone(&Utc))
         };
         let filter = since.map(|at| {
             format!(
-                "created_at:>='{}'",
+                "updated_at:>='{}'",
                 (at - self.lookback).format("%Y-%m-%dT%H:%M:%SZ")
             )
         });
         let mut after: Option<String> = None;
-        let mut newest = since;
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
@@ -575,26 +738,33 @@ impl ShopifySource {
             };
             let mut page = Page::default();
             for c in &d.abandoned_checkouts.nodes {
+                if c.completed_at
+                    .as_deref()
+                    .is_some_and(|t| !t.trim().is_empty())
+                {
+                    page.completed_checkouts.push(c.id.clone());
+                    continue;
+                }
                 let at = convert::instant(&c.id, "createdAt", &c.created_at).map_err(|e| {
                     SourceError::Inconsistent {
                         url: self.endpoint(),
                         detail: e.0,
                     }
                 })?;
-                if newest.is_none_or(|n| at > n) {
-                    newest = Some(at);
-                }
                 page.abandoned_checkouts.push((c.id.clone(), at));
             }
-            let capped = newest.map(|n| n.min(ctx.started_at));
-            if let Some(n) = capped {
-                page.cursor = Some(("abandoned_checkouts".into(), n.to_rfc3339()));
+            let next = match d.abandoned_checkouts.page_info {
+                Some(p) if p.has_next_page && p.end_cursor.is_some() => p.end_cursor,
+                _ => None,
+            };
+            if next.is_none() {
+                page.cursor = Some((ABANDONED_STREAM.into(), ctx.started_at.to_rfc3339()));
             }
-            let fetched = page.abandoned_checkouts.len() as u64;
+            let fetched = (page.abandoned_checkouts.len() + page.completed_checkouts.len()) as u64;
             ctx.commit(fetched, page).await?;
-            match d.abandoned_checkouts.page_info {
-                Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
-                _ => break,
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
             }
         }
         ctx.db
@@ -645,15 +815,42 @@ impl ShopifySource {
                 .await?;
             seen.extend(d.orders.nodes.into_iter().map(|n| n.id));
             match d.orders.page_info {
-                Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
-                _ => break,
+                Some(p) if p.has_next_page => match p.end_cursor {
+                    Some(c) => after = Some(c),
+                    None => {
+                        return Err(SourceError::Inconsistent {
+                            url: self.endpoint(),
+                            detail: "order-id listing: hasNextPage without an endCursor".into(),
+                        });
+                    }
+                },
+                Some(_) => break,
+                None => {
+                    return Err(SourceError::Inconsistent {
+                        url: self.endpoint(),
+                        detail: "order-id listing: a page without pageInfo; whether it was the last is unknown".into(),
+                    });
+                }
             }
+        }
+        // The listing must be complete: as many ids as the shop says it has.
+        let expected = self.orders_count(ctx.shutdown).await;
+        if expected != Some(seen.len() as u64) {
+            return Err(SourceError::Inconsistent {
+                url: self.endpoint(),
+                detail: format!(
+                    "order-id listing returned {} ids but ordersCount is {}; refusing to mark orders deleted from an incomplete listing",
+                    seen.len(),
+                    expected.map_or("unknown".to_string(), |c| c.to_string())
+                ),
+            });
         }
         // Orders created after the run began may be missing from the id listing; orders
         // older than 60 days are invisible without read_all_orders: neither is "deleted".
         let horizon = (access.all_orders() != Some(true))
             .then(|| ctx.started_at - Duration::days(RECENT_DAYS - 1));
         let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
+        let live = stored.len();
         let missing: Vec<String> = stored
             .into_iter()
             .filter(|(id, created)| {
@@ -663,6 +860,17 @@ impl ShopifySource {
             })
             .map(|(id, _)| id)
             .collect();
+        let limit = (live as f64 * MAX_DELETED_SHARE).floor() as usize;
+        if missing.len() > limit.max(MAX_DELETED_FLOOR) {
+            return Err(SourceError::Inconsistent {
+                url: self.endpoint(),
+                detail: format!(
+                    "{} of {live} stored orders are missing from the shop's listing, more than one run may mark deleted ({}% or {MAX_DELETED_FLOOR}); nothing was marked (a guard against an incomplete listing; see docs/shopify.md, \"Deleted orders\")",
+                    missing.len(),
+                    MAX_DELETED_SHARE * 100.0,
+                ),
+            });
+        }
         let n = ctx
             .db
             .mark_orders_deleted(

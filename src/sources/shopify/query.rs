@@ -34,6 +34,9 @@ pub const ORDERS_FIRST: u32 = (MAX_COST - 2)
 pub const MORE_LINES_FIRST: u32 = 90;
 /// Refund line items per follow-up page: 1 + 2 + 150 × 6 = 903.
 pub const REFUND_LINES_FIRST: u32 = 150;
+/// Refunds listed by the follow-up query for an order that returned
+/// [`REFUNDS_PER_ORDER`] refunds (the list may have been cut): 3 + 250 × 3 = 753.
+pub const ALL_REFUNDS_FIRST: u32 = 250;
 /// Ids per reconciliation page: 2 + 250 × 1.
 pub const IDS_FIRST: u32 = 250;
 /// Abandoned checkouts per page: 2 + 250 × 1.
@@ -41,6 +44,10 @@ pub const CHECKOUTS_FIRST: u32 = 250;
 
 pub const fn more_lines_cost() -> u32 {
     3 + MORE_LINES_FIRST * LINE_NODE
+}
+
+pub const fn all_refunds_cost() -> u32 {
+    3 + ALL_REFUNDS_FIRST * REFUND_NODE
 }
 
 pub const fn refund_lines_cost() -> u32 {
@@ -88,6 +95,13 @@ pub fn more_lines() -> String {
     )
 }
 
+/// Every refund of an order (when the orders page returned the cap): variables `id`, `first`.
+pub fn all_refunds() -> String {
+    "query OrderRefunds($id: ID!, $first: Int!) { node(id: $id) { ... on Order { \
+     refunds(first: $first) { id createdAt totalRefundedSet { shopMoney { amount } } } } } }"
+        .to_string()
+}
+
 /// A refund's line items: variables `id`, `first`, `after`.
 pub fn refund_lines() -> String {
     format!(
@@ -100,10 +114,12 @@ pub fn refund_lines() -> String {
 pub const ORDER_IDS: &str = "query OrderIds($first: Int!, $after: String) { \
     orders(first: $first, after: $after, sortKey: ID) { pageInfo { hasNextPage endCursor } nodes { id } } }";
 
-/// Abandoned checkouts: variables `first`, `after`, `query`.
+/// Abandoned checkouts, recovered ones included (Shopify lists both; `completedAt` tells
+/// them apart): variables `first`, `after`, `query` (an `updated_at:>=` filter; there is no
+/// `UPDATED_AT` sort key, so pages come by id and the whole filtered list is read).
 pub const ABANDONED: &str = "query AbandonedCheckouts($first: Int!, $after: String, $query: String) { \
-    abandonedCheckouts(first: $first, after: $after, sortKey: CREATED_AT, query: $query) { \
-    pageInfo { hasNextPage endCursor } nodes { id createdAt } } }";
+    abandonedCheckouts(first: $first, after: $after, sortKey: ID, query: $query) { \
+    pageInfo { hasNextPage endCursor } nodes { id createdAt completedAt } } }";
 
 /// Starts a bulk export of every order updated up to `until` (RFC 3339).
 pub fn bulk_run(until: &str) -> String {
@@ -138,6 +154,7 @@ mod tests {
         assert!(orders_cost(ORDERS_FIRST + 1) > MAX_COST);
         assert!(more_lines_cost() < MAX_COST);
         assert!(refund_lines_cost() < MAX_COST);
+        assert!(all_refunds_cost() < MAX_COST);
         const { assert!(2 + IDS_FIRST < MAX_COST && 2 + CHECKOUTS_FIRST < MAX_COST) };
     }
 
