@@ -188,6 +188,8 @@ impl ShopifySource {
         if let Some((t, until)) = tokens().lock().unwrap_or_else(|e| e.into_inner()).get(&key)
             && tokio::time::Instant::now() < *until
         {
+            // Another source (e.g. shopify_sessions) may have fetched it: redact it here too.
+            self.http.redactor().add_late(t);
             return Ok(t.clone());
         }
         let url = format!(
@@ -236,6 +238,8 @@ impl ShopifySource {
                 detail: "the client-credentials answer has no access_token".into(),
             })?
             .to_string();
+        // From now on the token is removed from every error and log line like the secrets.
+        self.http.redactor().add_late(&token);
         let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
         let until = tokio::time::Instant::now()
             + StdDuration::from_secs(expires_in.saturating_sub(60).max(1));
