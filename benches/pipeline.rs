@@ -128,5 +128,53 @@ fn main() {
         println!("load store data with lines:   median {:?}", median(load));
         println!("all KPIs for one window:      median {:?}", median(kpis));
         sim.stop().await;
+
+        // Shopify: the same kind of history through the simulated Admin GraphQL API. Above
+        // `bulk_threshold` (10,000 orders) the first sync is a bulk operation; the bucket is
+        // fast here (a real shop restores 100 points/s, which bounds paged syncs instead).
+        let mut shop = okrsync::demo::ShopState::generate(43, now, days, per_day);
+        shop.restore_rate = 20_000.0;
+        shop.bucket_max = 20_000.0;
+        let shop_orders = shop.data.orders.len();
+        let token = shop.access_token.clone();
+        let shop_sim = okrsync::demo::SimShopify::start(shop).await.unwrap();
+        let mut shop_first = Vec::new();
+        let mut shop_incremental = Vec::new();
+        for _ in 0..runs {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("okrsync.toml");
+            std::fs::write(
+                &path,
+                format!(
+                    "[[stores]]\nname = \"bench-shopify\"\nplatform = \"shopify\"\nshop = \"{}\"\naccess_token = \"{token}\"\n",
+                    shop_sim.url()
+                ),
+            )
+            .unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            }
+            let settings = config::load(&path, &HashMap::new()).unwrap();
+            let db = Store::open(&settings.database.path).await.unwrap();
+            let store = &settings.stores[0];
+            for (times, label) in [(&mut shop_first, "first"), (&mut shop_incremental, "incremental")] {
+                let t = Instant::now();
+                let r = sync_store(store, &db, &Clock::System, &Shutdown::never(), &QuietProgress, false)
+                    .await
+                    .unwrap();
+                times.push(t.elapsed());
+                assert_eq!(r.status, "ok", "{label}: {:?}", r.summary.error);
+            }
+        }
+        let shop_first = median(shop_first);
+        println!(
+            "shopify: {shop_orders} orders; first sync median {shop_first:?} ({:.0} orders/s, {}), incremental median {:?}",
+            shop_orders as f64 / shop_first.as_secs_f64(),
+            if shop_orders > 10_000 { "bulk operation" } else { "paged" },
+            median(shop_incremental)
+        );
+        shop_sim.stop().await;
     });
 }

@@ -372,12 +372,22 @@ async fn download_once(
 }
 
 /// Collects JSONL lines: orders are lines without `__parentId`; line items and refund line
-/// items point at their order or refund, anywhere in the file.
+/// items point at their order or refund, anywhere in the file. Lines are kept as raw text (a
+/// parsed `serde_json::Value` tree costs several times the text) and parsed again one order
+/// at a time in [`Reassembler::finish`].
 #[derive(Default)]
 struct Reassembler {
-    orders: Vec<Value>,
-    children: Vec<Value>,
+    orders: Vec<Box<str>>,
+    /// Raw child lines by the id of their parent (an order or a refund).
+    children: HashMap<Box<str>, Vec<Box<str>>>,
     lines: usize,
+}
+
+/// The only field read from a line while collecting.
+#[derive(serde::Deserialize)]
+struct LineHead {
+    #[serde(rename = "__parentId", default)]
+    parent: Option<String>,
 }
 
 impl Reassembler {
@@ -387,12 +397,19 @@ impl Reassembler {
         if line.is_empty() {
             return Ok(());
         }
-        let v: Value = serde_json::from_slice(line)
+        // Validates the whole line as JSON while reading only `__parentId`.
+        let head: LineHead = serde_json::from_slice(line)
             .map_err(|e| format!("JSONL line {} is not JSON: {e}", self.lines))?;
-        if v.get("__parentId").is_some() {
-            self.children.push(v);
-        } else {
-            self.orders.push(v);
+        let text: Box<str> = std::str::from_utf8(line)
+            .map_err(|e| format!("JSONL line {} is not UTF-8: {e}", self.lines))?
+            .into();
+        match head.parent {
+            Some(parent) => self
+                .children
+                .entry(parent.into_boxed_str())
+                .or_default()
+                .push(text),
+            None => self.orders.push(text),
         }
         Ok(())
     }
@@ -400,62 +417,53 @@ impl Reassembler {
     /// Attaches children to their parents; returns orders sorted by id number.
     fn finish(self) -> Result<Vec<WireOrder>, String> {
         let Reassembler {
-            mut orders,
-            children,
+            orders,
+            mut children,
             ..
         } = self;
-        let mut order_index: HashMap<String, usize> = HashMap::new();
-        let mut refund_index: HashMap<String, (usize, usize)> = HashMap::new();
-        for (i, o) in orders.iter_mut().enumerate() {
+        let mut out = Vec::with_capacity(orders.len());
+        let nodes = |kids: Option<Vec<Box<str>>>| -> Result<Value, String> {
+            let mut list = Vec::new();
+            for raw in kids.unwrap_or_default() {
+                let mut c: Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+                if let Some(obj) = c.as_object_mut() {
+                    obj.remove("__parentId");
+                }
+                list.push(c);
+            }
+            Ok(json!({ "nodes": list }))
+        };
+        for raw in orders {
+            let mut o: Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
             let id = o
                 .get("id")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            order_index.insert(id, i);
+            let items = nodes(children.remove(id.as_str()))?;
             if let Some(obj) = o.as_object_mut() {
-                obj.insert("lineItems".into(), json!({"nodes": []}));
+                obj.insert("lineItems".into(), items);
             }
             if let Some(refunds) = o.get_mut("refunds").and_then(Value::as_array_mut) {
-                for (j, r) in refunds.iter_mut().enumerate() {
+                for r in refunds.iter_mut() {
                     let rid = r
                         .get("id")
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string();
-                    refund_index.insert(rid, (i, j));
+                    let lines = nodes(children.remove(rid.as_str()))?;
                     if let Some(obj) = r.as_object_mut() {
-                        obj.insert("refundLineItems".into(), json!({"nodes": []}));
+                        obj.insert("refundLineItems".into(), lines);
                     }
                 }
             }
-        }
-        for mut c in children {
-            let parent = c
-                .get("__parentId")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if let Some(obj) = c.as_object_mut() {
-                obj.remove("__parentId");
-            }
-            let target = if let Some(&i) = order_index.get(&parent) {
-                orders[i].pointer_mut("/lineItems/nodes")
-            } else if let Some(&(i, j)) = refund_index.get(&parent) {
-                orders[i].pointer_mut(&format!("/refunds/{j}/refundLineItems/nodes"))
-            } else {
-                return Err(format!(
-                    "a JSONL line points at `{parent}`, which is neither an order nor a refund in the result"
-                ));
-            };
-            if let Some(Value::Array(a)) = target {
-                a.push(c);
-            }
-        }
-        let mut out = Vec::with_capacity(orders.len());
-        for o in orders {
             let w: WireOrder = serde_json::from_value(o).map_err(|e| format!("order line: {e}"))?;
             out.push(w);
+        }
+        if let Some(parent) = children.keys().next() {
+            return Err(format!(
+                "a JSONL line points at `{parent}`, which is neither an order nor a refund in the result"
+            ));
         }
         out.sort_by_key(|o| (convert::gid_number(&o.id), o.id.clone()));
         Ok(out)
