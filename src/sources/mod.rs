@@ -31,7 +31,7 @@ pub enum SourceError {
         body: String,
     },
     #[error(
-        "{url} rejected the credentials (HTTP {status}: {body}); check the key and secret and that the key has Read access"
+        "{url} rejected the credentials (HTTP {status}: {body}); check this store's credentials in the config (WooCommerce: consumer key and secret of a key with Read access; Shopify: the access token or client credentials, and the app's scopes)"
     )]
     Auth {
         url: String,

@@ -826,4 +826,3 @@ async fn client_credentials_are_exchanged_for_a_cached_token() {
         .to_string();
     assert!(e.contains("either access_token or client_id"), "{e}");
 }
-
