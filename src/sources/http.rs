@@ -166,6 +166,29 @@ impl HttpClient {
         })
     }
 
+    /// The client of one configured store: its timeout, retry policy and extra CA.
+    pub fn for_store(
+        store: &crate::config::StoreSettings,
+        redactor: Redactor,
+    ) -> Result<HttpClient, SourceError> {
+        let ca = match &store.tls_ca_file {
+            Some(p) => Some(std::fs::read(p).map_err(|e| {
+                SourceError::Config(format!("cannot read tls_ca_file {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+        HttpClient::new(
+            store.timeout,
+            ca.as_deref(),
+            RetryPolicy {
+                max_retries: store.max_retries,
+                base: store.retry_base,
+                retry_429_without_retry_after: true,
+            },
+            redactor,
+        )
+    }
+
     pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }

@@ -242,43 +242,9 @@ async fn sigterm_stops_a_sync_after_the_page_in_flight() {
         kind: FaultKind::Delay(Duration::from_millis(1500)),
         times: 1,
     });
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
-        .arg("--config")
-        .arg(&h.config_path)
-        .arg("run")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !h
-        .sim
-        .requests()
-        .iter()
-        .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "99"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sync never reached its second page"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let stop_deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < stop_deadline,
-            "daemon did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut child = h.spawn_bin(&["run"]);
+    h.wait_for_query("offset", "99").await;
+    let status = terminate(&mut child).await;
     assert!(status.success(), "exit status {status:?}");
     let runs = h.db.runs(None, 5, false).await.unwrap();
     assert_eq!(runs[0].status, "partial", "{runs:?}");
@@ -333,22 +299,7 @@ async fn daemon_syncs_on_schedule_skips_overlaps_and_stops_on_sigterm() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let stop_deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < stop_deadline,
-            "daemon did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = terminate(&mut child).await;
     assert!(status.success(), "daemon exit status {status:?}");
     assert!(h.db.checkin_count("repeat-rate").await.unwrap() >= 1);
 }

@@ -192,3 +192,55 @@ pub fn dump(db_path: &Path) -> Vec<String> {
 pub fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
 }
+
+impl Harness {
+    /// Starts the real binary in the background with this harness's config.
+    pub fn spawn_bin(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (up to 60 s) until the simulated store has received a request whose query has
+    /// `key=value`.
+    pub async fn wait_for_query(&self, key: &str, value: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self
+            .sim
+            .requests()
+            .iter()
+            .any(|r| r.query.iter().any(|(k, v)| k == key && v == value))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the store never received a request with {key}={value}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Sends SIGTERM to a child and waits (up to 15 s) for it to exit.
+pub async fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process did not stop on SIGTERM"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

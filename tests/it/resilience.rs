@@ -102,27 +102,8 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
         kind: FaultKind::Hang,
         times: 1,
     });
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
-        .arg("--config")
-        .arg(&h.config_path)
-        .arg("sync")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !h
-        .sim
-        .requests()
-        .iter()
-        .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "198"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sync never reached its third page"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut child = h.spawn_bin(&["sync"]);
+    h.wait_for_query("offset", "198").await;
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = dump(&h.settings.database.path);
@@ -311,19 +292,7 @@ async fn rows_moving_back_during_a_backfill_are_not_skipped() {
     let sim_state = |f: &dyn Fn(&mut SimState)| h.sim.with_state(|s| f(s));
     let sync = h.sync();
     let mutate = async {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !h
-            .sim
-            .requests()
-            .iter()
-            .any(|r| r.query.iter().any(|(k, v)| k == "offset" && v == "198"))
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the backfill never reached its third page"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        h.wait_for_query("offset", "198").await;
         sim_state(&|s| {
             s.now_override = None;
             s.set_status(first, "trash");

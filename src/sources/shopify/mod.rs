@@ -28,7 +28,7 @@ use self::api::{
     AbandonedData, Envelope, GqlError, IdsData, LinesNode, NodeData, OrdersCountData, OrdersData,
     RefundLinesNode, RefundsNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
 };
-use super::http::{HttpClient, Redactor, RetryPolicy, excerpt};
+use super::http::{HttpClient, Redactor, excerpt};
 use super::{SourceError, SyncContext};
 use crate::config::{ExposeSecret, ShopifyAuth, ShopifySettings, StoreSettings};
 use crate::daemon::Shutdown;
@@ -109,22 +109,7 @@ impl ShopifySource {
                 redactor.add(client_secret.expose_secret());
             }
         }
-        let ca = match &store.tls_ca_file {
-            Some(p) => Some(std::fs::read(p).map_err(|e| {
-                SourceError::Config(format!("cannot read tls_ca_file {}: {e}", p.display()))
-            })?),
-            None => None,
-        };
-        let http = HttpClient::new(
-            store.timeout,
-            ca.as_deref(),
-            RetryPolicy {
-                max_retries: store.max_retries,
-                base: store.retry_base,
-                retry_429_without_retry_after: true,
-            },
-            redactor,
-        )?;
+        let http = HttpClient::for_store(store, redactor)?;
         Ok(ShopifySource {
             name: store.name.clone(),
             settings: Box::new(s.clone()),

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use self::api::{SiteIndex, WireOrder, WireRefund, WireReview};
-use super::http::{HttpClient, HttpResponse, Redactor, RetryPolicy, excerpt};
+use super::http::{HttpClient, HttpResponse, Redactor, excerpt};
 use super::{SourceError, SyncContext};
 use crate::config::{ExposeSecret, StoreSettings, WooAuth, WooSettings};
 use crate::daemon::Shutdown;
@@ -114,22 +114,7 @@ impl WooSource {
         redactor.add(key);
         redactor.add(secret);
         redactor.add_basic(key, secret);
-        let ca = match &store.tls_ca_file {
-            Some(p) => Some(std::fs::read(p).map_err(|e| {
-                SourceError::Config(format!("cannot read tls_ca_file {}: {e}", p.display()))
-            })?),
-            None => None,
-        };
-        let http = HttpClient::new(
-            store.timeout,
-            ca.as_deref(),
-            RetryPolicy {
-                max_retries: store.max_retries,
-                base: store.retry_base,
-                retry_429_without_retry_after: true,
-            },
-            redactor,
-        )?;
+        let http = HttpClient::for_store(store, redactor)?;
         Ok(WooSource {
             name: store.name.clone(),
             settings: w.clone(),
