@@ -633,7 +633,8 @@ impl Validator<'_> {
         }
         if let Some(v) = obj.get(&file_key) {
             let path = self.resolve_path(v.as_str().unwrap_or_default());
-            return match secret::read_secret_file(&path) {
+            let creds = self.env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+            return match secret::read_secret_file(&path, creds.as_deref()) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     self.problem(format!("{prefix}.{file_key}"), e);

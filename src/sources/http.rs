@@ -126,6 +126,8 @@ pub struct HttpClient {
     policy: RetryPolicy,
     redactor: Redactor,
     counters: Arc<Counters>,
+    /// Appended to credential errors: which keys of which source to check.
+    auth_hint: Arc<str>,
 }
 
 /// Installs the process-wide TLS crypto provider (ring). Idempotent.
@@ -163,7 +165,14 @@ impl HttpClient {
             policy,
             redactor,
             counters: Arc::new(Counters::default()),
+            auth_hint: Arc::from(""),
         })
+    }
+
+    /// Names what to check when the credentials are refused (`"; check api_key of …"`).
+    pub fn with_auth_hint(mut self, hint: String) -> HttpClient {
+        self.auth_hint = Arc::from(hint);
+        self
     }
 
     /// The client of one configured store: its timeout, retry policy and extra CA.
@@ -284,6 +293,7 @@ impl HttpClient {
                             url: what.clone(),
                             status,
                             body: excerpt,
+                            hint: self.auth_hint.to_string(),
                         }
                     } else {
                         SourceError::Status {

@@ -30,13 +30,13 @@ pub enum SourceError {
         status: u16,
         body: String,
     },
-    #[error(
-        "{url} rejected the credentials (HTTP {status}: {body}); check this store's credentials in the config (WooCommerce: consumer key and secret of a key with Read access; Shopify: the access token or client credentials, and the app's scopes)"
-    )]
+    #[error("{url} rejected the credentials (HTTP {status}: {body}){hint}")]
     Auth {
         url: String,
         status: u16,
         body: String,
+        /// What to check, naming the source and its keys (starts with "; "), or empty.
+        hint: String,
     },
     #[error(
         "{url} redirects (HTTP {status}) to {to}; set the store's url to the address it redirects to \

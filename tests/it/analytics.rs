@@ -216,6 +216,12 @@ async fn plausible_429_is_retried_and_401_fails_the_run_with_a_null_kpi_and_reas
     let out = sync_all(&h).await;
     assert!(out[0].starts_with("failed:"), "{out:?}");
     assert!(!out[0].contains(PLAUSIBLE_KEY), "{out:?}");
+    assert!(
+        out[0].contains(
+            "check api_key (a Plausible Stats API key for this site) of analytics source `traffic`"
+        ),
+        "the error names what to fix: {out:?}"
+    );
     let c = kpi(&h, KpiId::ConversionRate, "last_7_days").await;
     assert_eq!(c.value, None);
     let reason = c.reason.unwrap();

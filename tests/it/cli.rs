@@ -355,3 +355,32 @@ fn every_command_exits_2_on_an_invalid_configuration() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("stores[0].schedule"));
     }
 }
+
+#[test]
+#[cfg(unix)]
+fn systemd_credentials_are_accepted_but_world_readable_secrets_are_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    let secret = creds.join("main_consumer_secret");
+    std::fs::write(&secret, "cs_from_systemd").unwrap();
+    // systemd: root-owned 0400 plus a read ACL for the service user, shown as mode 440.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o440)).unwrap();
+    let text = format!(
+        "[[stores]]\nname = \"main\"\nplatform = \"woocommerce\"\nurl = \"https://shop.example\"\nconsumer_key_env = \"K\"\nconsumer_secret_file = \"{}\"\n",
+        secret.display()
+    );
+    let path = dir.path().join("okrsync.toml");
+    std::fs::write(&path, &text).unwrap();
+    let mut env: HashMap<String, String> = [("K".to_string(), "ck_x".to_string())].into();
+    // Outside a systemd credentials directory, group bits are refused.
+    let err = config::load(&path, &env).unwrap_err().to_string();
+    assert!(err.contains("readable by group or others"), "{err}");
+    env.insert("CREDENTIALS_DIRECTORY".into(), creds.display().to_string());
+    assert!(config::load(&path, &env).is_ok());
+    // Even there, a file readable by others is refused.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let err = config::load(&path, &env).unwrap_err().to_string();
+    assert!(err.contains("readable by others"), "{err}");
+}

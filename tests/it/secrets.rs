@@ -79,6 +79,13 @@ async fn no_credential_in_logs_errors_or_the_database() {
         "{}",
         outputs[0].1
     );
+    assert!(
+        outputs[0]
+            .1
+            .contains("check consumer_key and consumer_secret of store `main`"),
+        "{}",
+        outputs[0].1
+    );
     assert!(outputs[1].1.contains("FAILED"), "{}", outputs[1].1);
     for (what, text) in &outputs {
         assert_clean(what, text);

@@ -182,7 +182,7 @@ impl Ga4 {
             })
             .await
             .map_err(|e| match e {
-                SourceError::Auth { url, status, body } | SourceError::Status { url, status, body }
+                SourceError::Auth { url, status, body, .. } | SourceError::Status { url, status, body }
                     if status == 400 || status == 401 || status == 403 =>
                 {
                     SourceError::Auth {
@@ -191,6 +191,7 @@ impl Ga4 {
                         body: format!(
                             "{body} — the service-account key was refused; check it is current and not deleted"
                         ),
+                        hint: String::new(),
                     }
                 }
                 other => other,
@@ -238,7 +239,9 @@ impl Ga4 {
                 Err(SourceError::Auth { status: 401, .. }) if attempt == 0 => {
                     self.forget_token();
                 }
-                Err(SourceError::Auth { url, status, body }) => {
+                Err(SourceError::Auth {
+                    url, status, body, ..
+                }) => {
                     return Err(SourceError::Auth {
                         url,
                         status,
@@ -246,6 +249,7 @@ impl Ga4 {
                             "{body} — grant the service account {} the Viewer role on property {}",
                             self.settings.key.client_email, self.settings.property_id
                         ),
+                        hint: String::new(),
                     });
                 }
                 Err(e) => return Err(e),
@@ -255,6 +259,7 @@ impl Ga4 {
             url,
             status: 401,
             body: "a fresh access token was refused".into(),
+            hint: String::new(),
         })
     }
 }

@@ -74,6 +74,7 @@ impl Matomo {
                         "{message} (the token needs at least view access to site {})",
                         self.settings.site_id
                     ),
+                    hint: String::new(),
                 });
             }
             return Err(SourceError::Inconsistent {

@@ -79,7 +79,16 @@ pub(crate) fn client(a: &AnalyticsSettings, secrets: &[&str]) -> Result<HttpClie
     for s in secrets {
         redactor.add(s);
     }
-    HttpClient::new(
+    let what = match &a.provider {
+        ProviderSettings::Ga4(_) => {
+            "the service-account key (credentials_file / credentials_env) and that the account has the Viewer role on the property"
+        }
+        ProviderSettings::Plausible(_) => "api_key (a Plausible Stats API key for this site)",
+        ProviderSettings::Matomo(_) => "token (a Matomo auth token with view access to the site)",
+        ProviderSettings::PageSpeed(_) => "api_key (a key with the PageSpeed Insights API enabled)",
+        _ => "its credentials",
+    };
+    Ok(HttpClient::new(
         a.timeout,
         None,
         RetryPolicy {
@@ -91,7 +100,8 @@ pub(crate) fn client(a: &AnalyticsSettings, secrets: &[&str]) -> Result<HttpClie
             ),
         },
         redactor,
-    )
+    )?
+    .with_auth_hint(format!("; check {what} of analytics source `{}`", a.name)))
 }
 
 /// Parses a JSON body, or says where it came from and how it begins (secrets redacted).

@@ -109,7 +109,10 @@ impl ShopifySource {
                 redactor.add(client_secret.expose_secret());
             }
         }
-        let http = HttpClient::for_store(store, redactor)?;
+        let http = HttpClient::for_store(store, redactor)?.with_auth_hint(format!(
+            "; check access_token (or client_id and client_secret) of store `{}` and that the app has the read_orders, read_all_orders and read_customers scopes",
+            store.name
+        ));
         Ok(ShopifySource {
             name: store.name.clone(),
             settings: Box::new(s.clone()),
@@ -195,7 +198,7 @@ impl ShopifySource {
             })
             .await
             .map_err(|e| match e {
-                SourceError::Auth { url, status, body } | SourceError::Status { url, status, body }
+                SourceError::Auth { url, status, body, .. } | SourceError::Status { url, status, body }
                     if (400..500).contains(&status) =>
                 {
                     SourceError::Auth {
@@ -204,6 +207,7 @@ impl ShopifySource {
                         body: format!(
                             "{body} — the client credentials were refused: check client_id and client_secret (Dev Dashboard → your app → Settings) and that the app is installed on this shop"
                         ),
+                        hint: String::new(),
                     }
                 }
                 other => other,

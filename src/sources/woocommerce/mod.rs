@@ -114,7 +114,10 @@ impl WooSource {
         redactor.add(key);
         redactor.add(secret);
         redactor.add_basic(key, secret);
-        let http = HttpClient::for_store(store, redactor)?;
+        let http = HttpClient::for_store(store, redactor)?.with_auth_hint(format!(
+            "; check consumer_key and consumer_secret of store `{}` (a WooCommerce REST API key with Read permission)",
+            store.name
+        ));
         Ok(WooSource {
             name: store.name.clone(),
             settings: w.clone(),
