@@ -633,6 +633,21 @@ fn non_empty(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// The smaller of two customer ids: as numbers when both are numbers ("9" < "10"), else as
+/// text, so the choice never depends on the order the orders are read in.
+fn smaller_id<'a>(a: &'a str, b: &'a str) -> &'a str {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => {
+            if y < x {
+                b
+            } else {
+                a
+            }
+        }
+        _ => a.min(b),
+    }
+}
+
 /// Customer figures of one store for the window `[start, end)`.
 fn customer_stats<'a>(
     orders: &'a [OrderFacts],
@@ -646,7 +661,7 @@ fn customer_stats<'a>(
         if let (Some(id), Some(email)) = (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
             owner
                 .entry(email)
-                .and_modify(|cur| *cur = (*cur).min(id))
+                .and_modify(|cur| *cur = smaller_id(cur, id))
                 .or_insert(id);
         }
     }
@@ -1564,5 +1579,13 @@ mod tests {
             value(KpiId::ProductUnits, Some("P"), &[(&store, w)]).value,
             count(2)
         );
+    }
+
+    #[test]
+    fn smaller_ids_compare_as_numbers_when_they_are_numbers() {
+        assert_eq!(smaller_id("10", "9"), "9");
+        assert_eq!(smaller_id("9", "10"), "9");
+        assert_eq!(smaller_id("c10", "c9"), "c10");
+        assert_eq!(smaller_id("7", "c1"), "7");
     }
 }

@@ -320,11 +320,28 @@ fn the_example_config_is_valid() {
             "OKRSYNC_MAIN_CONSUMER_SECRET".to_string(),
             "cs_x".to_string(),
         ),
-        ("PLAUSIBLE_API_KEY".to_string(), "pk_x".to_string()),
     ]
     .into();
     let s = config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.stores.len(), 1);
+    assert!(s.analytics.is_empty(), "analytics blocks are commented out");
+    // Uncommenting the documented Plausible block gives a valid source too.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("# [[analytics]]\n# Unique among").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let block: String = text[start..end]
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            // Settings are commented out; explanations stay comments.
+            Some(rest) if rest.starts_with("[[") || rest.contains(" = ") => rest,
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    write_private(&path, &(text[..start].to_string() + &block + &text[end..]));
+    let mut env = env;
+    env.insert("PLAUSIBLE_API_KEY".into(), "pk_x".into());
+    let s = config::load(&path, &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.analytics.len(), 1);
     assert_eq!(s.key_results.len(), 1);
 }
