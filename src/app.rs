@@ -73,7 +73,7 @@ async fn check(path: &Path, env: &HashMap<String, String>, online: bool) -> Resu
             return Ok(ExitCode::from(2));
         }
     };
-    println!(
+    crate::outln!(
         "{}: OK ({} store{}, {} key result{})",
         path.display(),
         settings.stores.len(),
@@ -86,60 +86,78 @@ async fn check(path: &Path, env: &HashMap<String, String>, online: bool) -> Resu
         },
     );
     for n in &settings.notes {
-        println!("note: {n}");
+        crate::outln!("note: {n}");
     }
     if !online {
         return Ok(ExitCode::SUCCESS);
     }
     let mut failed = false;
     let shutdown = Shutdown::never();
+    // A check should answer quickly: one retry, short backoff (a sync uses the full policy).
+    let quick = |mut s: crate::config::StoreSettings| {
+        s.max_retries = s.max_retries.min(1);
+        s.retry_base = s.retry_base.min(std::time::Duration::from_millis(500));
+        s
+    };
+    // Time zones read here are reused for the analytics checks.
+    let mut zones: HashMap<String, String> = HashMap::new();
     for store in &settings.stores {
-        let result = match AnySource::new(store) {
-            Ok(source) => source.check_online(&shutdown).await,
+        let store = quick(store.clone());
+        let result = match AnySource::new(&store) {
+            Ok(source) => match source.check_online(&shutdown).await {
+                Ok(notes) => {
+                    if let Some(tz) = store.timezone {
+                        zones.insert(store.name.clone(), tz.name());
+                    } else if let Ok(info) = source.store_info(&shutdown).await {
+                        zones.insert(store.name.clone(), info.timezone.name());
+                    }
+                    Ok(notes)
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match result {
             Ok(notes) => {
-                println!("store {}: OK", store.name);
+                crate::outln!("store {}: OK", store.name);
                 for n in notes {
-                    println!("  - {n}");
+                    crate::outln!("  - {n}");
                 }
             }
             Err(e) => {
                 failed = true;
-                println!("store {}: FAILED: {e}", store.name);
+                crate::outln!("store {}: FAILED: {e}", store.name);
             }
         }
     }
     for a in &settings.analytics {
-        let tz = match a.stores.first().and_then(|n| settings.store(n)) {
-            Some(store) => match store.timezone {
-                Some(tz) => tz.name(),
-                None => match AnySource::new(store) {
-                    Ok(src) => src
-                        .store_info(&shutdown)
-                        .await
-                        .map(|i| i.timezone.name())
-                        .unwrap_or_else(|_| "UTC".into()),
-                    Err(_) => "UTC".into(),
-                },
-            },
-            None => "UTC".into(),
+        let mut a = a.clone();
+        a.max_retries = a.max_retries.min(1);
+        a.retry_base = a.retry_base.min(std::time::Duration::from_millis(500));
+        let linked = a.stores.first().cloned().unwrap_or_default();
+        let Some(tz) = zones.get(&linked).cloned() else {
+            crate::outln!(
+                "analytics {} ({}): not checked: the time zone of store `{linked}` is unknown (its check failed above)",
+                a.name,
+                a.provider.name()
+            );
+            failed = true;
+            continue;
         };
-        let result = match crate::sources::analytics::AnyAnalytics::new(a) {
+        let result = match crate::sources::analytics::AnyAnalytics::new(&a) {
             Ok(source) => source.check_online(&tz, &shutdown).await,
             Err(e) => Err(e),
         };
         match result {
             Ok(notes) => {
-                println!("analytics {} ({}): OK", a.name, a.provider.name());
+                crate::outln!("analytics {} ({}): OK", a.name, a.provider.name());
                 for n in notes {
-                    println!("  - {n}");
+                    crate::outln!("  - {n}");
                 }
             }
             Err(e) => {
                 failed = true;
-                println!("analytics {} ({}): FAILED: {e}", a.name, a.provider.name());
+                crate::outln!("analytics {} ({}): FAILED: {e}", a.name, a.provider.name());
             }
         }
     }
@@ -221,7 +239,7 @@ async fn sync(
     for s in stores {
         let report = sync_store(s, db, clock, &shutdown, progress.as_ref(), full).await?;
         let sm = &report.summary;
-        println!(
+        crate::outln!(
             "{}: {} (run {}, {} pages, {} records fetched, {} stored, {} requests, {} retries)",
             report.store,
             report.status,
@@ -233,7 +251,7 @@ async fn sync(
             sm.retries
         );
         if let Some(e) = &sm.error {
-            println!("  {e}");
+            crate::outln!("  {e}");
         }
         failed |= report.status == "failed";
     }
@@ -244,7 +262,7 @@ async fn sync(
             crate::daemon::analytics::sync_analytics(a, settings, db, clock, &shutdown, full)
                 .await?;
         let sm = &report.summary;
-        println!(
+        crate::outln!(
             "{} ({}): {} (run {}, {} records fetched, {} stored, {} requests, {} retries)",
             report.store,
             a.provider.name(),
@@ -256,13 +274,13 @@ async fn sync(
             sm.retries
         );
         if let Some(e) = &sm.error {
-            println!("  {e}");
+            crate::outln!("  {e}");
         }
         failed |= report.status == "failed";
     }
     let written = scheduler::evaluate_key_results(settings, db, clock).await?;
     if written > 0 {
-        println!(
+        crate::outln!(
             "{written} key result{} updated",
             if written == 1 { "" } else { "s" }
         );
@@ -302,9 +320,17 @@ fn selector(settings: &Settings, store: Option<String>) -> Result<StoreSelector>
     Ok(match store.as_deref() {
         Some("all") => StoreSelector::All,
         Some(name) => {
-            settings
-                .store(name)
-                .with_context(|| unknown_store(settings, name))?;
+            if settings.store(name).is_none() {
+                bail!(
+                    "unknown store `{name}` (configured: {}; or \"all\")",
+                    settings
+                        .stores
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             StoreSelector::Named(name.to_string())
         }
         None if settings.stores.len() == 1 => StoreSelector::Named(settings.stores[0].name.clone()),
@@ -324,14 +350,23 @@ async fn kpis(
     let sel = selector(settings, store)?;
     let window = WindowSpec::from_str(window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
     let loaded = Loaded::load(settings, db, product.is_some()).await?;
-    let mut report =
-        keyresults::kpi_report(&loaded, &sel, &window, clock.now()).map_err(anyhow::Error::msg)?;
+    let mut report = match keyresults::kpi_report(&loaded, &sel, &window, clock.now()) {
+        Ok(r) => r,
+        // Not synced completely yet: every KPI is null with the reason, in the usual shape.
+        Err(reason) => {
+            let tz = match &sel {
+                StoreSelector::Named(n) => settings.store(n).and_then(|s| s.timezone),
+                StoreSelector::All => None,
+            };
+            keyresults::empty_report(&sel, &window, tz, clock.now(), &reason)
+        }
+    };
     if let Some(p) = product {
         add_product_kpis(&loaded, &sel, &window, clock.now(), &p, &mut report);
     }
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
-        Format::Table => print!("{}", kpi_table(&report, &window)),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report.to_json())?),
+        Format::Table => crate::out!("{}", kpi_table(&report, &window)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -396,9 +431,9 @@ async fn krs(settings: &Settings, db: &Store, clock: &Clock, format: Format) -> 
     match format {
         Format::Json => {
             let arr: Vec<_> = reports.iter().map(KrReport::to_json).collect();
-            println!("{}", serde_json::to_string_pretty(&arr)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&arr)?);
         }
-        Format::Table => print!("{}", kr_table(&reports)),
+        Format::Table => crate::out!("{}", kr_table(&reports)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -487,12 +522,25 @@ async fn logs(
     failed: bool,
     format: Format,
 ) -> Result<ExitCode> {
+    let filtered = store.is_some() || failed;
+    let what = match (&store, failed) {
+        (Some(s), true) => format!("No failed or partial runs of `{s}` in the sync log."),
+        (Some(s), false) => format!(
+            "No runs of `{s}` in the sync log (check the name: stores and analytics sources are listed by name)."
+        ),
+        (None, true) => "No failed or partial runs in the sync log.".to_string(),
+        (None, false) => String::new(),
+    };
     let runs = db.runs(store, limit, failed).await?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&runs)?),
         Format::Table => {
             if runs.is_empty() {
-                println!("No sync runs recorded yet: run `okrsync sync`.");
+                if filtered {
+                    crate::outln!("{what}");
+                } else {
+                    crate::outln!("No sync runs recorded yet: run `okrsync sync`.");
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             let rows: Vec<Vec<String>> = runs
@@ -511,7 +559,7 @@ async fn logs(
                     ]
                 })
                 .collect();
-            print!(
+            crate::out!(
                 "{}",
                 output::table(
                     &[
@@ -529,7 +577,7 @@ async fn logs(
                 )
             );
             for r in runs.iter().filter(|r| r.error.is_some()) {
-                println!(
+                crate::outln!(
                     "run {} ({}): {}",
                     r.id,
                     r.status,
@@ -616,8 +664,13 @@ async fn demo(
         let report =
             crate::daemon::analytics::sync_analytics(a, &settings, &db, clock, &shutdown, false)
                 .await?;
+        let unit = match a.provider.feed() {
+            crate::kpi::Feed::Traffic => "days",
+            crate::kpi::Feed::PageSpeed => "samples",
+            crate::kpi::Feed::Reviews => "reviews",
+        };
         eprintln!(
-            "Synced {} ({}): {} ({} days, {} HTTP requests)",
+            "Synced {} ({}): {} ({} {unit}, {} HTTP requests)",
             report.store,
             a.provider.name(),
             report.status,
@@ -640,24 +693,27 @@ async fn demo(
             clock.now(),
         )
         .map_err(anyhow::Error::msg)?;
-        println!();
-        print!("{}", kpi_table(&report, &window));
+        crate::outln!();
+        crate::out!("{}", kpi_table(&report, &window));
     }
-    println!();
-    print!("{}", kr_table(&evaluate_krs(&settings, &db, clock).await?));
+    crate::outln!();
+    crate::out!("{}", kr_table(&evaluate_krs(&settings, &db, clock).await?));
     sim.stop().await;
     fake.stop();
-    println!();
+    crate::outln!();
     if keep {
-        println!("Demo config and database kept in {}.", dir.display());
-        println!(
-            "Try: cargo run --release -- --config {} logs",
+        crate::outln!("Demo config and database kept in {}.", dir.display());
+        crate::outln!(
+            "Try: cargo run --release -- --config {} logs   (or kpis, krs)",
             config_path.display()
+        );
+        crate::outln!(
+            "The simulated stores stopped with the demo: `sync`, `run` and `check --online` with this config cannot connect."
         );
     } else {
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
-        println!(
+        crate::outln!(
             "Pass --dir DIR to keep the demo config and database and explore them with `kpis`, `krs` and `logs`."
         );
     }

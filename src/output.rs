@@ -2,6 +2,24 @@
 //! lines otherwise). The only module besides `main` that writes to stdout/stderr directly.
 
 use std::io::{IsTerminal, Write};
+
+/// `println!` that does not panic when stdout is closed (`okrsync krs | head -1`).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that does not panic when stdout is closed.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
 use std::sync::Mutex;
 
 use crate::sources::Progress;

@@ -282,6 +282,37 @@ pub fn kpi_report(
     })
 }
 
+/// The report of a selection whose data cannot be used yet: every KPI null with `reason`.
+/// The window is resolved in `tz` (the configured one), else in UTC, and says so.
+pub fn empty_report(
+    store: &StoreSelector,
+    window: &WindowSpec,
+    tz: Option<crate::domain::StoreTz>,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> KpiReport {
+    let zone = tz.unwrap_or(crate::domain::StoreTz::UTC);
+    KpiReport {
+        store: match store {
+            StoreSelector::All => "all".into(),
+            StoreSelector::Named(n) => n.clone(),
+        },
+        window: ResolvedWindow {
+            range: window.resolve(zone.local_date(now)),
+            timezone: match tz {
+                Some(t) => t.name(),
+                None => "UTC (the store's time zone is not known yet)".into(),
+            },
+        },
+        currency: None,
+        values: KpiId::ALL
+            .iter()
+            .filter(|id| !id.needs_product())
+            .map(|id| (*id, Err(reason.to_string())))
+            .collect(),
+    }
+}
+
 /// Computes one KPI (e.g. a product KPI) for a store selection and window.
 pub fn compute_one(
     loaded: &Loaded,

@@ -334,6 +334,10 @@ impl HttpClient {
         }
         let hint = if msg.to_lowercase().contains("certificate") {
             "; if the store uses a self-signed or private CA certificate, set tls_ca_file to that CA (PEM)"
+        } else if e.is_connect() {
+            "; check the url in the config and that the server is up and reachable from this machine"
+        } else if e.is_timeout() {
+            "; the server did not answer in time: it may be overloaded (raise timeout_seconds) or unreachable"
         } else {
             ""
         };
