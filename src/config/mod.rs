@@ -150,6 +150,8 @@ pub struct WooSettings {
     pub counted_statuses: Option<Vec<String>>,
     /// Statuses that never count (default: pending, failed, cancelled, checkout-draft, trash).
     pub excluded_statuses: Vec<String>,
+    /// When deleted-order reconciliation runs (at most once per due time, at the next sync).
+    pub reconcile_schedule: cron::Schedule,
 }
 
 /// The WooCommerce statuses that do not count as sales by default (`docs/kpis.md`).
@@ -686,6 +688,7 @@ impl Validator<'_> {
                     "auth",
                     "counted_statuses",
                     "excluded_statuses",
+                    "reconcile_schedule",
                 ]);
                 self.unknown_keys(prefix, obj, &known);
                 self.woo(prefix, obj).map(PlatformSettings::WooCommerce)
@@ -767,6 +770,30 @@ impl Validator<'_> {
         })
     }
 
+    /// `reconcile_schedule` (deleted-order reconciliation), default daily at 03:30 UTC.
+    fn reconcile_schedule(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+    ) -> Option<cron::Schedule> {
+        let text = self
+            .string(obj, prefix, "reconcile_schedule", false)
+            .unwrap_or_else(|| DEFAULT_RECONCILE_SCHEDULE.to_string());
+        match cron::Schedule::from_str(&text) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.problem(
+                    format!("{prefix}.reconcile_schedule"),
+                    format!(
+                        "`{text}` is not a valid cron schedule ({}); six fields, e.g. `{DEFAULT_RECONCILE_SCHEDULE}`",
+                        cron_error(&e)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn woo(&mut self, prefix: &str, obj: &Map<String, Json>) -> Option<WooSettings> {
         let url =
             self.string(obj, prefix, "url", true)
@@ -814,7 +841,9 @@ impl Validator<'_> {
                     .map(|s| s.to_string())
                     .collect()
             });
+        let reconcile_schedule = self.reconcile_schedule(obj, prefix);
         Some(WooSettings {
+            reconcile_schedule: reconcile_schedule?,
             url: url?,
             consumer_key: consumer_key?,
             consumer_secret: consumer_secret?,
@@ -882,19 +911,7 @@ impl Validator<'_> {
             );
         }
         let bulk_threshold = self.uint(obj, prefix, "bulk_threshold", DEFAULT_BULK_THRESHOLD);
-        let text = self
-            .string(obj, prefix, "reconcile_schedule", false)
-            .unwrap_or_else(|| DEFAULT_RECONCILE_SCHEDULE.to_string());
-        let reconcile_schedule = match cron::Schedule::from_str(&text) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                self.problem(
-                    format!("{prefix}.reconcile_schedule"),
-                    format!("`{text}` is not a valid cron schedule ({e}); six fields, e.g. `{DEFAULT_RECONCILE_SCHEDULE}`"),
-                );
-                None
-            }
-        };
+        let reconcile_schedule = self.reconcile_schedule(obj, prefix);
         Some(ShopifySettings {
             shop: shop?,
             auth: auth?,

@@ -740,6 +740,15 @@ impl SimState {
         id
     }
 
+    /// Deletes an order permanently (emptied from the trash): it vanishes from every listing.
+    pub fn delete_order(&mut self, id: u64) {
+        if let Some(o) = self.orders.remove(&id) {
+            for r in o.refund_ids {
+                self.refunds.remove(&r);
+            }
+        }
+    }
+
     /// Bumps an order's `date_modified` to the store's clock.
     pub fn touch(&mut self, id: u64) {
         let now = self.now();

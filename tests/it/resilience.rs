@@ -568,3 +568,44 @@ async fn an_incremental_run_reads_a_tie_group_larger_than_a_page() {
         .unwrap();
     assert_eq!(stored, 250);
 }
+
+#[tokio::test]
+async fn orders_deleted_permanently_stop_counting_after_reconciliation() {
+    let fx = fixture();
+    let a = fx.a;
+    let h = Harness::start_with(fx.state, "reconcile_schedule = \"* * * * * *\"", "").await;
+    assert_eq!(h.sync().await.status, "ok");
+    let now = at(2026, 11, 20, 12, 0);
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(6)));
+    // Order A is emptied from the trash: no listing shows it any more.
+    h.sim.with_state(|s| s.delete_order(a));
+    // The schedule ticks every second; the next sync finds it due.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(5)));
+    // gross 160 − A's 20.00
+    assert_eq!(
+        h.kpi(KpiId::GrossSales, W, now).await,
+        Some(Value::Money(dec("140.00")))
+    );
+
+    // A listing that looks incomplete (many orders missing at once) marks nothing.
+    h.sim.with_state(|s| {
+        let ids: Vec<u64> = s.orders.keys().copied().take(6).collect();
+        for id in ids {
+            s.delete_order(id);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        h.sync().await.status,
+        "ok",
+        "a skipped reconciliation does not fail the run"
+    );
+    assert_eq!(
+        h.kpi(KpiId::Orders, W, now).await,
+        Some(Value::Count(5)),
+        "nothing marked"
+    );
+}

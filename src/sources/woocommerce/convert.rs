@@ -158,6 +158,7 @@ mod tests {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            reconcile_schedule: "0 30 3 * * *".parse().unwrap(),
         }
     }
 

@@ -52,6 +52,12 @@ enum Cursor {
     Incremental { at: DateTime<Utc>, id: u64 },
 }
 
+/// An order as the id listing returns it (`_fields=id`).
+#[derive(Deserialize)]
+struct IdOnly {
+    id: u64,
+}
+
 /// A listing okrsync pages through.
 struct Listing {
     stream: &'static str,
@@ -435,7 +441,123 @@ impl WooSource {
             }
             Err(e) => return Err(e),
         }
-        self.fetch_missing_refunds(ctx).await
+        self.fetch_missing_refunds(ctx).await?;
+        match self.reconcile_if_due(ctx).await {
+            Err(SourceError::Cancelled) => Err(SourceError::Cancelled),
+            Err(SourceError::Store(e)) => Err(SourceError::Store(e)),
+            Err(e) => {
+                tracing::warn!(store = %self.name, "deleted-order reconciliation skipped, nothing marked deleted; it is retried at the next sync: {e}");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Orders deleted permanently (emptied from the trash) vanish from every listing. When
+    /// `reconcile_schedule` is due, list every order id (`status=any` and `status=trash`) and
+    /// mark stored orders that are in neither as deleted, so they stop counting. Guards: each
+    /// listing must return exactly `X-WP-Total` ids without the total changing, and one run
+    /// marks at most 5 % of the stored orders (or 3); otherwise nothing is marked.
+    async fn reconcile_if_due(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
+        let now = ctx.clock.now();
+        let last = ctx
+            .cursor("reconcile")
+            .await?
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let due = match last {
+            None => true,
+            Some(l) => self
+                .settings
+                .reconcile_schedule
+                .after(&l)
+                .next()
+                .is_some_and(|next| next <= now),
+        };
+        if !due {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for status in ["any", "trash"] {
+            let mut page = 1u64;
+            let mut first_total = None;
+            let mut listed = 0u64;
+            loop {
+                if ctx.stopping() {
+                    return Err(SourceError::Cancelled);
+                }
+                let q = vec![
+                    ("status".to_string(), status.to_string()),
+                    ("orderby".to_string(), "id".to_string()),
+                    ("order".to_string(), "asc".to_string()),
+                    ("per_page".to_string(), PER_PAGE.to_string()),
+                    ("page".to_string(), page.to_string()),
+                    ("_fields".to_string(), "id".to_string()),
+                ];
+                let resp = self.get("orders", &q, ctx.shutdown).await?;
+                let ids: Vec<IdOnly> = self.parse("orders", &resp)?;
+                let total = resp
+                    .header("x-wp-total")
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if first_total.is_none() {
+                    first_total = total;
+                }
+                if total.is_none() || total != first_total {
+                    return Err(SourceError::Inconsistent {
+                        url: format!("{}/wp-json/wc/v3/orders", self.site()),
+                        detail: format!(
+                            "the order-id listing (status={status}) changed or lacks X-WP-Total while it was read"
+                        ),
+                    });
+                }
+                listed += ids.len() as u64;
+                let short = (ids.len() as u64) < PER_PAGE;
+                seen.extend(ids.into_iter().map(|o| o.id.to_string()));
+                if short {
+                    break;
+                }
+                page += 1;
+            }
+            if Some(listed) != first_total {
+                return Err(SourceError::Inconsistent {
+                    url: format!("{}/wp-json/wc/v3/orders", self.site()),
+                    detail: format!(
+                        "the order-id listing (status={status}) returned {listed} ids but X-WP-Total is {}",
+                        first_total.unwrap_or(0)
+                    ),
+                });
+            }
+        }
+        let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
+        let live = stored.len();
+        let missing: Vec<String> = stored
+            .into_iter()
+            .filter(|(id, created)| !seen.contains(id) && *created < ctx.started_at)
+            .map(|(id, _)| id)
+            .collect();
+        let limit = ((live as f64) * 0.05).floor() as usize;
+        if missing.len() > limit.max(3) {
+            return Err(SourceError::Inconsistent {
+                url: format!("{}/wp-json/wc/v3/orders", self.site()),
+                detail: format!(
+                    "{} of {live} stored orders are missing from the store's listings, more than one run may mark deleted (5 % or 3); nothing was marked (a guard against an incomplete listing; see docs/reliability.md)",
+                    missing.len()
+                ),
+            });
+        }
+        let n = ctx
+            .db
+            .mark_orders_deleted(
+                ctx.store_id,
+                missing,
+                Some(("reconcile".into(), now.to_rfc3339())),
+                now,
+            )
+            .await?;
+        if n > 0 {
+            tracing::info!(store = %self.name, deleted = n, "reconciliation: orders deleted from the store are now excluded");
+        }
+        Ok(())
     }
 
     /// Reads `GET /orders/<id>/refunds` for orders listing refunds okrsync has not stored.
