@@ -86,6 +86,8 @@ pub struct StoreSettings {
 }
 
 /// Platform-specific settings.
+// One value per configured store, built once: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum PlatformSettings {
     WooCommerce(WooSettings),

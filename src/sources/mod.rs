@@ -159,6 +159,8 @@ impl SyncContext<'_> {
 }
 
 /// One configured source of store data.
+// One value per store and run: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum AnySource {
     WooCommerce(woocommerce::WooSource),
     Shopify(shopify::ShopifySource),
