@@ -401,3 +401,27 @@ fn systemd_credentials_are_accepted_but_world_readable_secrets_are_not() {
     let err = config::load(&path, &env).unwrap_err().to_string();
     assert!(err.contains("readable by others"), "{err}");
 }
+
+#[tokio::test]
+async fn kpis_json_before_a_first_sync_has_the_usual_shape_with_reasons() {
+    let h = Harness::start(fixture().state).await;
+    let out = h.run_bin(&["kpis", "--format", "json"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["store"], "main");
+    assert!(json["window"]["from"].is_string() && json["window"]["timezone"].is_string());
+    assert_eq!(
+        json["kpis"]["orders"],
+        serde_json::Value::Null,
+        "never 0 before the data is there"
+    );
+    let reason = json["null_reasons"]["orders"].as_str().unwrap();
+    assert!(
+        reason.contains("has not completed a first sync"),
+        "{reason}"
+    );
+}
