@@ -61,7 +61,7 @@ impl Loaded {
             StoreSelector::Named(n) => match self.stores.iter().find(|s| &s.name == n) {
                 Some(s) => Ok(vec![s]),
                 None if self.missing.contains(n) => Err(format!(
-                    "store `{n}` has not completed a first sync yet (its history is not all read): run `okrsync sync --store {n}` and see `okrsync logs --store {n}`"
+                    "store `{n}` has not completed a first sync yet (its history is not all read, or some records could not be read): run `okrsync sync --store {n}` and see `okrsync logs --store {n}`"
                 )),
                 None => Err(format!("unknown store `{n}`")),
             },
@@ -96,15 +96,20 @@ async fn attach_analytics(
                 continue;
             }
             Some(run) if run.status == "failed" => {
-                d.unavailable.insert(
-                    feed,
-                    format!(
-                        "the last sync of analytics source `{}` failed: {}",
-                        a.name,
-                        run.error.unwrap_or_default()
-                    ),
+                let why = format!(
+                    "the last sync of analytics source `{}` failed: {}",
+                    a.name,
+                    run.error.unwrap_or_default()
                 );
-                continue;
+                if db.ever_succeeded(&a.name).await? {
+                    // Data stored by earlier syncs is still right: serve it, with the failure
+                    // as a note (session KPIs are also clipped to the last stored day).
+                    d.stale
+                        .insert(feed, format!("{why} (figures use the data stored before)"));
+                } else {
+                    d.unavailable.insert(feed, why);
+                    continue;
+                }
             }
             Some(_) => {}
         }

@@ -170,8 +170,10 @@ async fn run(
     };
     let r = source.sync(&mut ctx).await;
     *summary = ctx.summary;
-    if r.is_ok() {
-        // Every stream reached its end: the store's history is all read (at least once).
+    if r.is_ok() && ctx.skipped.is_empty() {
+        // Every stream reached its end and every record was read: the store's history is all
+        // read (at least once). With skipped records its KPIs stay null with the reason until
+        // a run reads them (they are read again when they change in the store).
         db.mark_complete(store_id, clock.now()).await?;
     }
     match r {

@@ -409,6 +409,16 @@ fn serve_api(st: &mut SimState, route: &str, q: &[(String, String)]) -> Reply {
     match segs.as_slice() {
         ["settings", "general"] => Reply::json(200, &general_settings(st)),
         ["orders"] => list_orders(st, q),
+        ["orders", id] => match id.parse::<u64>().ok().and_then(|id| st.orders.get(&id)) {
+            Some(o) => {
+                let tz = st.tz();
+                Reply::json(
+                    200,
+                    &serde_json::to_value(o.to_wire(&tz, &st.refunds)).unwrap_or(Value::Null),
+                )
+            }
+            None => Reply::error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID."),
+        },
         ["orders", id, "refunds"] => match id.parse::<u64>() {
             Ok(id) if st.orders.contains_key(&id) => {
                 let tz = st.tz();

@@ -68,6 +68,9 @@ pub struct StoreData {
     /// Why a linked source's data cannot be used (its last sync failed), by feed. A KPI
     /// reading that feed is null with this reason.
     pub unavailable: BTreeMap<Feed, String>,
+    /// Feeds whose data is usable but whose source's last sync failed: values computed from
+    /// them carry this note (the data stops where the last good sync left it).
+    pub stale: BTreeMap<Feed, String>,
 }
 
 /// The kinds of data analytics and site sources feed into KPIs.
@@ -145,7 +148,30 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
     for w in inputs {
         t.add_store(id, product, w).ok_or(KpiError::Overflow(id))?;
     }
-    t.finish(id).ok_or(KpiError::Overflow(id))
+    let mut c = t.finish(id).ok_or(KpiError::Overflow(id))?;
+    if c.value.is_some()
+        && let Some(note) = feed_of(id).and_then(|f| t.stale.get(&f))
+    {
+        c.reason = Some(match c.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note.clone(),
+        });
+    }
+    Ok(c)
+}
+
+/// The analytics feed a KPI reads, if any.
+fn feed_of(id: KpiId) -> Option<Feed> {
+    match id {
+        KpiId::Sessions | KpiId::ConversionRate | KpiId::RevenuePerSession | KpiId::BounceRate => {
+            Some(Feed::Traffic)
+        }
+        KpiId::PagespeedScore | KpiId::LcpSeconds => Some(Feed::PageSpeed),
+        KpiId::ReviewsCount | KpiId::VerifiedReviewsCount | KpiId::AverageRating => {
+            Some(Feed::Reviews)
+        }
+        _ => None,
+    }
 }
 
 /// Money from stores in different currencies cannot be added up.
@@ -210,6 +236,8 @@ struct Totals {
     no_reviews: Vec<String>,
     /// Why a linked source is unusable, first reason per feed.
     unavailable: BTreeMap<Feed, String>,
+    /// Notes for feeds served from data stored before a failed sync.
+    stale: BTreeMap<Feed, String>,
     /// Stores whose platform does not report abandoned checkouts.
     no_abandoned: Vec<String>,
 }
@@ -324,6 +352,11 @@ impl Totals {
         }
         for (feed, why) in &store.unavailable {
             self.unavailable
+                .entry(*feed)
+                .or_insert_with(|| format!("store {}: {why}", store.name));
+        }
+        for (feed, why) in &store.stale {
+            self.stale
                 .entry(*feed)
                 .or_insert_with(|| format!("store {}: {why}", store.name));
         }
@@ -951,6 +984,7 @@ mod tests {
             pagespeed: None,
             reviews: None,
             unavailable: Default::default(),
+            stale: Default::default(),
         }
     }
 
@@ -1112,6 +1146,7 @@ mod tests {
             pagespeed: None,
             reviews: None,
             unavailable: Default::default(),
+            stale: Default::default(),
         };
         let got = value(
             KpiId::Orders,
@@ -1385,6 +1420,7 @@ mod tests {
             pagespeed: None,
             reviews: None,
             unavailable: Default::default(),
+            stale: Default::default(),
         };
         let feb = range("2026-02-01", "2026-02-28");
         // C(W) = {c10 (b, c), hy (d, e), f, g} = 4; 2 with two orders.
@@ -1430,6 +1466,7 @@ mod tests {
             pagespeed: None,
             reviews: None,
             unavailable: Default::default(),
+            stale: Default::default(),
         };
         let stores = [
             (&main, main_window()),
@@ -1573,6 +1610,7 @@ mod tests {
             pagespeed: None,
             reviews: None,
             unavailable: Default::default(),
+            stale: Default::default(),
         };
         let w = range("2026-01-01", "2026-01-01");
         assert_eq!(

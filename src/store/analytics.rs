@@ -267,4 +267,17 @@ impl Store {
         })
         .await
     }
+
+    /// Whether a source (or store) ever finished a run that stored data (`ok` or `partial`).
+    pub async fn ever_succeeded(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        self.call(move |db| {
+            Ok(db.conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM sync_runs WHERE store = ?1 AND status IN ('ok', 'partial'))",
+                [&name],
+                |r| r.get::<_, bool>(0),
+            )?)
+        })
+        .await
+    }
 }

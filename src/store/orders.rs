@@ -788,5 +788,6 @@ fn load_store_data(
         pagespeed: None,
         reviews: None,
         unavailable: Default::default(),
+        stale: Default::default(),
     }))
 }

@@ -211,7 +211,8 @@ async fn plausible_429_is_retried_and_401_fails_the_run_with_a_null_kpi_and_reas
         kpi(&h, KpiId::Sessions, &window(3, 1)).await.value,
         Some(Value::Count(100))
     );
-    // Now the key is revoked: the run fails and KPIs become null with the reason, not 0.
+    // Now the key is revoked: the run fails. The data stored before is still right, so it is
+    // served with the failure as a note (never 0, never silently).
     fake.with_state(|s| s.api_key = "another-key-entirely".into());
     let out = sync_all(&h).await;
     assert!(out[0].starts_with("failed:"), "{out:?}");
@@ -222,18 +223,20 @@ async fn plausible_429_is_retried_and_401_fails_the_run_with_a_null_kpi_and_reas
         ),
         "the error names what to fix: {out:?}"
     );
-    let c = kpi(&h, KpiId::ConversionRate, "last_7_days").await;
-    assert_eq!(c.value, None);
-    let reason = c.reason.unwrap();
-    assert!(
-        reason.contains("last sync of analytics source `traffic` failed"),
-        "{reason}"
-    );
-    let s = kpi(&h, KpiId::Sessions, "last_7_days").await;
+    let s = kpi(&h, KpiId::Sessions, &window(3, 1)).await;
     assert_eq!(
-        s.value, None,
-        "a failing source must not read as stale or 0"
+        s.value,
+        Some(Value::Count(100)),
+        "the stored days still count"
     );
+    let note = s.reason.unwrap();
+    assert!(
+        note.contains("last sync of analytics source `traffic` failed")
+            && note.contains("data stored before"),
+        "{note}"
+    );
+    let c = kpi(&h, KpiId::ConversionRate, &window(3, 1)).await;
+    assert!(c.value.is_some() && c.reason.unwrap().contains("failed"));
     fake.stop();
 }
 
@@ -410,6 +413,31 @@ async fn ga4_with_a_key_the_fake_does_not_trust_fails_with_an_auth_error() {
     let e = r.summary.error.unwrap();
     assert!(e.contains("Invalid JWT Signature"), "{e}");
     assert!(e.contains("service-account key was refused"), "{e}");
+    // Never a successful run: the session KPIs are null with the failure as the reason.
+    let loaded = Loaded::load(&settings, &h.db, false).await.unwrap();
+    let report = keyresults::kpi_report(
+        &loaded,
+        &StoreSelector::Named("main".into()),
+        &"last_7_days".parse().unwrap(),
+        Utc::now(),
+    )
+    .unwrap();
+    let (_, sessions) = report
+        .values
+        .iter()
+        .find(|(k, _)| *k == KpiId::Sessions)
+        .unwrap();
+    let sessions = sessions.as_ref().unwrap();
+    assert_eq!(sessions.value, None);
+    assert!(
+        sessions
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("last sync of analytics source `ga` failed"),
+        "{:?}",
+        sessions.reason
+    );
     fake.stop();
 }
 
@@ -930,13 +958,14 @@ async fn pagespeed_errors_fail_the_run_or_make_the_kpi_null_with_a_reason() {
         l.reason.unwrap().contains("no Largest Contentful Paint"),
         "reason"
     );
-    // No performance score (the page failed to load): a failed run, the KPI null with why.
+    // No performance score (the page failed to load): a failed run; the sample stored by the
+    // earlier run is still served, with the failure as a note.
     fake.with_state(|s| s.pagespeed_score = String::new());
     let out = sync_all(&h).await;
     assert!(out[0].contains("performance.score"), "{out:?}");
     let c = kpi(&h, KpiId::PagespeedScore, "year_to_date").await;
-    assert_eq!(c.value, None);
-    assert!(c.reason.unwrap().contains("performance.score"), "reason");
+    assert_eq!(c.value, Some(Value::Number(dec("50"))));
+    assert!(c.reason.unwrap().contains("performance.score"), "note");
     fake.stop();
 }
 

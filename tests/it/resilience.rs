@@ -501,9 +501,29 @@ async fn an_unreadable_order_is_skipped_and_reported_not_blocking_the_rest() {
         err.contains(&format!("order {}", fx.a)) && err.contains("`total` = `12,00`"),
         "{err}"
     );
-    // Everything else is stored: 6 counted orders minus A.
+    // Everything else is stored (5 of the 6 counted orders), but figures without A would read
+    // low: until A is read, the store's KPIs are null with the reason.
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored as usize, fixture().state.orders.len() - 1);
+    let loaded = okrsync::daemon::keyresults::Loaded::load(&h.settings, &h.db, false)
+        .await
+        .unwrap();
+    let reason = okrsync::daemon::keyresults::kpi_report(
+        &loaded,
+        &okrsync::config::StoreSelector::Named("main".into()),
+        &W.parse().unwrap(),
+        at(2026, 11, 20, 12, 0),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        reason.contains("has not completed a first sync"),
+        "{reason}"
+    );
     let now = at(2026, 11, 20, 12, 0);
-    assert_eq!(h.kpi(KpiId::Orders, W, now).await, Some(Value::Count(5)));
     // Once the store fixes it (the order changes), the next run reads it.
     h.sim.with_state(|s| {
         s.now_override = None;
@@ -607,5 +627,79 @@ async fn orders_deleted_permanently_stop_counting_after_reconciliation() {
         h.kpi(KpiId::Orders, W, now).await,
         Some(Value::Count(5)),
         "nothing marked"
+    );
+}
+
+#[tokio::test]
+async fn reconciliation_never_marks_an_order_that_moved_during_the_listing() {
+    // While the id listing is read, the lowest-id order is deleted and a new one arrives: the
+    // total is unchanged but every row moves back one place, so one live order is absent from
+    // the listing. It must be checked on its own and kept; only the deleted one is marked.
+    let state = big_state();
+    let first = *state.orders.keys().next().unwrap();
+    let h = Harness::start_with(state, "reconcile_schedule = \"* * * * * *\"", "").await;
+    h.sim.inject(Fault {
+        path_contains: "&page=2&_fields=id&".into(),
+        kind: FaultKind::Delay(Duration::from_millis(1500)),
+        times: 1,
+    });
+    let sync = h.sync();
+    let mutate = async {
+        h.wait_for_query("_fields", "id").await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !h.sim.requests().iter().any(|r| {
+            r.query.iter().any(|(k, v)| k == "_fields" && v == "id")
+                && r.query.iter().any(|(k, v)| k == "page" && v == "2")
+        }) {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        h.sim.with_state(|s| {
+            s.now_override = None;
+            s.delete_order(first);
+            s.add_order(
+                NewOrder::new("completed", at(2026, 11, 2, 9, 0), "late@example.com").line(
+                    11,
+                    "MUG",
+                    "Mug",
+                    1,
+                    dec("10.00"),
+                ),
+            );
+        });
+    };
+    let (report, ()) = tokio::join!(sync, mutate);
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let deleted = || -> Vec<String> {
+        let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+        conn.prepare("SELECT platform_id FROM orders WHERE deleted = 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    // The order that slid under the page boundary was checked on its own and kept; the
+    // deleted one had already been listed on page 1, so it waits for the next reconciliation.
+    assert!(
+        deleted().is_empty(),
+        "a live order was marked deleted: {:?}",
+        deleted()
+    );
+    assert!(
+        h.sim
+            .requests()
+            .iter()
+            .any(|r| !r.path.ends_with("/orders/")
+                && r.path.contains("/wc/v3/orders/")
+                && !r.path.ends_with("/refunds")),
+        "the absent order was checked with GET orders/<id>"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(h.sync().await.status, "ok");
+    assert_eq!(
+        deleted(),
+        vec![first.to_string()],
+        "only the order really deleted"
     );
 }

@@ -574,8 +574,22 @@ impl ShopifySource {
                 .await?;
             let mut rows = d.orders.nodes;
             let fetched = rows.len() as u64;
-            for o in &mut rows {
-                self.complete(o, ctx.shutdown).await?;
+            let mut unreadable = Vec::new();
+            for (i, o) in rows.iter_mut().enumerate() {
+                match self.complete(o, ctx.shutdown).await {
+                    Ok(()) => {}
+                    // An order okrsync cannot read whole is left out and reported (the run ends
+                    // `partial`) instead of blocking every order after it.
+                    Err(SourceError::Inconsistent { detail, .. }) => {
+                        tracing::warn!(store = %self.name, "skipped an order: {detail}");
+                        ctx.skipped.push(detail);
+                        unreadable.push(i);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            for i in unreadable.into_iter().rev() {
+                rows.remove(i);
             }
             let mut page = orders_page(&rows)?;
             for o in &page.orders {
