@@ -102,6 +102,17 @@ pub trait Progress: Send + Sync {
     fn finish(&self, store: &str, stream: &str, done: u64);
 }
 
+/// One reconciliation marks at most this share of a store's orders deleted (or
+/// [`MAX_DELETED_FLOOR`], whichever is more); beyond it the listing looks incomplete and
+/// nothing is marked.
+pub const MAX_DELETED_SHARE: f64 = 0.05;
+pub const MAX_DELETED_FLOOR: usize = 3;
+
+/// How many of `live` stored orders one reconciliation may mark deleted.
+pub fn deletion_limit(live: usize) -> usize {
+    ((live as f64 * MAX_DELETED_SHARE).floor() as usize).max(MAX_DELETED_FLOOR)
+}
+
 /// Progress that reports nothing beyond `tracing` debug lines.
 pub struct QuietProgress;
 
@@ -150,6 +161,21 @@ impl SyncContext<'_> {
             .heartbeat(self.run_id, self.summary.clone(), self.clock.now())
             .await?;
         Ok(())
+    }
+
+    /// Whether deleted-order reconciliation is due: never ran, or `schedule` ticked since the
+    /// last one (its time is the `reconcile` cursor, stored with the orders it marked).
+    pub async fn reconcile_due(&self, schedule: &cron::Schedule) -> Result<bool, SourceError> {
+        let last = self
+            .cursor("reconcile")
+            .await?
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let now = self.clock.now();
+        Ok(match last {
+            None => true,
+            Some(l) => schedule.after(&l).next().is_some_and(|next| next <= now),
+        })
     }
 
     /// Whether a stop was requested (checked between pages).

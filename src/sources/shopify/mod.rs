@@ -42,10 +42,6 @@ const MAX_THROTTLED: u32 = 50;
 /// `abandoned_checkouts`, so a database synced before recovered checkouts were excluded
 /// reads every checkout once more and drops the recovered ones.)
 const ABANDONED_STREAM: &str = "abandoned_checkouts_updated";
-/// One reconciliation marks at most this share of the stored live orders deleted (or
-/// [`MAX_DELETED_FLOOR`] orders, whichever is more); beyond it, nothing is marked.
-const MAX_DELETED_SHARE: f64 = 0.05;
-const MAX_DELETED_FLOOR: usize = 3;
 /// Orders older than this need the `read_all_orders` scope.
 const RECENT_DAYS: i64 = 60;
 
@@ -788,21 +784,7 @@ impl ShopifySource {
         access: &Access,
     ) -> Result<(), SourceError> {
         let now = ctx.clock.now();
-        let last = ctx
-            .cursor("reconcile")
-            .await?
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|d| d.with_timezone(&Utc));
-        let due = match last {
-            None => true,
-            Some(l) => self
-                .settings
-                .reconcile_schedule
-                .after(&l)
-                .next()
-                .is_some_and(|next| next <= now),
-        };
-        if !due {
+        if !ctx.reconcile_due(&self.settings.reconcile_schedule).await? {
             return Ok(());
         }
         let mut seen = HashSet::new();
@@ -867,14 +849,14 @@ impl ShopifySource {
             })
             .map(|(id, _)| id)
             .collect();
-        let limit = (live as f64 * MAX_DELETED_SHARE).floor() as usize;
-        if missing.len() > limit.max(MAX_DELETED_FLOOR) {
+        if missing.len() > super::deletion_limit(live) {
             return Err(SourceError::Inconsistent {
                 url: self.endpoint(),
                 detail: format!(
-                    "{} of {live} stored orders are missing from the shop's listing, more than one run may mark deleted ({}% or {MAX_DELETED_FLOOR}); nothing was marked (a guard against an incomplete listing; see docs/shopify.md, \"Deleted orders\")",
+                    "{} of {live} stored orders are missing from the shop's listing, more than one run may mark deleted ({}% or {}); nothing was marked (a guard against an incomplete listing; see docs/shopify.md, \"Deleted orders\")",
                     missing.len(),
-                    MAX_DELETED_SHARE * 100.0,
+                    super::MAX_DELETED_SHARE * 100.0,
+                    super::MAX_DELETED_FLOOR,
                 ),
             });
         }

@@ -461,21 +461,7 @@ impl WooSource {
     /// per run; beyond that nothing is marked (the listing looks incomplete).
     async fn reconcile_if_due(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
         let now = ctx.clock.now();
-        let last = ctx
-            .cursor("reconcile")
-            .await?
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|d| d.with_timezone(&Utc));
-        let due = match last {
-            None => true,
-            Some(l) => self
-                .settings
-                .reconcile_schedule
-                .after(&l)
-                .next()
-                .is_some_and(|next| next <= now),
-        };
-        if !due {
+        if !ctx.reconcile_due(&self.settings.reconcile_schedule).await? {
             return Ok(());
         }
         let mut seen = std::collections::HashSet::new();
@@ -520,8 +506,7 @@ impl WooSource {
             .filter(|(id, created)| !seen.contains(id) && *created < ctx.started_at)
             .map(|(id, _)| id)
             .collect();
-        let limit = ((live as f64) * 0.05).floor() as usize;
-        if candidates.len() > limit.max(3) {
+        if candidates.len() > super::deletion_limit(live) {
             return Err(SourceError::Inconsistent {
                 url: format!("{}/wp-json/wc/v3/orders", self.site()),
                 detail: format!(
