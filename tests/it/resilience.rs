@@ -571,13 +571,17 @@ async fn an_incremental_run_reads_a_tie_group_larger_than_a_page() {
         .filter_map(|r| {
             r.query
                 .iter()
-                .find(|(k, _)| k == "page")
+                .find(|(k, _)| k == "offset")
                 .map(|(_, v)| v.clone())
         })
         .collect();
-    // Page 1 from the lookback anchor, page 1 again re-anchored on the tie second, then pages
-    // 2 and 3 inside the tie group (the last one short).
-    assert_eq!(pages, ["1", "1", "2", "3"], "paging inside the tie group");
+    // The first page from the lookback anchor, the first page again re-anchored on the tie
+    // second, then pages inside the tie group overlapping by one row (the last one short).
+    assert_eq!(
+        pages,
+        ["0", "0", "99", "198"],
+        "paging inside the tie group"
+    );
     let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
     let stored: i64 = conn
         .query_row(
@@ -701,5 +705,96 @@ async fn reconciliation_never_marks_an_order_that_moved_during_the_listing() {
         deleted(),
         vec![first.to_string()],
         "only the order really deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_row_leaving_a_tie_group_mid_listing_does_not_hide_another() {
+    // 250 orders share one modified second. While the second page of that tie group is in
+    // flight, an order from the first page changes again (it leaves the group for the end of
+    // the listing): every later row moves back one place. Without the one-row overlap the
+    // row now at the page boundary would be skipped and keep its old status.
+    let state = big_state();
+    let h = Harness::start(state).await;
+    assert_eq!(h.sync().await.status, "ok");
+    let bulk_at = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let bulk_at = bulk_at - chrono::Duration::nanoseconds(bulk_at.timestamp_subsec_nanos() as i64);
+    let group: Vec<u64> = h.sim.with_state(|s| {
+        s.now_override = Some(bulk_at);
+        let ids: Vec<u64> = s
+            .orders
+            .values()
+            .filter(|o| o.status == "processing" || o.status == "completed")
+            .map(|o| o.id)
+            .take(250)
+            .collect();
+        // A status none of them had: a row skipped by the listing keeps its old one.
+        for id in &ids {
+            s.set_status(*id, "on-hold");
+        }
+        ids
+    });
+    // The second page of the tie group starts at row 99 (one-row overlap) or 100 (without).
+    for at in ["&offset=99&", "&offset=100&"] {
+        h.sim.inject(Fault {
+            path_contains: at.into(),
+            kind: FaultKind::Delay(Duration::from_millis(1500)),
+            times: 1,
+        });
+    }
+    let moved = group[10];
+    let sync = h.sync();
+    let before = h.sim.requests().len();
+    let mutate = async {
+        // The incremental listing's request at offset 99 (the backfill had one too, earlier).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !h.sim.requests()[before..].iter().any(|r| {
+            r.query
+                .iter()
+                .any(|(k, v)| k == "offset" && (v == "99" || v == "100"))
+                && r.query.iter().any(|(k, _)| k == "modified_after")
+        }) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no second page in the tie group"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        h.sim.with_state(|s| {
+            s.now_override = None;
+            s.set_status(moved, "refunded");
+        });
+    };
+    let (report, ()) = tokio::join!(sync, mutate);
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    for id in &group {
+        let status: String = conn
+            .query_row(
+                "SELECT status FROM orders WHERE platform_id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let expected = if *id == moved { "refunded" } else { "on-hold" };
+        assert_eq!(status, expected, "order {id} was not read after its change");
+    }
+    // The pager saw the overlap row gone and stepped back to the start of the tie group.
+    let offsets: Vec<String> = h.sim.requests()[before..]
+        .iter()
+        .filter(|r| r.query.iter().any(|(k, v)| k == "status" && v == "any"))
+        .filter(|r| r.query.iter().any(|(k, _)| k == "modified_after"))
+        .filter_map(|r| {
+            r.query
+                .iter()
+                .find(|(k, _)| k == "offset")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    let at99 = offsets.iter().position(|o| o == "99").unwrap();
+    assert_eq!(
+        offsets.get(at99 + 1).map(String::as_str),
+        Some("0"),
+        "{offsets:?}"
     );
 }

@@ -720,12 +720,21 @@ impl WooSource {
     {
         let mut pos = (at, id);
         let mut anchor = (at - self.lookback).trunc_subsecs(0);
-        let mut page_no = 1;
+        // Rows of the anchor second already read (a tie group longer than a page), and the
+        // largest id among them: pages inside a tie group overlap by one row, like the
+        // backfill's, so a row leaving the group mid-listing cannot shift another past us.
+        let mut offset = 0u64;
+        let mut last_tie_id: Option<u64> = None;
         let mut done = 0;
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
             }
+            let start = if last_tie_id.is_some() {
+                offset.saturating_sub(1)
+            } else {
+                offset
+            };
             // The bound is exclusive and second-precise: ask for everything after the second
             // before the anchor, so rows at the anchor second itself are included.
             let since = (anchor - Duration::seconds(1))
@@ -738,12 +747,32 @@ impl WooSource {
                 ("orderby".to_string(), listing.since_orderby.to_string()),
                 ("order".to_string(), "asc".to_string()),
                 ("per_page".to_string(), PER_PAGE.to_string()),
-                ("page".to_string(), page_no.to_string()),
+                ("offset".to_string(), start.to_string()),
             ]);
             let resp = self.get(listing.path, &q, ctx.shutdown).await?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
-            let total =
-                self.check_page(listing, (page_no - 1) * PER_PAGE, &resp, rows.len() as u64)?;
+            let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
+            if let Some(tie) = last_tie_id
+                && start > 0
+            {
+                let overlaps = rows
+                    .first()
+                    .and_then(Row::key)
+                    .is_some_and(|(t, id)| t == anchor && id <= tie);
+                if !overlaps {
+                    // Rows of the tie group moved away: step back and find the overlap again.
+                    tracing::info!(
+                        stream = listing.stream,
+                        offset,
+                        "rows moved during the listing; stepping back a page"
+                    );
+                    offset = offset.saturating_sub(PER_PAGE);
+                    if offset == 0 {
+                        last_tie_id = None;
+                    }
+                    continue;
+                }
+            }
             let fetched = rows.len() as u64;
             let last = rows.last().and_then(Row::key);
             let mut page = to_page(&rows)?;
@@ -769,7 +798,7 @@ impl WooSource {
                 &self.name,
                 listing.stream,
                 done,
-                Some(done + total.saturating_sub(page_no * PER_PAGE)),
+                Some(done + total.saturating_sub(start + fetched)),
             );
             if fetched < PER_PAGE {
                 ctx.progress.finish(&self.name, listing.stream, done);
@@ -777,10 +806,17 @@ impl WooSource {
             }
             match last {
                 Some((t, _)) if t > anchor => {
+                    // Re-anchor on the last row's second and read from its first row.
                     anchor = t;
-                    page_no = 1;
+                    offset = 0;
+                    last_tie_id = None;
                 }
-                _ => page_no += 1,
+                last => {
+                    // The whole page is one second: continue inside the tie group.
+                    offset = start + fetched;
+                    let id = last.map(|(_, id)| id).unwrap_or(0);
+                    last_tie_id = Some(last_tie_id.map_or(id, |t| t.max(id)));
+                }
             }
         }
     }
