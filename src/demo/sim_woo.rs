@@ -258,6 +258,7 @@ async fn handle(
             .unwrap_or("")
             .to_string();
         let mut st = lock(&shared.state);
+        let store_now = st.date_skew.map(|skew| chrono::Utc::now() + skew);
         let mut r = route(
             &mut st,
             &method,
@@ -268,6 +269,11 @@ async fn handle(
             authorization.as_deref(),
         );
         drop(st);
+        // The store's clock, as its `Date` header tells it (a store whose clock is off).
+        if let Some(t) = store_now {
+            r.headers
+                .push(("Date", t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()));
+        }
         match fault {
             Some(FaultKind::Malformed) => {
                 r.body = format!(

@@ -36,6 +36,8 @@ pub struct SimState {
     pub refunds: BTreeMap<u64, SimRefund>,
     /// `false`: `GET /wc/v3/refunds` answers 404 `rest_no_route` (WooCommerce before 9.0).
     pub refunds_listing: bool,
+    /// Tests: the store's clock is off by this much; its `Date` header tells so.
+    pub date_skew: Option<chrono::Duration>,
     /// Product reviews (`GET /wc/v3/products/reviews`), in id order.
     pub reviews: Vec<SimReview>,
     /// The store is reached through a TLS front (`is_ssl()` in WordPress): it then accepts
@@ -604,6 +606,7 @@ impl SimState {
             refunds_listing: true,
             https: false,
             reviews: Vec::new(),
+            date_skew: None,
             now_override: None,
             next_id: 100,
             next_item_id: 1,

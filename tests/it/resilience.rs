@@ -798,3 +798,42 @@ async fn a_row_leaving_a_tie_group_mid_listing_does_not_hide_another() {
         "{offsets:?}"
     );
 }
+
+#[tokio::test]
+async fn an_edit_during_the_backfill_is_read_even_when_the_store_clock_is_behind() {
+    // The store's clock is 30 minutes behind okrsync's: an order edited during the backfill is
+    // stamped 30 minutes "earlier" than okrsync's start. The incremental read after the
+    // backfill must start from the store's clock (its Date header), or the edit is lost.
+    let skew = chrono::Duration::minutes(-30);
+    let mut state = big_state();
+    state.date_skew = Some(skew);
+    let target = *state.orders.keys().nth(5).unwrap();
+    let h = Harness::start(state).await;
+    h.sim.inject(Fault {
+        path_contains: "&offset=99&".into(),
+        kind: FaultKind::Delay(Duration::from_millis(1500)),
+        times: 1,
+    });
+    let sync = h.sync();
+    let mutate = async {
+        h.wait_for_query("offset", "99").await;
+        h.sim.with_state(|s| {
+            s.now_override = Some(chrono::Utc::now() + skew);
+            s.set_status(target, "on-hold");
+        });
+    };
+    let (report, ()) = tokio::join!(sync, mutate);
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let status: String = conn
+        .query_row(
+            "SELECT status FROM orders WHERE platform_id = ?1",
+            [target.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        status, "on-hold",
+        "the edit made during the backfill was read"
+    );
+}

@@ -634,7 +634,7 @@ impl WooSource {
         R: Row,
         F: Fn(&[R]) -> Result<Page, SourceError>,
     {
-        let (mut offset, mut last_id, started_at) = match cursor {
+        let (mut offset, mut last_id, mut started_at) = match cursor {
             Some(Cursor::Backfill {
                 offset,
                 last_id,
@@ -642,6 +642,7 @@ impl WooSource {
             }) => (offset, last_id, started_at),
             _ => (0, 0, ctx.started_at),
         };
+        let fresh = offset == 0 && last_id == 0;
         tracing::info!(store = %self.name, stream = listing.stream, offset, "backfill");
         loop {
             if ctx.stopping() {
@@ -662,6 +663,17 @@ impl WooSource {
             let resp = self.get(listing.path, &q, ctx.shutdown).await?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
             let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
+            if fresh && start == 0 {
+                // The incremental read that follows the backfill starts at its beginning on
+                // the store's clock too (its `Date` header), should the store's clock be
+                // behind ours: edits made during the backfill are stamped by the store.
+                if let Some(store_now) = resp
+                    .header("date")
+                    .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+                {
+                    started_at = started_at.min(store_now.with_timezone(&Utc));
+                }
+            }
             let overlaps = rows.first().is_some_and(|r| r.id() <= last_id);
             if last_id > 0 && start > 0 && !overlaps {
                 // Rows moved back past our position: step back and look for the overlap.
