@@ -124,6 +124,10 @@ pub async fn sync_analytics(
         };
         match &result {
             Ok(()) => summary.status = "ok".into(),
+            Err(e @ SourceError::Unmeasured(_)) => {
+                summary.status = "partial".into();
+                summary.error = Some(e.to_string());
+            }
             Err(SourceError::Cancelled) => {
                 summary.status = "partial".into();
                 summary.error = Some("stopped by a shutdown request; nothing of this run was stored".into());
@@ -181,6 +185,7 @@ async fn run(
     };
     let batch = source.fetch(range, shutdown).await?;
     let now = clock.now();
+    let mut unmeasured = Vec::new();
     let (fetched, written) = match batch {
         Batch::Traffic(mut days) => {
             let fetched = days.len() as u64;
@@ -189,13 +194,20 @@ async fn run(
             }
             (fetched, db.upsert_traffic(&a.name, days, now).await?)
         }
-        Batch::PageSpeed(s) => (s.len() as u64, db.upsert_pagespeed(&a.name, s, now).await?),
+        Batch::PageSpeed(s, failed) => {
+            unmeasured = failed;
+            (s.len() as u64, db.upsert_pagespeed(&a.name, s, now).await?)
+        }
         Batch::Reviews(r) => (r.len() as u64, db.replace_reviews(&a.name, r, now).await?),
     };
     summary.pages = 1;
     summary.fetched = fetched;
     summary.upserted = written;
-    Ok(())
+    if unmeasured.is_empty() {
+        Ok(())
+    } else {
+        Err(SourceError::Unmeasured(unmeasured))
+    }
 }
 
 /// Drops the leading days before the first day with sessions: on a first fill they are days

@@ -39,6 +39,8 @@ pub struct SimAnalyticsState {
     /// PageSpeed: score 0..1 and LCP ms returned for every URL.
     pub pagespeed_score: String,
     pub pagespeed_lcp_ms: f64,
+    /// PageSpeed: this URL fails with a Lighthouse error (HTTP 500).
+    pub pagespeed_fail_url: Option<String>,
 }
 
 /// A canned answer given instead of the real one, `times` times.
@@ -311,6 +313,12 @@ fn pagespeed(st: &SimAnalyticsState, headers: &HeaderMap, uri: &Uri) -> Response
         );
     }
     let url = q.get("url").cloned().unwrap_or_default();
+    if st.pagespeed_fail_url.as_deref() == Some(url.as_str()) {
+        return reply(
+            500,
+            json!({"error": {"code": 500, "message": "Lighthouse returned error: FAILED_DOCUMENT_REQUEST", "status": "INTERNAL"}}),
+        );
+    }
     let strategy = q
         .get("strategy")
         .cloned()

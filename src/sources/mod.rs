@@ -88,6 +88,12 @@ pub enum SourceError {
         .0.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
     )]
     Skipped(Vec<String>),
+    #[error(
+        "{} page(s) could not be measured (the others were stored): {}",
+        .0.len(),
+        .0.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+    )]
+    Unmeasured(Vec<String>),
     #[error("configuration: {0}")]
     Config(String),
     #[error(transparent)]

@@ -483,7 +483,7 @@ async fn pagespeed_stores_score_and_lcp_for_each_url_and_strategy() {
     st.pagespeed_lcp_ms = 2450.0;
     let fake = SimAnalytics::start(st).await.unwrap();
     let extra = format!(
-        "[[analytics]]\nname = \"psi\"\nprovider = \"pagespeed\"\nurls = [\"https://shop.example/\", \"https://shop.example/p/mug\"]\nstrategy = [\"mobile\", \"desktop\"]\napi_key = \"psi-key-000111222\"\napi_base_url = \"{}\"\nstores = [\"main\"]\n",
+        "[[analytics]]\nname = \"psi\"\nprovider = \"pagespeed\"\nurls = [\"https://shop.example/\", \"https://shop.example/p/mug\"]\nstrategy = [\"mobile\", \"desktop\"]\napi_key = \"psi-key-000111222\"\napi_base_url = \"{}\"\nstores = [\"main\"]\nretry_backoff_ms = 10\n",
         fake.url()
     );
     let h = Harness::start_with(empty_state(), "", &extra).await;
@@ -497,6 +497,27 @@ async fn pagespeed_stores_score_and_lcp_for_each_url_and_strategy() {
     assert_eq!(
         kpi(&h, KpiId::LcpSeconds, "year_to_date").await.value,
         Some(Value::Number(dec("2.45")))
+    );
+    // One page fails in Lighthouse: the others are still measured and stored; the run is
+    // `partial` and names the page.
+    fake.with_state(|s| {
+        s.pagespeed_fail_url = Some("https://shop.example/p/mug".into());
+        s.pagespeed_score = "0.91".into();
+    });
+    let out = sync_all(&h).await;
+    assert!(
+        out[0].starts_with("partial:") && out[0].contains("https://shop.example/p/mug (mobile)"),
+        "{out:?}"
+    );
+    let samples = h.db.load_pagespeed("psi").await.unwrap();
+    let home = samples
+        .iter()
+        .find(|s| s.url == "https://shop.example/" && s.strategy == "mobile")
+        .unwrap();
+    assert_eq!(
+        home.score,
+        dec("91"),
+        "the page that worked was measured again"
     );
     fake.stop();
 }

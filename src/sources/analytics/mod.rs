@@ -35,7 +35,9 @@ pub enum Batch {
     /// Daily traffic; days the provider did not report and that are not known complete are
     /// absent (unknown), never 0.
     Traffic(Vec<DailyTraffic>),
-    PageSpeed(Vec<PageSpeedSample>),
+    /// Lighthouse samples, and the URL/strategy pairs that could not be measured (each named
+    /// with its error; the run ends `partial` when there are some).
+    PageSpeed(Vec<PageSpeedSample>, Vec<String>),
     /// Every approved review (the complete listing).
     Reviews(Vec<Review>),
 }

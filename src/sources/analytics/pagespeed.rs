@@ -100,13 +100,36 @@ pub fn convert(
 impl Provider for PageSpeed {
     async fn fetch(&self, range: FetchRange, shutdown: &Shutdown) -> Result<Batch, SourceError> {
         let mut out = Vec::new();
+        let mut failed = Vec::new();
+        let mut first_error = None;
         for page in &self.settings.urls {
             for strategy in &self.settings.strategies {
-                let v = self.run(page, strategy, shutdown).await?;
-                out.push(convert(&v, range.today, page.as_str(), strategy)?);
+                // One page that cannot be measured (a 500 from Lighthouse, no score) does not
+                // lose the others; credentials and quota problems stop the run.
+                let sample = match self.run(page, strategy, shutdown).await {
+                    Ok(v) => convert(&v, range.today, page.as_str(), strategy),
+                    Err(e) => Err(e),
+                };
+                match sample {
+                    Ok(s) => out.push(s),
+                    Err(
+                        e @ (SourceError::Cancelled
+                        | SourceError::Auth { .. }
+                        | SourceError::QuotaExhausted { .. }),
+                    ) => return Err(e),
+                    Err(e) => {
+                        failed.push(format!("{page} ({strategy}): {e}"));
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
         }
-        Ok(Batch::PageSpeed(out))
+        if out.is_empty()
+            && let Some(e) = first_error
+        {
+            return Err(e);
+        }
+        Ok(Batch::PageSpeed(out, failed))
     }
 
     async fn check_online(
