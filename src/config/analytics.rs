@@ -233,15 +233,7 @@ impl Validator<'_> {
             self.problem(prefix, "expected a table");
             return None;
         };
-        let name = self.string(obj, prefix, "name", true);
-        if let Some(n) = &name
-            && (n == "all" || n.contains(char::is_whitespace))
-        {
-            self.problem(
-                format!("{prefix}.name"),
-                format!("`{n}` cannot be a source name (reserved or contains spaces)"),
-            );
-        }
+        let name = self.name(obj, prefix, "source");
         let provider_name = self.string(obj, prefix, "provider", true);
         let common = [
             "name",

@@ -653,20 +653,31 @@ impl Validator<'_> {
         None
     }
 
-    fn store(&mut self, prefix: &str, raw: &Json) -> Option<StoreSettings> {
-        let Some(obj) = raw.as_object() else {
-            self.problem(prefix, "expected a table");
-            return None;
-        };
+    /// The required `name` of a store or source: not `all`, no spaces.
+    pub(crate) fn name(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+        what: &str,
+    ) -> Option<String> {
         let name = self.string(obj, prefix, "name", true);
         if let Some(n) = &name
             && (n == "all" || n.contains(char::is_whitespace))
         {
             self.problem(
                 format!("{prefix}.name"),
-                format!("`{n}` cannot be a store name (reserved or contains spaces)"),
+                format!("`{n}` cannot be a {what} name (reserved or contains spaces)"),
             );
         }
+        name
+    }
+
+    fn store(&mut self, prefix: &str, raw: &Json) -> Option<StoreSettings> {
+        let Some(obj) = raw.as_object() else {
+            self.problem(prefix, "expected a table");
+            return None;
+        };
+        let name = self.name(obj, prefix, "store");
         let platform_name = self.string(obj, prefix, "platform", true);
         let common = [
             "name",

@@ -875,41 +875,47 @@ fn take(skipped: &std::sync::Mutex<Vec<String>>) -> Vec<String> {
     std::mem::take(&mut *skipped.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
-/// Converts a page of orders. A row that cannot be read is left out and described in
+/// Converts rows with `convert`. A row that cannot be read is left out and described in
 /// `skipped` (the run ends `partial`); it is read again when it next changes in the store.
+fn convert_rows<W, T>(
+    rows: &[W],
+    what: &str,
+    convert: impl Fn(&W) -> Result<T, convert::ConvertError>,
+    skipped: &std::sync::Mutex<Vec<String>>,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(rows.len());
+    for w in rows {
+        match convert(w) {
+            Ok(t) => out.push(t),
+            Err(e) => {
+                tracing::warn!("skipped an unreadable {what}: {}", e.0);
+                skipped.lock().unwrap_or_else(|e| e.into_inner()).push(e.0);
+            }
+        }
+    }
+    out
+}
+
+/// A page of orders (unreadable ones skipped, see [`convert_rows`]).
 fn orders_page(
     rows: &[WireOrder],
     rules: &WooSettings,
     skipped: &std::sync::Mutex<Vec<String>>,
 ) -> Result<Page, SourceError> {
-    let mut page = Page::default();
-    for w in rows {
-        match convert::order(w, rules) {
-            Ok(o) => page.orders.push(o),
-            Err(e) => {
-                tracing::warn!("skipped an unreadable order: {}", e.0);
-                skipped.lock().unwrap_or_else(|e| e.into_inner()).push(e.0);
-            }
-        }
-    }
-    Ok(page)
+    Ok(Page {
+        orders: convert_rows(rows, "order", |w| convert::order(w, rules), skipped),
+        ..Page::default()
+    })
 }
 
-/// Converts a page of refunds, skipping unreadable rows like [`orders_page`].
+/// A page of refunds (unreadable ones skipped, see [`convert_rows`]).
 fn refunds_page(
     rows: &[WireRefund],
     order_id: Option<u64>,
     skipped: &std::sync::Mutex<Vec<String>>,
 ) -> Result<Page, SourceError> {
-    let mut page = Page::default();
-    for w in rows {
-        match convert::refund(w, order_id) {
-            Ok(r) => page.refunds.push(r),
-            Err(e) => {
-                tracing::warn!("skipped an unreadable refund: {}", e.0);
-                skipped.lock().unwrap_or_else(|e| e.into_inner()).push(e.0);
-            }
-        }
-    }
-    Ok(page)
+    Ok(Page {
+        refunds: convert_rows(rows, "refund", |w| convert::refund(w, order_id), skipped),
+        ..Page::default()
+    })
 }
