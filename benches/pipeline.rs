@@ -11,10 +11,10 @@ use okrsync::config::{self, StoreSelector};
 use okrsync::daemon::keyresults::{Loaded, kpi_report};
 use okrsync::daemon::sync::sync_store;
 use okrsync::daemon::{Clock, Shutdown};
-use okrsync::demo::{SimState, SimWoo};
 use okrsync::kpi::WindowSpec;
 use okrsync::sources::QuietProgress;
 use okrsync::store::Store;
+use okrsync_sim::{SimState, SimWoo};
 
 fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name)
@@ -63,7 +63,7 @@ fn main() {
             let path = dir.path().join("okrsync.toml");
             std::fs::write(
                 &path,
-                okrsync::demo::demo_config(
+                okrsync_sim::demo_config(
                     &sim.url(),
                     &key,
                     &secret,
@@ -132,12 +132,12 @@ fn main() {
         // Shopify: the same kind of history through the simulated Admin GraphQL API. Above
         // `bulk_threshold` (10,000 orders) the first sync is a bulk operation; the bucket is
         // fast here (a real shop restores 100 points/s, which bounds paged syncs instead).
-        let mut shop = okrsync::demo::ShopState::generate(43, now, days, per_day);
+        let mut shop = okrsync_sim::ShopState::generate(43, now, days, per_day);
         shop.restore_rate = 20_000.0;
         shop.bucket_max = 20_000.0;
         let shop_orders = shop.data.orders.len();
         let token = shop.access_token.clone();
-        let shop_sim = okrsync::demo::SimShopify::start(shop).await.unwrap();
+        let shop_sim = okrsync_sim::SimShopify::start(shop).await.unwrap();
         let mut shop_first = Vec::new();
         let mut shop_incremental = Vec::new();
         for _ in 0..runs {

@@ -611,37 +611,37 @@ async fn demo(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let now = clock.now();
     eprintln!("Generating {days} days of simulated store history…");
-    let mut state = crate::demo::SimState::generate(42, now, days, 24);
-    crate::demo::demo_reviews(&mut state, now, days);
+    let mut state = okrsync_sim::SimState::generate(42, now, days, 24);
+    okrsync_sim::demo_reviews(&mut state, now, days);
     let (key, secret) = (state.consumer_key.clone(), state.consumer_secret.clone());
-    let sim = crate::demo::SimWoo::start(state)
+    let sim = okrsync_sim::SimWoo::start(state)
         .await
         .context("starting the simulated store")?;
     eprintln!("Simulated WooCommerce store listening on {}", sim.url());
-    let mut shop_state = crate::demo::ShopState::generate(43, now, days, 18);
+    let mut shop_state = okrsync_sim::ShopState::generate(43, now, days, 18);
     // A fast bucket so the demo pages through its history in seconds (Shopify's standard
     // plan restores 100 points a second).
     shop_state.restore_rate = 20_000.0;
     shop_state.bucket_max = 20_000.0;
     let token = shop_state.access_token.clone();
-    let shop = crate::demo::SimShopify::start(shop_state)
+    let shop = okrsync_sim::SimShopify::start(shop_state)
         .await
         .context("starting the simulated Shopify shop")?;
     eprintln!("Simulated Shopify shop listening on {}", shop.url());
     let config_path = dir.join("okrsync.toml");
-    let traffic = crate::demo::demo_traffic(
+    let traffic = okrsync_sim::demo_traffic(
         crate::domain::StoreTz::parse("Europe/Paris")
             .unwrap_or(crate::domain::StoreTz::UTC)
             .local_date(now),
         days,
     );
     let plausible_key = traffic.api_key.clone();
-    let fake = crate::demo::sim_analytics::SimAnalytics::start(traffic)
+    let fake = okrsync_sim::sim_analytics::SimAnalytics::start(traffic)
         .await
         .context("starting the simulated Plausible site")?;
     eprintln!("Simulated Plausible site listening on {}", fake.url());
-    let text = crate::demo::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key)
-        + &crate::demo::demo_shopify_config(&shop.url(), &token);
+    let text = okrsync_sim::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key)
+        + &okrsync_sim::demo_shopify_config(&shop.url(), &token);
     write_private(&config_path, &text)?;
     let settings = load_settings(&config_path, env)?;
     let db = Store::open(&settings.database.path).await?;

@@ -7,13 +7,13 @@
 //! * [`store`] is the only module that knows SQL: migrations, upserts, cursors, the sync log.
 //! * [`kpi`] and [`okr`] are pure: values in, values out, no IO and no clock reads.
 //! * [`daemon`] schedules syncs and recomputes key results; [`cli`] is the command line.
-//! * [`demo`] holds the simulated store used by `okrsync demo` and the integration tests.
+//! * The simulated services used by `okrsync demo`, the tests and the benches live in the
+//!   `okrsync-sim` crate (`crates/okrsync-sim`); only the `demo` command uses them.
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod demo;
 pub mod domain;
 pub mod kpi;
 pub mod okr;

@@ -81,7 +81,7 @@ fn add_forms(needles: &mut Vec<String>, secret: &str) {
         secret.to_string(),
         percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
             .to_string(),
-        super::woocommerce::oauth::percent_encode(secret),
+        okrsync_wire::oauth1::percent_encode(secret),
         secret.replace(' ', "+"),
     ];
     for f in forms {

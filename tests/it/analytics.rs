@@ -7,9 +7,9 @@ use okrsync::config::StoreSelector;
 use okrsync::daemon::analytics::sync_analytics;
 use okrsync::daemon::keyresults::{self, Loaded};
 use okrsync::daemon::{Clock, Shutdown};
-use okrsync::demo::NewOrder;
-use okrsync::demo::sim_analytics::{SimAnalytics, SimAnalyticsState, SimDay, SimFault};
 use okrsync::kpi::{Computed, KpiId, Value, WindowSpec};
+use okrsync_sim::NewOrder;
+use okrsync_sim::sim_analytics::{SimAnalytics, SimAnalyticsState, SimDay, SimFault};
 
 use crate::helpers::*;
 

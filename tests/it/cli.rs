@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use okrsync::config;
-use okrsync::demo::{Fault, FaultKind};
+use okrsync_sim::{Fault, FaultKind};
 
 use crate::helpers::*;
 use crate::woo_kpis::fixture;
@@ -215,7 +215,7 @@ async fn krs_json_contract_and_checkins_on_change_only() {
     h.sim.with_state(|s| {
         s.now_override = None;
         s.add_order(
-            okrsync::demo::NewOrder::new("completed", at(2026, 10, 22, 9, 0), "new@example.com")
+            okrsync_sim::NewOrder::new("completed", at(2026, 10, 22, 9, 0), "new@example.com")
                 .line(11, "MUG", "Mug", 1, dec("10.00")),
         );
     });
@@ -232,7 +232,7 @@ async fn krs_json_contract_and_checkins_on_change_only() {
 
 #[tokio::test]
 async fn sigterm_stops_a_sync_after_the_page_in_flight() {
-    let mut state = okrsync::demo::SimState::generate(7, at(2026, 11, 1, 0, 0), 30, 15);
+    let mut state = okrsync_sim::SimState::generate(7, at(2026, 11, 1, 0, 0), 30, 15);
     state.consumer_key = KEY.into();
     state.consumer_secret = SECRET.into();
     let h = Harness::start(state).await;

@@ -10,10 +10,10 @@ use okrsync::config::{self, Settings, StoreSelector};
 use okrsync::daemon::keyresults::{self, Loaded};
 use okrsync::daemon::sync::{SyncReport, sync_store};
 use okrsync::daemon::{Clock, Shutdown};
-use okrsync::demo::{SimState, SimWoo};
 use okrsync::kpi::{KpiId, Value, WindowSpec};
 use okrsync::sources::QuietProgress;
 use okrsync::store::Store;
+use okrsync_sim::{SimState, SimWoo};
 use rust_decimal::Decimal;
 
 pub const KEY: &str = "ck_test_1234567890abcdef";

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use okrsync::demo::{Fault, FaultKind, NewOrder, SimState};
 use okrsync::kpi::{KpiId, Value};
+use okrsync_sim::{Fault, FaultKind, NewOrder, SimState};
 
 use crate::helpers::*;
 use crate::woo_kpis::{W, fixture};
@@ -385,7 +385,7 @@ async fn a_store_name_never_mixes_two_shops() {
     let h = Harness::start(fixture().state).await;
     assert_eq!(h.sync().await.status, "ok");
     // The config now points `main` at another shop (staging → production, a typo…).
-    let other = okrsync::demo::SimWoo::start(empty_state()).await.unwrap();
+    let other = okrsync_sim::SimWoo::start(empty_state()).await.unwrap();
     write_private(&h.config_path, &config_text(&other.url(), "", ""));
     let out = h.run_bin(&["sync"]).await;
     let text = format!(
@@ -428,7 +428,7 @@ async fn redirects_are_reported_not_followed() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let h = Harness::from_sim(
-        okrsync::demo::SimWoo::start(empty_state()).await.unwrap(),
+        okrsync_sim::SimWoo::start(empty_state()).await.unwrap(),
         &url,
         "",
         "",

@@ -1,6 +1,6 @@
 //! Credentials never appear in logs, errors, `Debug` output or the database.
 
-use okrsync::demo::{Fault, FaultKind};
+use okrsync_sim::{Fault, FaultKind};
 
 use crate::helpers::*;
 use crate::woo_kpis::fixture;
@@ -15,7 +15,7 @@ fn forms() -> Vec<String> {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
                 .to_string(),
         );
-        v.push(okrsync::sources::woocommerce::oauth::percent_encode(s));
+        v.push(okrsync_wire::oauth1::percent_encode(s));
         v.push(
             s.replace('/', "%2F")
                 .replace('+', "%2B")

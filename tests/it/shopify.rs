@@ -9,10 +9,10 @@ use okrsync::config::{self, Settings, StoreSelector};
 use okrsync::daemon::keyresults::{self, Loaded};
 use okrsync::daemon::sync::{SyncReport, sync_store};
 use okrsync::daemon::{Clock, Shutdown, ShutdownTrigger};
-use okrsync::demo::{NewOrder, ShopFault, ShopFaultKind, ShopState, SimShopify, SimState};
 use okrsync::kpi::{KpiId, Value, WindowSpec};
 use okrsync::sources::{Progress, QuietProgress};
 use okrsync::store::Store;
+use okrsync_sim::{NewOrder, ShopFault, ShopFaultKind, ShopState, SimShopify, SimState};
 
 use crate::helpers::{Harness, at, dec, dump, empty_state, write_private};
 

@@ -12,11 +12,11 @@ use okrsync::daemon::analytics::sync_analytics;
 use okrsync::daemon::keyresults::{self, Loaded};
 use okrsync::daemon::sync::sync_store;
 use okrsync::daemon::{Clock, Shutdown};
-use okrsync::demo::sim_analytics::SimDay;
-use okrsync::demo::{NewOrder, ShopFault, ShopFaultKind, ShopState, SimShopify};
 use okrsync::kpi::{Computed, KpiId, Value, WindowSpec};
 use okrsync::sources::QuietProgress;
 use okrsync::store::Store;
+use okrsync_sim::sim_analytics::SimDay;
+use okrsync_sim::{NewOrder, ShopFault, ShopFaultKind, ShopState, SimShopify};
 
 use crate::helpers::{dec, empty_state, run_bin_with, write_private};
 

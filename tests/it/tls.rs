@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use okrsync::demo::SimWoo;
 use okrsync::kpi::{KpiId, Value};
+use okrsync_sim::SimWoo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 

@@ -34,8 +34,8 @@
 //! (00:00 on 03-30, out), 03-28T22:30Z (23:30 on 03-28, out), 03-29T23:30Z (01:30 on 03-30,
 //! out) → 2 orders on that day (UTC days, +01:00 or +02:00 would each give 3).
 
-use okrsync::demo::{NewOrder, SimState};
 use okrsync::kpi::{KpiId, Value};
+use okrsync_sim::{NewOrder, SimState};
 
 use crate::helpers::*;
 

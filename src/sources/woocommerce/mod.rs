@@ -8,7 +8,7 @@
 
 mod api;
 mod convert;
-pub mod oauth;
+use okrsync_wire::oauth1 as oauth;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::de::DeserializeOwned;

@@ -1,9 +1,13 @@
-//! The simulated WooCommerce store and fake Shopify shop behind `okrsync demo` and the
-//! integration tests.
+//! Simulated services behind `okrsync demo`, the integration tests and the benches: servers on
+//! loopback speaking the documented wire formats (WooCommerce REST v3 with OAuth 1.0a and Basic
+//! auth, Shopify Admin GraphQL with its leaky bucket and bulk operations, GA4, Plausible, Matomo,
+//! PageSpeed), with fault knobs. okrsync reaches them over HTTP like any store; nothing in its
+//! production path knows about them.
 
 pub mod sim_analytics;
 pub mod sim_shopify;
 pub mod sim_woo;
+mod tz;
 pub mod woo_data;
 
 pub use sim_shopify::{ShopFault, ShopFaultKind, ShopRequest, ShopState, SimShopify};

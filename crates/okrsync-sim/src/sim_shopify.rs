@@ -480,7 +480,7 @@ async fn handle(
             variables: Value::Null,
             token,
         });
-        let form: BTreeMap<String, String> = reqwest::Url::parse(&format!(
+        let form: BTreeMap<String, String> = url::Url::parse(&format!(
             "http://form.invalid/?{}",
             String::from_utf8_lossy(&body)
         ))

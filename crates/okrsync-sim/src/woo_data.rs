@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
-use crate::domain::StoreTz;
+use crate::tz::StoreTz;
 
 /// Statuses the REST API accepts in `status` filters (besides `any`).
 pub const ORDER_STATUSES: &[&str] = &[

@@ -11,13 +11,13 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, Uri};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use reqwest::Url;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+use url::Url;
 
 use super::woo_data::{ORDER_STATUSES, SimState};
-use crate::domain::StoreTz;
-use crate::sources::woocommerce::oauth;
+use crate::tz::StoreTz;
+use okrsync_wire::oauth1 as oauth;
 
 /// One request the store received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -761,7 +761,7 @@ fn list_reviews(st: &SimState, q: &[(String, String)]) -> Reply {
         Err(r) => return r,
     };
     let status = param(q, "status").unwrap_or("approved");
-    let mut rows: Vec<&crate::demo::woo_data::SimReview> = st
+    let mut rows: Vec<&crate::woo_data::SimReview> = st
         .reviews
         .iter()
         .filter(|r| status == "all" || r.status == status)
@@ -775,7 +775,7 @@ fn list_reviews(st: &SimState, q: &[(String, String)]) -> Reply {
         .map(|r| {
             serde_json::json!({
                 "id": r.id,
-                "date_created": crate::demo::woo_data::naive(r.created, &tz),
+                "date_created": crate::woo_data::naive(r.created, &tz),
                 "date_created_gmt": r.created.format("%Y-%m-%dT%H:%M:%S").to_string(),
                 "product_id": r.product_id,
                 "product_name": format!("Product {}", r.product_id),
@@ -831,7 +831,7 @@ fn list_refunds(st: &SimState, q: &[(String, String)]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::woo_data::NewOrder;
+    use crate::woo_data::NewOrder;
     use rust_decimal::Decimal;
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {

@@ -131,7 +131,7 @@ fn reply(status: u16, body: Value) -> Response {
 }
 
 fn form(body: &str) -> BTreeMap<String, String> {
-    reqwest::Url::parse(&format!("http://x/?{body}"))
+    url::Url::parse(&format!("http://x/?{body}"))
         .map(|u| u.query_pairs().into_owned().collect())
         .unwrap_or_default()
 }

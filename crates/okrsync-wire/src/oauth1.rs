@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::Url;
+use url::Url;
 
 /// The HMAC flavour of an OAuth signature; WooCommerce accepts these two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
