@@ -253,7 +253,7 @@ async fn sync(
         if let Some(e) = &sm.error {
             crate::outln!("  {e}");
         }
-        failed |= report.status == "failed";
+        failed |= report.status == crate::store::RunStatus::Failed;
     }
     // Each analytics source after the stores, so it knows their time zones; one failing
     // source never stops the others.
@@ -276,7 +276,7 @@ async fn sync(
         if let Some(e) = &sm.error {
             crate::outln!("  {e}");
         }
-        failed |= report.status == "failed";
+        failed |= report.status == crate::store::RunStatus::Failed;
     }
     let written = scheduler::evaluate_key_results(settings, db, clock).await?;
     if written > 0 {

@@ -13,15 +13,14 @@
 //! tracking runs, a day without visits is a real 0.
 
 use chrono::Duration;
-use tracing::Instrument;
 
-use super::sync::SyncReport;
+use super::run::{RunDesc, SyncReport, recorded_run, skipped};
 use super::{Clock, Shutdown};
 use crate::config::{AnalyticsSettings, ProviderSettings, Settings};
 use crate::domain::StoreTz;
 use crate::sources::SourceError;
 use crate::sources::analytics::{AnyAnalytics, Batch, FetchRange};
-use crate::store::{RunStart, RunSummary, Store};
+use crate::store::{RunStatus, RunSummary, Store};
 
 /// Days read on a source's first sync (or `--full`).
 pub const BACKFILL_DAYS: i64 = 90;
@@ -54,7 +53,7 @@ pub async fn source_tz(
 
 /// Whether a sync report is a run skipped while waiting for the linked store's time zone.
 pub fn is_waiting_for_store(report: &SyncReport) -> bool {
-    report.status == "skipped"
+    report.status == RunStatus::Skipped
         && report
             .summary
             .error
@@ -72,82 +71,38 @@ pub async fn sync_analytics(
     full: bool,
 ) -> Result<SyncReport, crate::store::StoreError> {
     let provider = a.provider.name();
-    let run_id = match db.start_run(&a.name, provider, full, clock.now()).await? {
-        RunStart::Started(id) => id,
-        RunStart::Skipped { run_id, busy_run } => {
-            tracing::warn!(source = %a.name, busy_run, "previous run still going; skipped");
-            return Ok(SyncReport {
-                store: a.name.clone(),
-                run_id,
-                status: "skipped".into(),
-                summary: RunSummary {
-                    status: "skipped".into(),
-                    ..RunSummary::default()
-                },
-            });
-        }
+    let desc = RunDesc {
+        name: &a.name,
+        source: provider,
+        full,
+        span: tracing::info_span!("analytics", source = %a.name, provider),
     };
-    let span = tracing::info_span!("analytics", source = %a.name, provider, run_id);
-    async move {
-        let mut summary = RunSummary::default();
-        // Reviews carry instants; every other feed is stored by the store's local day.
-        let tz = match &a.provider {
-            ProviderSettings::WooReviews(_) => StoreTz::UTC,
-            _ => match source_tz(a, settings, db).await? {
-                Some(tz) => tz,
-                None => {
-                    let store = a.stores.first().map(String::as_str).unwrap_or_default();
-                    summary.status = "skipped".into();
-                    summary.error = Some(format!(
-                        "{WAITING_FOR_STORE} `{store}`: its time zone decides which day each value belongs to, and it is read by that sync (or set `timezone` on the store); the daemon retries shortly, or run `okrsync sync --store {store}` first"
-                    ));
-                    tracing::warn!("{}", summary.error.as_deref().unwrap_or_default());
-                    db.finish_run(run_id, summary.clone(), clock.now()).await?;
-                    return Ok(SyncReport {
-                        store: a.name.clone(),
-                        run_id,
-                        status: summary.status.clone(),
-                        summary,
-                    });
-                }
-            },
-        };
-        let result = match AnyAnalytics::new(a) {
-            Ok(source) => {
-                let r = run(a, tz, &source, db, clock, shutdown, full, &mut summary).await;
-                let (requests, retries) = source.request_counts();
-                summary.requests = requests;
-                summary.retries = retries;
-                r
+    // Reviews carry instants; every other feed is stored by the store's local day.
+    let tz = match &a.provider {
+        ProviderSettings::WooReviews(_) => StoreTz::UTC,
+        _ => match source_tz(a, settings, db).await? {
+            Some(tz) => tz,
+            None => {
+                let store = a.stores.first().map(String::as_str).unwrap_or_default();
+                let reason = format!(
+                    "{WAITING_FOR_STORE} `{store}`: its time zone decides which day each value belongs to, and it is read by that sync (or set `timezone` on the store); the daemon retries shortly, or run `okrsync sync --store {store}` first"
+                );
+                tracing::warn!(source = %a.name, "{reason}");
+                return skipped(db, clock, &desc, &reason).await;
             }
-            Err(e) => Err(e),
-        };
-        match &result {
-            Ok(()) => summary.status = "ok".into(),
-            Err(e @ SourceError::Unmeasured(_)) => {
-                summary.status = "partial".into();
-                summary.error = Some(e.to_string());
-            }
-            Err(SourceError::Cancelled) => {
-                summary.status = "partial".into();
-                summary.error = Some("stopped by a shutdown request; nothing of this run was stored".into());
-            }
-            Err(e) => {
-                summary.status = "failed".into();
-                summary.error = Some(e.to_string());
-                tracing::error!("analytics sync failed: {e}");
-            }
-        }
-        tracing::info!(status = %summary.status, fetched = summary.fetched, requests = summary.requests, retries = summary.retries, "analytics sync finished");
-        db.finish_run(run_id, summary.clone(), clock.now()).await?;
-        Ok(SyncReport {
-            store: a.name.clone(),
-            run_id,
-            status: summary.status.clone(),
-            summary,
-        })
-    }
-    .instrument(span)
+        },
+    };
+    recorded_run(
+        db,
+        clock,
+        desc,
+        async |_run_id, _started, summary: &mut RunSummary| {
+            let source = AnyAnalytics::new(a)?;
+            let r = run(a, tz, &source, db, clock, shutdown, full, summary).await;
+            (summary.requests, summary.retries) = source.request_counts();
+            r
+        },
+    )
     .await
 }
 

@@ -95,7 +95,7 @@ async fn attach_analytics(
                 );
                 continue;
             }
-            Some(run) if run.status == "failed" => {
+            Some(run) if run.status == crate::store::RunStatus::Failed => {
                 let why = format!(
                     "the last sync of analytics source `{}` failed: {}",
                     a.name,

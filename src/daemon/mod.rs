@@ -4,6 +4,7 @@
 pub mod analytics;
 mod clock;
 pub mod keyresults;
+pub mod run;
 pub mod scheduler;
 mod shutdown;
 pub mod sync;

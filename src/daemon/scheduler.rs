@@ -110,7 +110,12 @@ async fn ticker(
         if running.swap(true, Ordering::SeqCst) {
             tracing::warn!("previous run still going: this tick is skipped");
             if let Err(e) = db
-                .record_skipped(store.name(), store.source(), clock.now())
+                .record_skipped(
+                    store.name(),
+                    store.source(),
+                    crate::store::BUSY,
+                    clock.now(),
+                )
                 .await
             {
                 tracing::error!("cannot record the skipped run: {e}");
@@ -152,7 +157,7 @@ pub async fn sync_and_evaluate(
     shutdown: &Shutdown,
 ) {
     match sync_store(store, db, clock, shutdown, &QuietProgress, false).await {
-        Ok(report) if report.status == "skipped" => return,
+        Ok(report) if report.status == crate::store::RunStatus::Skipped => return,
         Ok(_) => {}
         Err(e) => {
             tracing::error!("sync could not be recorded: {e}");
@@ -199,7 +204,7 @@ pub async fn analytics_and_evaluate(
                     _ = sd.recv() => return,
                 }
             }
-            Ok(report) if report.status == "skipped" => return,
+            Ok(report) if report.status == crate::store::RunStatus::Skipped => return,
             Ok(_) => break,
             Err(e) => {
                 tracing::error!("analytics sync could not be recorded: {e}");

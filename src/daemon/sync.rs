@@ -1,22 +1,13 @@
-//! One sync run of one store: record the run, read store facts, let the source page through
-//! its streams, and close the run in the sync log with its counters and error.
-
-use tracing::Instrument;
+//! One sync run of one store: read store facts, let the source page through its streams, and
+//! mark the store complete when every stream reached its end. Recorded by `daemon::run`.
 
 use crate::config::{PlatformSettings, StoreSettings};
+use crate::daemon::run::{RunDesc, recorded_run};
 use crate::daemon::{Clock, Shutdown};
 use crate::sources::{AnySource, Progress, SourceError, SyncContext};
-use crate::store::{RunStart, RunSummary, Store};
+use crate::store::{RunSummary, Store};
 
-/// The outcome of a run, as recorded in the sync log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncReport {
-    pub store: String,
-    pub run_id: i64,
-    /// `ok`, `partial` (stopped by shutdown after committed pages), `failed` or `skipped`.
-    pub status: String,
-    pub summary: RunSummary,
-}
+pub use crate::daemon::run::SyncReport;
 
 /// Syncs one store now. Never panics on bad input; every failure ends up in the sync log.
 pub async fn sync_store(
@@ -27,92 +18,27 @@ pub async fn sync_store(
     progress: &dyn Progress,
     full: bool,
 ) -> Result<SyncReport, crate::store::StoreError> {
-    let started_at = clock.now();
-    let source = AnySource::new(store);
-    let source_name = store.platform_name();
-    let run_id = match db
-        .start_run(&store.name, source_name, full, started_at)
-        .await?
-    {
-        RunStart::Started(id) => id,
-        RunStart::Skipped { run_id, busy_run } => {
-            tracing::warn!(store = %store.name, busy_run, "previous run still going; skipped");
-            return Ok(SyncReport {
-                store: store.name.clone(),
-                run_id,
-                status: "skipped".into(),
-                summary: RunSummary {
-                    status: "skipped".into(),
-                    ..RunSummary::default()
-                },
-            });
-        }
+    let desc = RunDesc {
+        name: &store.name,
+        source: store.platform_name(),
+        full,
+        span: tracing::info_span!("sync", store = %store.name),
     };
-    let span = tracing::info_span!("sync", store = %store.name, run_id);
-    // The heartbeat tells other processes this run is alive, also while it waits on retries.
-    let beat = {
-        let (db, clock) = (db.clone(), clock.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(crate::store::HEARTBEAT_EVERY).await;
-                if db.touch_run(run_id, clock.now()).await.is_err() {
-                    return;
-                }
-            }
-        })
-    };
-    let result = async move {
-        tracing::info!(full, "sync started");
-        let mut summary = RunSummary::default();
-        let result = match source {
-            Ok(source) => {
-                let r = run(store, &source, db, clock, shutdown, progress, full, run_id, started_at, &mut summary).await;
-                let (requests, retries) = source.request_counts();
-                summary.requests = requests;
-                summary.retries = retries;
-                r
-            }
-            Err(e) => Err(e),
-        };
-        match &result {
-            Ok(()) => summary.status = "ok".into(),
-            Err(e @ SourceError::Skipped(_)) => {
-                summary.status = "partial".into();
-                summary.error = Some(e.to_string());
-            }
-            Err(SourceError::Cancelled) => {
-                summary.status = "partial".into();
-                summary.error = Some(format!(
-                    "stopped by a shutdown request after {} pages; the next run resumes from the last stored page",
-                    summary.pages
-                ));
-            }
-            Err(e) => {
-                summary.status = "failed".into();
-                let stored = if summary.pages > 0 {
-                    format!(" ({} pages stored before the error; the next run resumes after them)", summary.pages)
-                } else {
-                    String::new()
-                };
-                summary.error = Some(format!("{e}{stored}"));
-            }
-        }
-        match &summary.error {
-            Some(e) if summary.status == "failed" => tracing::error!(status = %summary.status, pages = summary.pages, "sync failed: {e}"),
-            _ => tracing::info!(status = %summary.status, pages = summary.pages, fetched = summary.fetched, upserted = summary.upserted, requests = summary.requests, retries = summary.retries, "sync finished"),
-        }
-        db.finish_run(run_id, summary.clone(), clock.now()).await?;
-        Ok(SyncReport {
-            store: store.name.clone(),
-            run_id,
-            status: summary.status.clone(),
-            summary,
-        })
-    }
-    .instrument(span)
-    .await;
-    beat.abort();
-    result
+    recorded_run(
+        db,
+        clock,
+        desc,
+        async |run_id, started_at, summary: &mut RunSummary| {
+            let source = AnySource::new(store)?;
+            let r = run(
+                store, &source, db, clock, shutdown, progress, full, run_id, started_at, summary,
+            )
+            .await;
+            (summary.requests, summary.retries) = source.request_counts();
+            r
+        },
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,7 @@ use crate::domain::{DailyTraffic, PageSpeedSample, Review};
 /// The outcome of a source's last finished run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LastRun {
-    pub status: String,
+    pub status: super::RunStatus,
     pub error: Option<String>,
     pub finished_at: Option<String>,
 }

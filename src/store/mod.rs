@@ -15,7 +15,7 @@ pub use analytics::LastRun;
 pub use checkins::{CheckinRow, NewCheckin};
 pub use migrations::SCHEMA_VERSION;
 pub use orders::{Page, PageStats, StoreRow};
-pub use runs::{HEARTBEAT_EVERY, RunRow, RunStart, RunSummary, process_owner};
+pub use runs::{BUSY, HEARTBEAT_EVERY, RunRow, RunStart, RunStatus, RunSummary, process_owner};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

@@ -49,6 +49,9 @@ fn owner_alive(owner: &str) -> bool {
     }
 }
 
+/// The error of a run skipped because the previous run of the same store is still going.
+pub const BUSY: &str = "the previous run of this store is still going";
+
 /// The outcome of trying to start a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunStart {
@@ -58,11 +61,74 @@ pub enum RunStart {
     Skipped { run_id: i64, busy_run: i64 },
 }
 
+/// The state of a run in the sync log, stored as its lower-case name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started and not finished (or its process was killed; the next start closes it).
+    #[default]
+    Running,
+    /// Every stream reached its end.
+    Ok,
+    /// Stopped by shutdown after committed pages, or finished with records it could not read.
+    Partial,
+    /// Ended by an error; what it stored before stays stored.
+    Failed,
+    /// Not started: the previous run of the same store was still going, or it must wait.
+    Skipped,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Running,
+        RunStatus::Ok,
+        RunStatus::Partial,
+        RunStatus::Failed,
+        RunStatus::Skipped,
+    ];
+
+    /// The name stored in `sync_runs.status` and printed by `okrsync logs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with a stored or printed name (`status == "ok"` in tests and scripts).
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl rusqlite::types::FromSql for RunStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        RunStatus::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown run status `{s}`").into())
+        })
+    }
+}
+
 /// Counters and outcome of a finished run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunSummary {
-    /// `ok`, `partial` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     pub pages: u64,
     pub fetched: u64,
     pub upserted: u64,
@@ -79,7 +145,7 @@ pub struct RunRow {
     pub source: String,
     pub started_at: String,
     pub finished_at: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub full: bool,
     pub pages: u64,
     pub fetched: u64,
@@ -134,8 +200,8 @@ impl Store {
             tx.execute(
                 "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, status, full, finished_at, error, owner)
                  VALUES (?1, ?2, ?3, ?3, ?4, ?5, CASE WHEN ?4 = 'skipped' THEN ?3 END,
-                         CASE WHEN ?4 = 'skipped' THEN 'the previous run of this store is still going' END, ?6)",
-                params![store, source, ts(now), status, full, me],
+                         CASE WHEN ?4 = 'skipped' THEN ?7 END, ?6)",
+                params![store, source, ts(now), status, full, me, BUSY],
             )?;
             let id = tx.last_insert_rowid();
             tx.commit()?;
@@ -147,20 +213,22 @@ impl Store {
         .await
     }
 
-    /// Records a run that did not start because the store's previous run is still going.
+    /// Records a run that did not start, with the reason.
     pub async fn record_skipped(
         &self,
         store: &str,
         source: &str,
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         let store = store.to_string();
         let source = source.to_string();
+        let reason = reason.to_string();
         self.call(move |db| {
             db.conn.execute(
                 "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, finished_at, status, error)
-                 VALUES (?1, ?2, ?3, ?3, ?3, 'skipped', 'the previous run of this store is still going')",
-                params![store, source, ts(now)],
+                 VALUES (?1, ?2, ?3, ?3, ?3, 'skipped', ?4)",
+                params![store, source, ts(now), reason],
             )?;
             Ok(db.conn.last_insert_rowid())
         })
@@ -219,7 +287,7 @@ impl Store {
                 params![
                     run_id,
                     ts(now),
-                    s.status,
+                    s.status.as_str(),
                     s.pages as i64,
                     s.fetched as i64,
                     s.upserted as i64,
