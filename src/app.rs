@@ -185,7 +185,20 @@ async fn daemon(settings: Settings, db: Store, clock: Clock) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() {
+/// Exit status of a `sync` stopped by SIGINT (Ctrl-C): 128 + 2, as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status of a `sync` stopped by SIGTERM: 128 + 15.
+pub const EXIT_TERMINATED: u8 = 143;
+
+/// An invalid command-line argument (`--store`, `--window`): the binary exits 2 for it, as
+/// for an invalid configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Waits for SIGINT or SIGTERM; returns the exit status a one-off command stopped by it
+/// reports ([`EXIT_INTERRUPTED`] or [`EXIT_TERMINATED`]).
+async fn wait_for_signal() -> u8 {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -195,18 +208,20 @@ async fn wait_for_signal() {
         ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
+                    _ = int.recv() => EXIT_INTERRUPTED,
+                    _ = term.recv() => EXIT_TERMINATED,
                 }
             }
             _ => {
                 let _ = tokio::signal::ctrl_c().await;
+                EXIT_INTERRUPTED
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        EXIT_INTERRUPTED
     }
 }
 
@@ -221,17 +236,21 @@ async fn sync(
         Some(name) => match (settings.store(name), settings.analytics_source(name)) {
             (Some(s), _) => (vec![s], vec![]),
             (None, Some(a)) => (vec![], vec![a]),
-            (None, None) => bail!("{}", unknown_store(settings, name)),
+            (None, None) => return Err(UsageError(unknown_store(settings, name)).into()),
         },
         None => (
             settings.stores.iter().collect(),
             settings.analytics.iter().collect(),
         ),
     };
-    // Ctrl-C during a one-off sync also stops after the current page.
+    // Ctrl-C (or SIGTERM) during a one-off sync also stops after the current page; the
+    // command then exits 130 (or 143), never 0: the sync did not finish.
     let (trigger, shutdown) = ShutdownTrigger::new();
+    let stopped_by = Arc::new(std::sync::atomic::AtomicU8::new(0));
+    let flag = stopped_by.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        let code = wait_for_signal().await;
+        flag.store(code, std::sync::atomic::Ordering::SeqCst);
         trigger.trigger();
     });
     let progress = output::progress_for_terminal();
@@ -285,6 +304,13 @@ async fn sync(
             if written == 1 { "" } else { "s" }
         );
     }
+    let signal = stopped_by.load(std::sync::atomic::Ordering::SeqCst);
+    if signal != 0 {
+        eprintln!(
+            "sync interrupted (exit status {signal}): the pages read were stored; the next sync continues from there"
+        );
+        return Ok(ExitCode::from(signal));
+    }
     Ok(if failed {
         ExitCode::from(3)
     } else {
@@ -321,7 +347,7 @@ fn selector(settings: &Settings, store: Option<String>) -> Result<StoreSelector>
         Some("all") => StoreSelector::All,
         Some(name) => {
             if settings.store(name).is_none() {
-                bail!(
+                return Err(UsageError(format!(
                     "unknown store `{name}` (configured: {}; or \"all\")",
                     settings
                         .stores
@@ -329,7 +355,8 @@ fn selector(settings: &Settings, store: Option<String>) -> Result<StoreSelector>
                         .map(|s| s.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
-                );
+                ))
+                .into());
             }
             StoreSelector::Named(name.to_string())
         }
@@ -348,7 +375,7 @@ async fn kpis(
     format: Format,
 ) -> Result<ExitCode> {
     let sel = selector(settings, store)?;
-    let window = WindowSpec::from_str(window).map_err(|e| anyhow::anyhow!("--window: {e}"))?;
+    let window = WindowSpec::from_str(window).map_err(|e| UsageError(format!("--window: {e}")))?;
     let loaded = Loaded::load(settings, db, product.is_some()).await?;
     let mut report = match keyresults::kpi_report(&loaded, &sel, &window, clock.now()) {
         Ok(r) => r,

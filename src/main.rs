@@ -22,7 +22,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<okrsync::config::ConfigErrors>().is_some() {
+            if e.downcast_ref::<okrsync::config::ConfigErrors>().is_some()
+                || e.downcast_ref::<okrsync::app::UsageError>().is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -7,7 +7,10 @@ use std::str::FromStr;
 use serde_json::{Map, Value as Json};
 
 use super::cron_error;
-use super::{ExposeSecret, PlatformSettings, SecretString, StoreSettings, Validator};
+use super::{
+    ExposeSecret, MAX_RETRIES_RANGE, PlatformSettings, RETRY_BACKOFF_MS_RANGE, SecretString,
+    StoreSettings, TIMEOUT_SECONDS_RANGE, Validator,
+};
 
 /// The default schedule of analytics sources: hourly, at minute 0.
 pub const DEFAULT_ANALYTICS_SCHEDULE: &str = "0 0 * * * *";
@@ -178,6 +181,24 @@ impl Validator<'_> {
         }
     }
 
+    /// [`Self::url_key`] for a URL that receives `what` (a key or token): plain `http://`
+    /// is refused unless it is loopback.
+    fn secret_url_key(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+        key: &str,
+        default: Option<&str>,
+        what: &str,
+    ) -> Option<reqwest::Url> {
+        let u = self.url_key(obj, prefix, key, default)?;
+        if let Err(e) = super::refuse_plain_http(&u, what) {
+            self.problem(format!("{prefix}.{key}"), e);
+            return None;
+        }
+        Some(u)
+    }
+
     /// Validates every `[[analytics]]` entry against the configured stores.
     pub(super) fn analytics(
         &mut self,
@@ -288,7 +309,13 @@ impl Validator<'_> {
             Some("plausible") => {
                 known.extend(["base_url", "site_id", "api_key"]);
                 self.unknown_keys(prefix, obj, &known);
-                let base_url = self.url_key(obj, prefix, "base_url", Some("https://plausible.io"));
+                let base_url = self.secret_url_key(
+                    obj,
+                    prefix,
+                    "base_url",
+                    Some("https://plausible.io"),
+                    "the api_key",
+                );
                 let site_id = self.string(obj, prefix, "site_id", true);
                 let api_key = self.secret(obj, prefix, "api_key");
                 // A closure: `?` must not skip the checks after this match.
@@ -303,7 +330,7 @@ impl Validator<'_> {
             Some("matomo") => {
                 known.extend(["base_url", "site_id", "token"]);
                 self.unknown_keys(prefix, obj, &known);
-                let base_url = self.url_key(obj, prefix, "base_url", None);
+                let base_url = self.secret_url_key(obj, prefix, "base_url", None, "the token");
                 let site_id = self.string(obj, prefix, "site_id", true);
                 let token = self.secret(obj, prefix, "token");
                 // A closure: `?` must not skip the checks after this match.
@@ -407,15 +434,25 @@ impl Validator<'_> {
                 None
             }
         };
-        let timeout = self.uint(obj, prefix, "timeout_seconds", 60).max(1);
+        let timeout = self.uint_in(obj, prefix, "timeout_seconds", 60, TIMEOUT_SECONDS_RANGE);
         let default_retries = match provider_name.as_deref() {
             Some("pagespeed") => DEFAULT_PAGESPEED_RETRIES,
             _ => 5,
         };
-        let max_retries = self
-            .uint(obj, prefix, "max_retries", default_retries)
-            .min(20) as u32;
-        let retry_base = self.uint(obj, prefix, "retry_backoff_ms", 1000);
+        let max_retries = self.uint_in(
+            obj,
+            prefix,
+            "max_retries",
+            default_retries,
+            MAX_RETRIES_RANGE,
+        ) as u32;
+        let retry_base = self.uint_in(
+            obj,
+            prefix,
+            "retry_backoff_ms",
+            1000,
+            RETRY_BACKOFF_MS_RANGE,
+        );
         if linked.is_empty() {
             return None;
         }
@@ -440,11 +477,12 @@ impl Validator<'_> {
                 format!("`{p}` is not a numeric GA4 property id (Admin → Property details; not the G-… measurement id)"),
             );
         }
-        let api_base_url = self.url_key(
+        let api_base_url = self.secret_url_key(
             obj,
             prefix,
             "api_base_url",
             Some("https://analyticsdata.googleapis.com"),
+            "the access token",
         );
         let json = self.secret(obj, prefix, "credentials")?;
         // Name the key the credentials actually came from.
@@ -507,12 +545,22 @@ impl Validator<'_> {
         } else {
             None
         };
-        let api_base_url = self.url_key(
-            obj,
-            prefix,
-            "api_base_url",
-            Some("https://www.googleapis.com"),
-        );
+        let api_base_url = if api_key.is_some() {
+            self.secret_url_key(
+                obj,
+                prefix,
+                "api_base_url",
+                Some("https://www.googleapis.com"),
+                "the api_key",
+            )
+        } else {
+            self.url_key(
+                obj,
+                prefix,
+                "api_base_url",
+                Some("https://www.googleapis.com"),
+            )
+        };
         if urls.is_empty() || strategies.is_empty() {
             return None;
         }
@@ -546,6 +594,8 @@ pub fn parse_service_account(text: &str) -> Result<ServiceAccountKey, String> {
     let token_uri =
         field("token_uri").unwrap_or_else(|| "https://oauth2.googleapis.com/token".into());
     let token_uri = url(&token_uri).map_err(|e| format!("token_uri: {e}"))?;
+    super::refuse_plain_http(&token_uri, "the signed token request")
+        .map_err(|e| format!("token_uri: {e}"))?;
     Ok(ServiceAccountKey {
         client_email,
         private_key_id: field("private_key_id"),

@@ -98,6 +98,13 @@ pub enum PlatformSettings {
 /// stable version for at least twelve months; see `docs/shopify.md` for how to bump it.
 pub const DEFAULT_SHOPIFY_API_VERSION: &str = "2025-10";
 
+/// Allowed `timeout_seconds` (per request): at least a second, at most an hour.
+pub const TIMEOUT_SECONDS_RANGE: (u64, u64) = (1, 3600);
+/// Allowed `max_retries` (retries per request after the first attempt).
+pub const MAX_RETRIES_RANGE: (u64, u64) = (0, 20);
+/// Allowed `retry_backoff_ms` (the first backoff; backoffs are capped at a minute anyway).
+pub const RETRY_BACKOFF_MS_RANGE: (u64, u64) = (0, 60_000);
+
 /// Orders above which a first sync reads through a bulk operation instead of paging.
 pub const DEFAULT_BULK_THRESHOLD: u64 = 10_000;
 
@@ -558,6 +565,27 @@ impl Validator<'_> {
         }
     }
 
+    /// A whole number in `min..=max`; out of range is a problem naming the key and the range
+    /// (never silently clamped).
+    pub(crate) fn uint_in(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+        key: &str,
+        default: u64,
+        (min, max): (u64, u64),
+    ) -> u64 {
+        let v = self.uint(obj, prefix, key, default);
+        if v < min || v > max {
+            self.problem(
+                format!("{prefix}.{key}"),
+                format!("{v} is out of range: allowed {min} to {max}"),
+            );
+            return default;
+        }
+        v
+    }
+
     fn string_list(
         &mut self,
         obj: &Map<String, Json>,
@@ -767,9 +795,15 @@ impl Validator<'_> {
             );
         }
         let lookback = self.uint(obj, prefix, "lookback_minutes", 10);
-        let timeout = self.uint(obj, prefix, "timeout_seconds", 30).max(1);
-        let max_retries = self.uint(obj, prefix, "max_retries", 5).min(20) as u32;
-        let retry_base = self.uint(obj, prefix, "retry_backoff_ms", 1000);
+        let timeout = self.uint_in(obj, prefix, "timeout_seconds", 30, TIMEOUT_SECONDS_RANGE);
+        let max_retries = self.uint_in(obj, prefix, "max_retries", 5, MAX_RETRIES_RANGE) as u32;
+        let retry_base = self.uint_in(
+            obj,
+            prefix,
+            "retry_backoff_ms",
+            1000,
+            RETRY_BACKOFF_MS_RANGE,
+        );
         Some(StoreSettings {
             name: name?,
             platform: platform?,
@@ -1073,6 +1107,29 @@ impl Validator<'_> {
     }
 }
 
+/// Refuses a plain `http://` URL that would carry a credential (`what`) to a host other than
+/// loopback (`localhost`, 127.0.0.0/8, `::1`): on the network it would travel readable. Every
+/// URL that receives a token or key goes through this one check.
+pub fn refuse_plain_http(url: &reqwest::Url, what: &str) -> Result<(), String> {
+    if url.scheme() != "http" {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Ok(());
+    }
+    let mut shown = url.clone();
+    shown.set_query(None);
+    Err(format!(
+        "`{shown}`: plain http:// is only allowed for a loopback test server ({what} would travel unencrypted); use https://"
+    ))
+}
+
 /// `my-store.myshopify.com`, `https://my-store.myshopify.com/` or (tests, proxies)
 /// `http://127.0.0.1:8080` → the shop's base URL.
 pub fn parse_shop(raw: &str) -> Result<reqwest::Url, String> {
@@ -1084,13 +1141,7 @@ pub fn parse_shop(raw: &str) -> Result<reqwest::Url, String> {
     };
     match reqwest::Url::parse(&with_scheme) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-            if u.scheme() == "http"
-                && !matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
-            {
-                return Err(format!(
-                    "`{raw}`: plain http:// is only allowed for a loopback test server; use https://"
-                ));
-            }
+            refuse_plain_http(&u, "the access token")?;
             Ok(u)
         }
         _ => Err(format!(
@@ -1117,6 +1168,9 @@ mod tests {
         );
         assert!(parse_shop("http://127.0.0.1:9000").is_ok());
         assert!(parse_shop("http://shop.example").is_err());
+        assert!(parse_shop("http://[::1]:9000").is_ok());
+        assert!(parse_shop("http://127.0.0.2:9000").is_ok());
+        assert!(parse_shop("http://127.0.0.1.example").is_err());
         assert!(parse_shop("ftp://x").is_err());
     }
 

@@ -3,6 +3,7 @@
 mod analytics;
 mod cli;
 mod helpers;
+mod limits;
 mod resilience;
 mod secrets;
 mod shopify;
