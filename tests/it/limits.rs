@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use okrsync::demo::{Fault, FaultKind};
+use okrsync_sim::{Fault, FaultKind};
 
 use crate::helpers::*;
 
@@ -66,7 +66,7 @@ fn an_invalid_window_or_store_on_the_command_line_exits_2() {
 
 #[tokio::test]
 async fn an_interrupted_sync_does_not_exit_0() {
-    let mut state = okrsync::demo::SimState::generate(7, at(2026, 11, 1, 0, 0), 30, 15);
+    let mut state = okrsync_sim::SimState::generate(7, at(2026, 11, 1, 0, 0), 30, 15);
     state.consumer_key = KEY.into();
     state.consumer_secret = SECRET.into();
     let h = Harness::start(state).await;
