@@ -1,4 +1,4 @@
-//! Command-line definitions (clap). No logic: see `app.rs` for what each command does.
+//! Command-line definitions (clap). No logic: see `commands/` for what each command does.
 
 use std::path::PathBuf;
 

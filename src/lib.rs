@@ -10,8 +10,8 @@
 //! * The simulated services used by `okrsync demo`, the tests and the benches live in the
 //!   `okrsync-sim` crate (`crates/okrsync-sim`); only the `demo` command uses them.
 
-pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod domain;

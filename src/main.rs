@@ -18,12 +18,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(okrsync::app::run(cli)) {
+    match runtime.block_on(okrsync::commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<okrsync::config::ConfigErrors>().is_some()
-                || e.downcast_ref::<okrsync::app::UsageError>().is_some()
+                || e.downcast_ref::<okrsync::commands::UsageError>().is_some()
             {
                 ExitCode::from(2)
             } else {

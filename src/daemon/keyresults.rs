@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value as Json, json};
 
 use crate::config::{KeyResultSettings, Settings, StoreSelector};
+use crate::daemon::Clock;
 use crate::kpi::{self, DateRange, KpiId, KpiSpec, StoreData, Value, WindowSpec, WindowedStore};
 use crate::okr::{self, Status};
 use crate::store::{NewCheckin, Store, StoreError};
@@ -488,4 +489,40 @@ pub async fn attach_updated_at(db: &Store, reports: &mut [KrReport]) -> Result<(
         r.updated_at = latest.get(&r.settings.id).copied();
     }
     Ok(())
+}
+
+/// Re-evaluates every key result and records check-ins for changed values.
+pub async fn evaluate_key_results(
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+) -> Result<usize, crate::store::StoreError> {
+    if settings.key_results.is_empty() {
+        return Ok(0);
+    }
+    let with_lines = settings
+        .key_results
+        .iter()
+        .any(|k| k.kpi.id.needs_product());
+    let loaded = Loaded::load(settings, db, with_lines).await?;
+    let now = clock.now();
+    let mut reports = evaluate(settings, &loaded, now);
+    record_checkins(db, &mut reports, now).await
+}
+
+/// Every key result's report as of `now`, with the time of its last check-in: what `krs`
+/// prints.
+pub async fn current_reports(
+    settings: &Settings,
+    db: &Store,
+    now: DateTime<Utc>,
+) -> Result<Vec<KrReport>, StoreError> {
+    let with_lines = settings
+        .key_results
+        .iter()
+        .any(|k| k.kpi.id.needs_product());
+    let loaded = Loaded::load(settings, db, with_lines).await?;
+    let mut reports = evaluate(settings, &loaded, now);
+    attach_updated_at(db, &mut reports).await?;
+    Ok(reports)
 }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::keyresults::{Loaded, evaluate, record_checkins};
-use super::sync::sync_store;
+use super::keyresults::evaluate_key_results;
+use super::sync::{SyncJob, sync_store};
 use super::{Clock, Shutdown};
 use crate::config::{AnalyticsSettings, Settings, StoreSettings};
 use crate::sources::QuietProgress;
@@ -37,7 +37,8 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
         let clock = clock.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("schedule", store = %store.name);
-        tickers.spawn(ticker(Job::Store(store), settings, db, clock, shutdown).instrument(span));
+        tickers
+            .spawn(ticker(SyncJob::Store(store), settings, db, clock, shutdown).instrument(span));
     }
     for source in settings.analytics.clone() {
         let settings = settings.clone();
@@ -45,44 +46,16 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
         let clock = clock.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("schedule", analytics = %source.name);
-        tickers
-            .spawn(ticker(Job::Analytics(source), settings, db, clock, shutdown).instrument(span));
+        tickers.spawn(
+            ticker(SyncJob::Analytics(source), settings, db, clock, shutdown).instrument(span),
+        );
     }
     while tickers.join_next().await.is_some() {}
     tracing::info!("all stores stopped");
 }
 
-/// What a ticker runs: a store sync or an analytics source sync.
-#[derive(Clone)]
-#[allow(clippy::large_enum_variant)] // one per ticker, built once
-enum Job {
-    Store(StoreSettings),
-    Analytics(AnalyticsSettings),
-}
-
-impl Job {
-    fn name(&self) -> &str {
-        match self {
-            Job::Store(s) => &s.name,
-            Job::Analytics(a) => &a.name,
-        }
-    }
-    fn source(&self) -> &'static str {
-        match self {
-            Job::Store(s) => s.platform_name(),
-            Job::Analytics(a) => a.provider.name(),
-        }
-    }
-    fn schedule(&self) -> &cron::Schedule {
-        match self {
-            Job::Store(s) => &s.schedule,
-            Job::Analytics(a) => &a.schedule,
-        }
-    }
-}
-
 async fn ticker(
-    store: Job,
+    store: SyncJob,
     settings: Arc<Settings>,
     db: Store,
     clock: Clock,
@@ -133,8 +106,8 @@ async fn ticker(
         runs.spawn(
             async move {
                 match &store {
-                    Job::Store(s) => sync_and_evaluate(s, &settings, &db, &clock, &sd).await,
-                    Job::Analytics(a) => {
+                    SyncJob::Store(s) => sync_and_evaluate(s, &settings, &db, &clock, &sd).await,
+                    SyncJob::Analytics(a) => {
                         analytics_and_evaluate(a, &settings, &db, &clock, &sd, WAIT_FOR_STORE_RETRY)
                             .await
                     }
@@ -215,23 +188,4 @@ pub async fn analytics_and_evaluate(
     if let Err(e) = evaluate_key_results(settings, db, clock).await {
         tracing::error!("key results not updated: {e}");
     }
-}
-
-/// Re-evaluates every key result and records check-ins for changed values.
-pub async fn evaluate_key_results(
-    settings: &Settings,
-    db: &Store,
-    clock: &Clock,
-) -> Result<usize, crate::store::StoreError> {
-    if settings.key_results.is_empty() {
-        return Ok(0);
-    }
-    let with_lines = settings
-        .key_results
-        .iter()
-        .any(|k| k.kpi.id.needs_product());
-    let loaded = Loaded::load(settings, db, with_lines).await?;
-    let now = clock.now();
-    let mut reports = evaluate(settings, &loaded, now);
-    record_checkins(db, &mut reports, now).await
 }

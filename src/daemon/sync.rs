@@ -1,13 +1,115 @@
 //! One sync run of one store: read store facts, let the source page through its streams, and
 //! mark the store complete when every stream reached its end. Recorded by `daemon::run`.
 
-use crate::config::{PlatformSettings, StoreSettings};
+use crate::config::{AnalyticsSettings, PlatformSettings, Settings, StoreSettings};
 use crate::daemon::run::{RunDesc, recorded_run};
 use crate::daemon::{Clock, Shutdown};
 use crate::sources::{AnySource, Progress, SourceError, SyncContext};
 use crate::store::{RunSummary, Store};
 
 pub use crate::daemon::run::SyncReport;
+
+/// One unit of sync work: a store or an analytics source. The scheduler runs each on its own
+/// schedule; `okrsync sync` and `demo` run them all through [`sync_all`].
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // built once per store or source
+pub enum SyncJob {
+    Store(StoreSettings),
+    Analytics(AnalyticsSettings),
+}
+
+impl SyncJob {
+    /// Every store, then every analytics source (which need their stores' time zones).
+    pub fn all(settings: &Settings) -> Vec<SyncJob> {
+        let stores = settings.stores.iter().cloned().map(SyncJob::Store);
+        stores
+            .chain(settings.analytics.iter().cloned().map(SyncJob::Analytics))
+            .collect()
+    }
+
+    /// The store or analytics source called `name`, if configured.
+    pub fn named(settings: &Settings, name: &str) -> Option<SyncJob> {
+        match (settings.store(name), settings.analytics_source(name)) {
+            (Some(s), _) => Some(SyncJob::Store(s.clone())),
+            (None, Some(a)) => Some(SyncJob::Analytics(a.clone())),
+            (None, None) => None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            SyncJob::Store(s) => &s.name,
+            SyncJob::Analytics(a) => &a.name,
+        }
+    }
+
+    /// The platform or provider, as the sync log's `source`.
+    pub fn source(&self) -> &'static str {
+        match self {
+            SyncJob::Store(s) => s.platform_name(),
+            SyncJob::Analytics(a) => a.provider.name(),
+        }
+    }
+
+    pub fn schedule(&self) -> &cron::Schedule {
+        match self {
+            SyncJob::Store(s) => &s.schedule,
+            SyncJob::Analytics(a) => &a.schedule,
+        }
+    }
+
+    /// Runs it once, recorded in the sync log.
+    pub async fn sync(
+        &self,
+        settings: &Settings,
+        db: &Store,
+        clock: &Clock,
+        shutdown: &Shutdown,
+        progress: &dyn Progress,
+        full: bool,
+    ) -> Result<SyncReport, crate::store::StoreError> {
+        match self {
+            SyncJob::Store(s) => sync_store(s, db, clock, shutdown, progress, full).await,
+            SyncJob::Analytics(a) => {
+                super::analytics::sync_analytics(a, settings, db, clock, shutdown, full).await
+            }
+        }
+    }
+}
+
+/// What [`sync_all`] did.
+#[derive(Debug, Default)]
+pub struct SyncAll {
+    /// Whether any run failed.
+    pub failed: bool,
+    /// Key results whose value changed (one check-in each).
+    pub checkins: usize,
+}
+
+/// Runs `jobs` one after the other (a failing one never stops the others), reporting each
+/// as it ends, then re-evaluates the key results once.
+#[allow(clippy::too_many_arguments)]
+pub async fn sync_all(
+    settings: &Settings,
+    jobs: &[SyncJob],
+    db: &Store,
+    clock: &Clock,
+    shutdown: &Shutdown,
+    progress: &dyn Progress,
+    full: bool,
+    on_report: &mut dyn FnMut(&SyncJob, &SyncReport),
+) -> Result<SyncAll, crate::store::StoreError> {
+    let mut out = SyncAll::default();
+    for job in jobs {
+        let report = job
+            .sync(settings, db, clock, shutdown, progress, full)
+            .await?;
+        out.failed |= report.status == crate::store::RunStatus::Failed;
+        on_report(job, &report);
+    }
+    out.checkins = super::keyresults::evaluate_key_results(settings, db, clock).await?;
+    Ok(out)
+}
 
 /// Syncs one store now. Never panics on bad input; every failure ends up in the sync log.
 pub async fn sync_store(

@@ -1,5 +1,10 @@
-//! Terminal output for the CLI: aligned tables and sync progress (a bar on a terminal, log
-//! lines otherwise). The only module besides `main` that writes to stdout/stderr directly.
+//! Terminal output for the CLI: aligned tables, reports (`reports.rs`), notes on stderr and
+//! sync progress (a bar on a terminal, log lines otherwise). The only module besides `main`
+//! that writes to stdout/stderr: commands print through `outln!`, `out!` and `note!`.
+
+mod reports;
+
+pub use reports::{kpi_table, kr_table, runs_table, sync_report};
 
 use std::io::{IsTerminal, Write};
 
@@ -20,6 +25,16 @@ macro_rules! out {
         let _ = write!(std::io::stdout(), $($arg)*);
     }};
 }
+/// `eprintln!` for messages to the person at the terminal (progress of the demo, why a sync
+/// stopped); it does not panic when stderr is closed.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::sync::Mutex;
 
 use crate::sources::Progress;

@@ -1,0 +1,150 @@
+//! `okrsync demo`: the simulated stores and analytics site on loopback, a real config and
+//! database, a real sync over HTTP, then the KPI and key-result tables.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::load_settings;
+use crate::config::StoreSelector;
+use crate::daemon::keyresults::{self, Loaded, current_reports};
+use crate::daemon::sync::{SyncJob, sync_all};
+use crate::daemon::{Clock, Shutdown};
+use crate::kpi::WindowSpec;
+use crate::output;
+use crate::store::Store;
+
+/// `okrsync demo`: a simulated WooCommerce store on loopback, a real config and database,
+/// a real sync over HTTP, then the KPI and key-result tables.
+pub(super) async fn demo(
+    dir: Option<PathBuf>,
+    days: u32,
+    env: &HashMap<String, String>,
+    clock: &Clock,
+) -> Result<ExitCode> {
+    let keep = dir.is_some();
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("okrsync-demo-{}", std::process::id())),
+    };
+    if dir.join("okrsync.db").exists() {
+        bail!(
+            "{} already holds a demo database; pass another --dir or delete it",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let now = clock.now();
+    crate::note!("Generating {days} days of simulated store history…");
+    let mut state = okrsync_sim::SimState::generate(42, now, days, 24);
+    okrsync_sim::demo_reviews(&mut state, now, days);
+    let (key, secret) = (state.consumer_key.clone(), state.consumer_secret.clone());
+    let sim = okrsync_sim::SimWoo::start(state)
+        .await
+        .context("starting the simulated store")?;
+    crate::note!("Simulated WooCommerce store listening on {}", sim.url());
+    let mut shop_state = okrsync_sim::ShopState::generate(43, now, days, 18);
+    // A fast bucket so the demo pages through its history in seconds (Shopify's standard
+    // plan restores 100 points a second).
+    shop_state.restore_rate = 20_000.0;
+    shop_state.bucket_max = 20_000.0;
+    let token = shop_state.access_token.clone();
+    let shop = okrsync_sim::SimShopify::start(shop_state)
+        .await
+        .context("starting the simulated Shopify shop")?;
+    crate::note!("Simulated Shopify shop listening on {}", shop.url());
+    let config_path = dir.join("okrsync.toml");
+    let traffic = okrsync_sim::demo_traffic(
+        crate::domain::StoreTz::parse("Europe/Paris")
+            .unwrap_or(crate::domain::StoreTz::UTC)
+            .local_date(now),
+        days,
+    );
+    let plausible_key = traffic.api_key.clone();
+    let fake = okrsync_sim::sim_analytics::SimAnalytics::start(traffic)
+        .await
+        .context("starting the simulated Plausible site")?;
+    crate::note!("Simulated Plausible site listening on {}", fake.url());
+    let text = okrsync_sim::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key)
+        + &okrsync_sim::demo_shopify_config(&shop.url(), &token);
+    write_private(&config_path, &text)?;
+    let settings = load_settings(&config_path, env)?;
+    let db = Store::open(&settings.database.path).await?;
+    let progress = output::progress_for_terminal();
+    let mut any_error = false;
+    sync_all(
+        &settings,
+        &SyncJob::all(&settings),
+        &db,
+        clock,
+        &Shutdown::never(),
+        progress.as_ref(),
+        false,
+        &mut |job, report| {
+            any_error |= report.summary.error.is_some();
+            crate::note!("{}", output::sync_report(job, report).trim_end());
+        },
+    )
+    .await?;
+    let code = if any_error {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    };
+    let loaded = Loaded::load(&settings, &db, false).await?;
+    let window = WindowSpec::Last30Days;
+    for s in &settings.stores {
+        let report = keyresults::kpi_report(
+            &loaded,
+            &StoreSelector::Named(s.name.clone()),
+            &window,
+            clock.now(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        crate::outln!();
+        crate::out!("{}", output::kpi_table(&report, &window));
+    }
+    crate::outln!();
+    crate::out!(
+        "{}",
+        output::kr_table(&current_reports(&settings, &db, clock.now()).await?)
+    );
+    sim.stop().await;
+    fake.stop();
+    crate::outln!();
+    if keep {
+        crate::outln!("Demo config and database kept in {}.", dir.display());
+        crate::outln!(
+            "Try: cargo run --release -- --config {} logs   (or kpis, krs)",
+            config_path.display()
+        );
+        crate::outln!(
+            "The simulated stores stopped with the demo: `sync`, `run` and `check --online` with this config cannot connect."
+        );
+    } else {
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::outln!(
+            "Pass --dir DIR to keep the demo config and database and explore them with `kpis`, `krs` and `logs`."
+        );
+    }
+    Ok(code)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! How reports read in a terminal: the KPI table, the key-result table, the sync log, and the
+//! line printed for each finished run. Pure: strings in, strings out.
+
+use rust_decimal::Decimal;
+
+use super::table;
+use crate::daemon::keyresults::{KpiReport, KrReport};
+use crate::daemon::run::SyncReport;
+use crate::daemon::sync::SyncJob;
+use crate::kpi::{Value, ValueKind, WindowSpec};
+use crate::store::RunRow;
+
+/// The KPI table printed by `kpis` and `demo`.
+pub fn kpi_table(report: &KpiReport, window: &WindowSpec) -> String {
+    let mut out = format!(
+        "KPIs for {} · {} · {} to {} ({}){}\n",
+        report.store,
+        window.as_str(),
+        report.window.range.from,
+        report.window.range.to,
+        report.window.timezone,
+        report
+            .currency
+            .as_ref()
+            .map(|c| format!(" · {c}"))
+            .unwrap_or_default(),
+    );
+    let rows: Vec<Vec<String>> = report
+        .values
+        .iter()
+        .map(|(id, v)| {
+            let (value, note) = match v {
+                Ok(c) => (
+                    c.value
+                        .as_ref()
+                        .map(|v| v.display())
+                        .unwrap_or_else(|| "—".into()),
+                    c.reason.clone().unwrap_or_default(),
+                ),
+                Err(e) => ("—".into(), e.clone()),
+            };
+            vec![id.as_str().to_string(), value, note]
+        })
+        .collect();
+    out.push_str(&table(&["kpi", "value", "note"], &rows));
+    out
+}
+
+/// A baseline or target shown like the KPI's values (`18.0%`, `84.20`).
+fn fmt_decimal(kind_value: Option<&Value>, d: Decimal) -> String {
+    match kind_value {
+        Some(Value::Rate(_)) => Value::Rate(d).display(),
+        Some(Value::Money(_)) => Value::Money(d).display(),
+        Some(Value::Number(_)) => Value::Number(d).display(),
+        _ => d.normalize().to_string(),
+    }
+}
+
+fn percent(p: Option<Decimal>) -> String {
+    p.map(|p| format!("{:.0}%", p * Decimal::from(100)))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The key-result table printed by `krs` and `demo`.
+pub fn kr_table(reports: &[KrReport]) -> String {
+    if reports.is_empty() {
+        return "No key results configured: add [[key_results]] to the config.\n".into();
+    }
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            let s = &r.settings;
+            let sample = r.current.as_ref().cloned().or_else(|| {
+                Some(match s.kpi.id.kind() {
+                    ValueKind::Rate => Value::Rate(s.target),
+                    ValueKind::Money => Value::Money(s.target),
+                    ValueKind::Count => Value::Count(0),
+                    ValueKind::Number => Value::Number(s.target),
+                })
+            });
+            vec![
+                s.id.clone(),
+                s.title.clone(),
+                s.window.as_str(),
+                format!(
+                    "{} → {}",
+                    fmt_decimal(sample.as_ref(), s.baseline),
+                    fmt_decimal(sample.as_ref(), s.target)
+                ),
+                r.current
+                    .as_ref()
+                    .map(|v| v.display())
+                    .unwrap_or_else(|| "—".into()),
+                percent(r.progress),
+                percent(r.expected),
+                r.status
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|| r.reason.clone().unwrap_or_else(|| "—".into())),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "key result",
+            "title",
+            "window",
+            "baseline → target",
+            "current",
+            "progress",
+            "expected",
+            "status",
+        ],
+        &rows,
+    )
+}
+
+/// The sync log as `okrsync logs` prints it: a table, then each run's error.
+pub fn runs_table(runs: &[RunRow]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.store.clone(),
+                r.started_at.clone(),
+                format!("{}{}", r.status, if r.full { " (full)" } else { "" }),
+                r.pages.to_string(),
+                r.fetched.to_string(),
+                r.upserted.to_string(),
+                r.requests.to_string(),
+                r.retries.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "run",
+            "store",
+            "started (UTC)",
+            "status",
+            "pages",
+            "fetched",
+            "stored",
+            "requests",
+            "retries",
+        ],
+        &rows,
+    );
+    for r in runs.iter().filter(|r| r.error.is_some()) {
+        out.push_str(&format!(
+            "run {} ({}): {}\n",
+            r.id,
+            r.status,
+            r.error.as_deref().unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// What `sync` and `demo` print when a run ends: one line, then its error if any.
+pub fn sync_report(job: &SyncJob, report: &SyncReport) -> String {
+    let sm = &report.summary;
+    let mut out = match job {
+        SyncJob::Store(_) => format!(
+            "{}: {} (run {}, {} pages, {} records fetched, {} stored, {} requests, {} retries)\n",
+            report.store,
+            report.status,
+            report.run_id,
+            sm.pages,
+            sm.fetched,
+            sm.upserted,
+            sm.requests,
+            sm.retries
+        ),
+        SyncJob::Analytics(a) => format!(
+            "{} ({}): {} (run {}, {} records fetched, {} stored, {} requests, {} retries)\n",
+            report.store,
+            a.provider.name(),
+            report.status,
+            report.run_id,
+            sm.fetched,
+            sm.upserted,
+            sm.requests,
+            sm.retries
+        ),
+    };
+    if let Some(e) = &sm.error {
+        out.push_str(&format!("  {e}\n"));
+    }
+    out
+}
