@@ -7,6 +7,7 @@
 pub mod sim_analytics;
 pub mod sim_shopify;
 pub mod sim_woo;
+pub mod tls;
 mod tz;
 pub mod woo_data;
 

@@ -57,6 +57,8 @@ pub struct Fault {
 }
 
 struct Shared {
+    /// Network latency added to every answer, in microseconds (benchmarks).
+    latency_us: std::sync::atomic::AtomicU64,
     state: Mutex<SimState>,
     requests: Mutex<Vec<RequestRecord>>,
     faults: Mutex<VecDeque<Fault>>,
@@ -84,6 +86,7 @@ impl SimWoo {
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
+            latency_us: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(state),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
@@ -109,6 +112,14 @@ impl SimWoo {
     /// The site URL, `http://127.0.0.1:PORT`; the API is under `/wp-json/wc/v3`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Adds `latency` before every answer, as a store far away (or slow to render) would.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.latency_us.store(
+            latency.as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Reads or changes the store between requests.
@@ -200,6 +211,10 @@ async fn handle(
         });
         reqs.len() - 1
     };
+    let latency = shared.latency_us.load(std::sync::atomic::Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_micros(latency)).await;
+    }
     let fault = {
         let mut faults = lock(&shared.faults);
         // Filters match the path and query as sent (`/orders`, `&page=3&`).
