@@ -132,6 +132,8 @@ pub struct HttpClient {
     auth_hint: Arc<str>,
     /// Whether `tls_ca_file` is set, for certificate errors.
     has_ca_file: bool,
+    /// The largest body read (`max_response_mb`); a larger one fails the request.
+    max_body: u64,
 }
 
 /// The TLS settings of a client with `tls_ca_file`: its certificates are trusted as CAs and,
@@ -269,7 +271,14 @@ impl HttpClient {
             counters: Arc::new(Counters::default()),
             auth_hint: Arc::from(""),
             has_ca_file: ca_pem.is_some(),
+            max_body: crate::config::DEFAULT_MAX_RESPONSE_MB << 20,
         })
+    }
+
+    /// Caps response bodies at `bytes` (`max_response_mb`).
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> HttpClient {
+        self.max_body = bytes;
+        self
     }
 
     /// Names what to check when the credentials are refused (`"; check api_key of …"`).
@@ -299,6 +308,7 @@ impl HttpClient {
             },
             redactor,
         )
+        .map(|c| c.with_max_response_bytes(store.max_response_bytes))
     }
 
     pub fn counters(&self) -> &Arc<Counters> {
@@ -342,8 +352,10 @@ impl HttpClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => b.to_vec(),
+                    let body = match self.read_body(&what, resp).await {
+                        Ok(Ok(b)) => b,
+                        // The same answer would come back: never retried.
+                        Ok(Err(too_large)) => return Err(too_large),
                         Err(e) => {
                             let err = self.transport_error(&what, e);
                             if attempt < self.policy.max_retries {
@@ -426,6 +438,33 @@ impl HttpClient {
             self.wait(attempt, retry_after, shutdown, &error).await?;
             attempt += 1;
         }
+    }
+
+    /// Reads a body up to `max_body` bytes; `Ok(Err(_))` when it is larger (announced by
+    /// `Content-Length` or found while reading: reading stops there).
+    async fn read_body(
+        &self,
+        what: &str,
+        mut resp: reqwest::Response,
+    ) -> Result<Result<Vec<u8>, SourceError>, reqwest::Error> {
+        let too_large = || SourceError::Http {
+            url: what.to_string(),
+            message: format!(
+                "failed: the response is larger than {} MiB, the limit set by max_response_mb; okrsync stopped reading it (not retried). If this server really sends answers that large, raise max_response_mb for this source in the config",
+                self.max_body >> 20
+            ),
+        };
+        if resp.content_length().is_some_and(|n| n > self.max_body) {
+            return Ok(Err(too_large()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if (body.len() + chunk.len()) as u64 > self.max_body {
+                return Ok(Err(too_large()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Ok(body))
     }
 
     pub(crate) fn transport_error(&self, what: &str, e: reqwest::Error) -> SourceError {
