@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 /// Errors from the database.
@@ -109,6 +109,15 @@ impl Store {
 }
 
 impl Db {
+    /// Begins a write transaction. It is `IMMEDIATE`: it takes the write lock at `BEGIN`,
+    /// waiting (busy timeout) while another process writes. A deferred transaction that
+    /// starts with a read and then writes cannot wait: once another process committed in
+    /// between, SQLite answers `SQLITE_BUSY_SNAPSHOT` ("database is locked") at once.
+    pub(crate) fn write_tx(&mut self) -> Result<Transaction<'_>, rusqlite::Error> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+
     fn open(path: &Path) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
@@ -125,6 +134,8 @@ impl Db {
         })?;
         restrict_permissions(path);
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every transaction takes the write lock at BEGIN (see `write_tx`).
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a committed page (and its cursor) survives power loss, not just a crash.
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -55,7 +55,7 @@ impl Store {
         let name = name.to_string();
         let identity = identity.to_string();
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let existing: Option<(i64, String, Option<String>)> = tx
                 .query_row(
                     "SELECT id, platform, identity FROM stores WHERE name = ?1",
@@ -221,7 +221,7 @@ impl Store {
     ) -> Result<PageStats, StoreError> {
         self.call(move |db| {
             let key = db.email_key.clone();
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let stats = write_page(&tx, &key, store_id, &page, now)?;
             tx.commit()?;
             Ok(stats)
@@ -266,7 +266,7 @@ impl Store {
         F: Fn(&str, bool, bool) -> bool + Send + 'static,
     {
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let mut changed = 0;
             {
                 let mut stmt = tx.prepare(
@@ -354,7 +354,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let mut n = 0;
             for id in &ids {
                 n += tx.execute(

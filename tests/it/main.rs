@@ -2,6 +2,7 @@
 
 mod analytics;
 mod cli;
+mod concurrency;
 mod helpers;
 mod resilience;
 mod secrets;

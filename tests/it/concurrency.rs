@@ -1,0 +1,136 @@
+//! Several okrsync processes on one database, and databases okrsync did not create.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use okrsync::demo::{SimState, SimWoo};
+
+use crate::helpers::*;
+
+/// A generated store of about `days * per_day` orders, with the test credentials.
+fn store_state(seed: u64, days: u32, per_day: u32) -> SimState {
+    let mut s = SimState::generate(seed, at(2026, 11, 1, 0, 0), days, per_day);
+    s.consumer_key = KEY.into();
+    s.consumer_secret = SECRET.into();
+    s.now_override = Some(at(2026, 11, 1, 0, 0));
+    s
+}
+
+/// A config with one WooCommerce store per `(name, url)`, all in `okrsync.db`.
+fn multi_store_config(stores: &[(&str, String)]) -> String {
+    let mut text = "[database]\npath = \"okrsync.db\"\n".to_string();
+    for (name, url) in stores {
+        text += &format!(
+            r#"
+[[stores]]
+name = "{name}"
+platform = "woocommerce"
+url = "{url}"
+consumer_key = "{KEY}"
+consumer_secret = "{SECRET}"
+retry_backoff_ms = 10
+max_retries = 3
+timeout_seconds = 30
+"#
+        );
+    }
+    text
+}
+
+fn bin(config: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_okrsync"));
+    c.arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test]
+async fn two_processes_syncing_two_stores_into_one_database_both_succeed() {
+    // Two stores, each synced in full by its own process at the same time, while a third
+    // process reads the sync log: every write transaction of one process may begin while the
+    // other commits a page. A write transaction that began with a read (deferred) cannot
+    // take the write lock once the other process committed, and fails with "database is
+    // locked" whatever the busy timeout; an immediate one waits its turn.
+    let a = SimWoo::start(store_state(11, 40, 15)).await.unwrap();
+    let b = SimWoo::start(store_state(12, 40, 15)).await.unwrap();
+    let expected_a = a.with_state(|s| s.orders.len());
+    let expected_b = b.with_state(|s| s.orders.len());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("okrsync.toml");
+    write_private(
+        &config,
+        &multi_store_config(&[("alpha", a.url()), ("beta", b.url())]),
+    );
+    // The database exists before the race (opening a new one concurrently is the next test).
+    let first = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || bin(&config, &["logs"]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    for round in 0..3 {
+        let config = config.clone();
+        let outputs = tokio::task::spawn_blocking(move || {
+            let sa = bin(&config, &["sync", "--store", "alpha", "--full"])
+                .spawn()
+                .unwrap();
+            let sb = bin(&config, &["sync", "--store", "beta", "--full"])
+                .spawn()
+                .unwrap();
+            let mut reads = Vec::new();
+            for _ in 0..5 {
+                reads.push(bin(&config, &["logs", "--limit", "5"]).output().unwrap());
+            }
+            let mut all = vec![
+                sa.wait_with_output().unwrap(),
+                sb.wait_with_output().unwrap(),
+            ];
+            all.extend(reads);
+            all
+        })
+        .await
+        .unwrap();
+        for o in &outputs {
+            assert!(
+                o.status.success(),
+                "round {round}: a process failed ({:?}): {}",
+                o.status,
+                text(o)
+            );
+        }
+    }
+    let conn = rusqlite::Connection::open(dir.path().join("okrsync.db")).unwrap();
+    let count = |store: &str| -> usize {
+        conn.query_row(
+            "SELECT COUNT(*) FROM orders o JOIN stores s ON s.id = o.store_id WHERE s.name = ?1",
+            [store],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize
+    };
+    assert_eq!(count("alpha"), expected_a);
+    assert_eq!(count("beta"), expected_b);
+    let bad: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sync_runs WHERE status <> 'ok'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bad, 0, "every run ended ok");
+    a.stop().await;
+    b.stop().await;
+}
