@@ -134,3 +134,127 @@ async fn two_processes_syncing_two_stores_into_one_database_both_succeed() {
     a.stop().await;
     b.stop().await;
 }
+
+#[test]
+fn processes_opening_a_new_database_at_the_same_instant_all_succeed() {
+    // Eight commands open a database that does not exist yet, all at once: each must either
+    // create it or wait for the one that does, never fail on "table meta already exists" or
+    // "database is locked". Five fresh databases in a row.
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("okrsync.toml");
+        write_private(
+            &config,
+            &multi_store_config(&[("alpha", "https://shop.example".into())]),
+        );
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                let args: &[&str] = if i % 2 == 0 {
+                    &["logs"]
+                } else {
+                    &["kpis", "--window", "last_30_days"]
+                };
+                bin(&config, args).spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let o = child.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "round {round}: {:?}: {}",
+                o.status,
+                text(&o)
+            );
+        }
+        let conn = rusqlite::Connection::open(dir.path().join("okrsync.db")).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, okrsync::store::SCHEMA_VERSION);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}
+
+/// The file's bytes, permissions and SQLite companions (`-wal`, `-shm`, `-journal`).
+#[cfg(unix)]
+fn snapshot(path: &Path) -> (Vec<u8>, u32, Vec<bool>) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let companions = ["-wal", "-shm", "-journal"]
+        .iter()
+        .map(|s| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(s);
+            Path::new(&p).exists()
+        })
+        .collect();
+    (std::fs::read(path).unwrap(), mode, companions)
+}
+
+#[test]
+#[cfg(unix)]
+fn a_database_okrsync_did_not_create_is_refused_in_one_line_and_left_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Another application's SQLite database (with an `orders` table of its own), and a file
+    // that is not SQLite at all.
+    let foreign = dir.path().join("shop.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, total REAL);
+             CREATE TABLE invoices (id INTEGER PRIMARY KEY, order_id INTEGER);
+             INSERT INTO orders (total) VALUES (12.5);",
+        )
+        .unwrap();
+    }
+    let text_file = dir.path().join("notes.db");
+    std::fs::write(&text_file, "not a database, just notes\n".repeat(200)).unwrap();
+    for (file, expect) in [
+        (
+            &foreign,
+            "is a SQLite database that okrsync did not create (tables: invoices, orders)",
+        ),
+        (&text_file, "is not a SQLite database"),
+    ] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let before = snapshot(file);
+        let config = dir.path().join("okrsync.toml");
+        write_private(
+            &config,
+            &multi_store_config(&[("alpha", "https://shop.example".into())]).replace(
+                "path = \"okrsync.db\"",
+                &format!("path = \"{}\"", file.display()),
+            ),
+        );
+        for args in [&["logs"][..], &["sync"][..]] {
+            let out = bin(&config, args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+            assert!(stderr.contains(expect), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("Set `path` under [database]"),
+                "says what to do: {stderr}"
+            );
+            assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+            assert!(
+                stderr.len() < 300 + 2 * file.as_os_str().len(),
+                "short: {stderr}"
+            );
+            assert!(!stderr.contains("CREATE"), "no SQL: {stderr}");
+            assert_eq!(
+                snapshot(file),
+                before,
+                "{args:?}: the file, its mode and its journal are untouched"
+            );
+        }
+    }
+    let conn = rusqlite::Connection::open(&foreign).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "not switched to WAL");
+}
