@@ -34,6 +34,10 @@ pub struct Page {
     pub completed_checkouts: Vec<String>,
     /// `(stream, value)`: the cursor that is valid once this page is stored.
     pub cursor: Option<(String, String)>,
+    /// The orders are the store's current state (a full sync): they replace the stored ones
+    /// even when their modification time is older (a stored time from a bogus future date
+    /// must not freeze an order).
+    pub overwrite: bool,
 }
 
 /// What a page commit changed.
@@ -409,7 +413,7 @@ fn write_page(
     let mut stats = PageStats::default();
     let mut touched: HashSet<String> = HashSet::new();
     for order in &page.orders {
-        if upsert_order(tx, key, store_id, order, now)? {
+        if upsert_order(tx, key, store_id, order, page.overwrite, now)? {
             stats.upserted += 1;
             touched.insert(order.platform_id.clone());
         }
@@ -449,12 +453,14 @@ fn write_page(
 }
 
 /// Inserts or updates one order and its lines. An incoming version older than the stored one
-/// is ignored, so a late page can never roll an order back. Returns whether anything changed.
+/// is ignored, so a late page can never roll an order back, unless `overwrite` (the page is
+/// the store's current state). Returns whether anything changed.
 fn upsert_order(
     tx: &Transaction<'_>,
     key: &[u8],
     store_id: i64,
     o: &Order,
+    overwrite: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let stored: Option<String> = tx
@@ -465,6 +471,7 @@ fn upsert_order(
         )
         .optional()?;
     if let Some(m) = &stored
+        && !overwrite
         && m.as_str() > ts(o.modified_at).as_str()
     {
         return Ok(false);

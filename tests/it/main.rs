@@ -4,6 +4,7 @@ mod analytics;
 mod cli;
 mod concurrency;
 mod helpers;
+mod listing_faults;
 mod resilience;
 mod secrets;
 mod shopify;

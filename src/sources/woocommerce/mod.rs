@@ -26,6 +26,9 @@ use crate::store::Page;
 const PER_PAGE: u64 = 100;
 /// Orders whose refunds are fetched one order at a time, per committed page.
 const REFUND_FALLBACK_BATCH: usize = 20;
+/// A modification time further than this beyond the store's own clock (its `Date` header)
+/// is not trusted: stored as is, it would make every later, real version look older.
+const FUTURE_TOLERANCE: Duration = Duration::days(1);
 
 /// A WooCommerce store.
 pub struct WooSource {
@@ -692,6 +695,8 @@ impl WooSource {
             }
             offset = start + fetched;
             let mut page = to_page(&rows)?;
+            self.distrust_future_dates(&mut page, &resp, ctx);
+            page.overwrite = ctx.full;
             let finished = fetched < PER_PAGE;
             let next = if finished {
                 // Everything modified since the backfill began is re-read incrementally.
@@ -788,6 +793,8 @@ impl WooSource {
             let fetched = rows.len() as u64;
             let last = rows.last().and_then(Row::key);
             let mut page = to_page(&rows)?;
+            self.distrust_future_dates(&mut page, &resp, ctx);
+            page.overwrite = ctx.full;
             if let Some(k) = last
                 && k > pos
             {
@@ -829,6 +836,32 @@ impl WooSource {
                     let id = last.map(|(_, id)| id).unwrap_or(0);
                     last_tie_id = Some(last_tie_id.map_or(id, |t| t.max(id)));
                 }
+            }
+        }
+    }
+
+    /// Orders claiming a modification time more than [`FUTURE_TOLERANCE`] beyond the store's
+    /// clock (the response's `Date`, else ours) are stored as modified at that clock, with a
+    /// warning naming them: a bogus `date_modified_gmt` (a plugin, an import, a clock set to
+    /// 2099 for a moment) would otherwise make every later, real change look older and be
+    /// ignored.
+    fn distrust_future_dates(&self, page: &mut Page, resp: &HttpResponse, ctx: &SyncContext<'_>) {
+        let store_now = resp
+            .header("date")
+            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_else(|| ctx.clock.now());
+        for o in &mut page.orders {
+            if o.modified_at > store_now + FUTURE_TOLERANCE {
+                tracing::warn!(
+                    store = %self.name,
+                    "order {} claims date_modified_gmt {} but the store's clock says {}: the date is not trusted, the order is stored as modified at {}",
+                    o.platform_id,
+                    o.modified_at.format("%Y-%m-%dT%H:%M:%S"),
+                    store_now.format("%Y-%m-%dT%H:%M:%SZ"),
+                    store_now.format("%Y-%m-%dT%H:%M:%SZ"),
+                );
+                o.modified_at = store_now.trunc_subsecs(0);
             }
         }
     }
