@@ -258,3 +258,100 @@ fn a_database_okrsync_did_not_create_is_refused_in_one_line_and_left_untouched()
         .unwrap();
     assert_eq!(mode, "delete", "not switched to WAL");
 }
+
+#[tokio::test]
+async fn a_full_sync_and_readers_work_while_the_daemon_runs_on_the_same_database() {
+    // The daemon syncs store alpha (its config) while `sync --full` of store beta (another
+    // config, same database) and `logs` run: nobody fails, and the daemon's run ends ok.
+    let a = SimWoo::start(store_state(21, 40, 15)).await.unwrap();
+    let b = SimWoo::start(store_state(22, 40, 15)).await.unwrap();
+    let expected_b = b.with_state(|s| s.orders.len());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let with_db = |text: String| {
+        text.replace(
+            "path = \"okrsync.db\"",
+            &format!("path = \"{}\"", db.display()),
+        )
+    };
+    let daemon_config = dir.path().join("daemon.toml");
+    write_private(
+        &daemon_config,
+        &with_db(multi_store_config(&[("alpha", a.url())])),
+    );
+    let cli_config = dir.path().join("cli.toml");
+    write_private(
+        &cli_config,
+        &with_db(multi_store_config(&[("beta", b.url())])),
+    );
+    let first = bin(&cli_config, &["logs"]).output().unwrap();
+    assert!(first.status.success(), "{}", text(&first));
+    let mut daemon = bin(&daemon_config, &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the daemon reads alpha's orders, then sync beta in full twice meanwhile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !a.requests().iter().any(|r| r.path.ends_with("/orders")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never synced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let outputs = tokio::task::spawn_blocking({
+        let cli_config = cli_config.clone();
+        move || {
+            let mut all = Vec::new();
+            for _ in 0..2 {
+                let s = bin(&cli_config, &["sync", "--store", "beta", "--full"])
+                    .spawn()
+                    .unwrap();
+                for _ in 0..3 {
+                    all.push(
+                        bin(&cli_config, &["logs", "--limit", "5"])
+                            .output()
+                            .unwrap(),
+                    );
+                }
+                all.push(s.wait_with_output().unwrap());
+            }
+            all
+        }
+    })
+    .await
+    .unwrap();
+    for o in &outputs {
+        assert!(o.status.success(), "{:?}: {}", o.status, text(o));
+    }
+    // The daemon's run of alpha ends (ok), then it is stopped.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let alpha_status = || -> Option<String> {
+        conn.query_row(
+            "SELECT status FROM sync_runs WHERE store = 'alpha' ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok()
+    };
+    while alpha_status().as_deref().is_none_or(|s| s == "running") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon's run never ended"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+    assert_eq!(alpha_status().as_deref(), Some("ok"));
+    let beta: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM orders o JOIN stores s ON s.id = o.store_id WHERE s.name = 'beta'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(beta as usize, expected_b);
+    a.stop().await;
+    b.stop().await;
+}
