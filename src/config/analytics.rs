@@ -8,8 +8,9 @@ use serde_json::{Map, Value as Json};
 
 use super::cron_error;
 use super::{
-    ExposeSecret, MAX_RETRIES_RANGE, PlatformSettings, RETRY_BACKOFF_MS_RANGE, SecretString,
-    StoreSettings, TIMEOUT_SECONDS_RANGE, Validator,
+    DEFAULT_MAX_RESPONSE_MB, ExposeSecret, MAX_RESPONSE_MB_RANGE, MAX_RETRIES_RANGE,
+    PlatformSettings, RETRY_BACKOFF_MS_RANGE, SecretString, StoreSettings, TIMEOUT_SECONDS_RANGE,
+    Validator,
 };
 
 /// The default schedule of analytics sources: hourly, at minute 0.
@@ -41,6 +42,8 @@ pub struct AnalyticsSettings {
     pub timeout: std::time::Duration,
     pub max_retries: u32,
     pub retry_base: std::time::Duration,
+    /// The largest response body read (`max_response_mb`).
+    pub max_response_bytes: u64,
     pub provider: ProviderSettings,
 }
 
@@ -264,6 +267,7 @@ impl Validator<'_> {
             "timeout_seconds",
             "max_retries",
             "retry_backoff_ms",
+            "max_response_mb",
         ];
         let listed = self.string_list(obj, prefix, "stores").unwrap_or_default();
         let mut linked = Vec::new();
@@ -453,6 +457,13 @@ impl Validator<'_> {
             1000,
             RETRY_BACKOFF_MS_RANGE,
         );
+        let max_response_mb = self.uint_in(
+            obj,
+            prefix,
+            "max_response_mb",
+            DEFAULT_MAX_RESPONSE_MB,
+            MAX_RESPONSE_MB_RANGE,
+        );
         if linked.is_empty() {
             return None;
         }
@@ -463,6 +474,7 @@ impl Validator<'_> {
             timeout: std::time::Duration::from_secs(timeout),
             max_retries,
             retry_base: std::time::Duration::from_millis(retry_base),
+            max_response_bytes: max_response_mb << 20,
             provider: provider?,
         })
     }

@@ -83,6 +83,8 @@ pub struct StoreSettings {
     pub max_retries: u32,
     /// First backoff between retries (doubles per attempt, capped at a minute).
     pub retry_base: std::time::Duration,
+    /// The largest response body read (`max_response_mb`); a larger one fails the request.
+    pub max_response_bytes: u64,
 }
 
 /// Platform-specific settings.
@@ -104,6 +106,13 @@ pub const TIMEOUT_SECONDS_RANGE: (u64, u64) = (1, 3600);
 pub const MAX_RETRIES_RANGE: (u64, u64) = (0, 20);
 /// Allowed `retry_backoff_ms` (the first backoff; backoffs are capped at a minute anyway).
 pub const RETRY_BACKOFF_MS_RANGE: (u64, u64) = (0, 60_000);
+
+/// Allowed `max_response_mb` (the largest response body read, in MiB) and its default: far
+/// above any API page okrsync asks for (a WooCommerce page of 100 orders is a few hundred KB),
+/// low enough that an endless answer cannot exhaust memory. Shopify bulk results are streamed
+/// line by line and are not bounded by it.
+pub const MAX_RESPONSE_MB_RANGE: (u64, u64) = (1, 4096);
+pub const DEFAULT_MAX_RESPONSE_MB: u64 = 64;
 
 /// Orders above which a first sync reads through a bulk operation instead of paging.
 pub const DEFAULT_BULK_THRESHOLD: u64 = 10_000;
@@ -717,6 +726,7 @@ impl Validator<'_> {
             "timeout_seconds",
             "max_retries",
             "retry_backoff_ms",
+            "max_response_mb",
             "webhook_secret",
         ];
         let platform = match platform_name.as_deref() {
@@ -804,6 +814,13 @@ impl Validator<'_> {
             1000,
             RETRY_BACKOFF_MS_RANGE,
         );
+        let max_response_mb = self.uint_in(
+            obj,
+            prefix,
+            "max_response_mb",
+            DEFAULT_MAX_RESPONSE_MB,
+            MAX_RESPONSE_MB_RANGE,
+        );
         Some(StoreSettings {
             name: name?,
             platform: platform?,
@@ -814,6 +831,7 @@ impl Validator<'_> {
             timeout: std::time::Duration::from_secs(timeout),
             max_retries,
             retry_base: std::time::Duration::from_millis(retry_base),
+            max_response_bytes: max_response_mb << 20,
         })
     }
 

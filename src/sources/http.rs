@@ -13,6 +13,8 @@ use reqwest::header::HeaderMap;
 use super::SourceError;
 use crate::daemon::Shutdown;
 
+mod tls;
+
 /// The longest okrsync waits on one `Retry-After`.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// The longest backoff between two attempts.
@@ -128,6 +130,111 @@ pub struct HttpClient {
     counters: Arc<Counters>,
     /// Appended to credential errors: which keys of which source to check.
     auth_hint: Arc<str>,
+    /// Whether `tls_ca_file` is set, for certificate errors.
+    has_ca_file: bool,
+    /// The largest body read (`max_response_mb`); a larger one fails the request.
+    max_body: u64,
+}
+
+/// The TLS settings of a client with `tls_ca_file`: its certificates are trusted as CAs and,
+/// byte for byte, as the server's own certificate (see [`tls`]).
+fn ca_file_tls(pem: &[u8]) -> Result<rustls::ClientConfig, SourceError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| SourceError::Config(format!("tls_ca_file is not a PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(SourceError::Config(
+            "tls_ca_file holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = tls::CaFileVerifier::new(certs, provider.clone())
+        .map_err(|e| SourceError::Config(format!("tls_ca_file cannot be used: {e}")))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SourceError::Config(format!("cannot set up TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The certificate problem behind a failed request, if it is one: such a failure is never
+/// retried (the same certificate comes back on every attempt).
+fn certificate_error(e: &reqwest::Error) -> Option<rustls::CertificateError> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        // An io::Error's source() skips the error it wraps (hyper wraps tokio-rustls's
+        // io::Error in another): look inside each wrapper.
+        let mut inner: &(dyn std::error::Error + 'static) = s;
+        while let Some(wrapped) = inner
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            inner = wrapped;
+        }
+        if let Some(rustls::Error::InvalidCertificate(c)) = inner.downcast_ref::<rustls::Error>() {
+            return Some(c.clone());
+        }
+        src = s.source();
+    }
+    None
+}
+
+/// What is wrong with the store's certificate and what to do, in words.
+fn certificate_message(c: &rustls::CertificateError, host: &str, has_ca_file: bool) -> String {
+    use rustls::CertificateError as C;
+    let ca_used_as_end_entity = matches!(c, C::Other(o)
+        if o.0.downcast_ref::<webpki::Error>() == Some(&webpki::Error::CaUsedAsEndEntity));
+    match c {
+        _ if ca_used_as_end_entity => {
+            if has_ca_file {
+                "the store's certificate is a CA certificate (CA:TRUE) used as the server certificate, and it is not one of the certificates in tls_ca_file; put the server's own certificate (PEM) in tls_ca_file: okrsync then trusts exactly that certificate (its name and dates are still checked)".to_string()
+            } else {
+                "the store's certificate is a CA certificate (CA:TRUE, as `openssl req -x509` makes self-signed ones) used as the server certificate; set tls_ca_file to that very certificate (PEM): okrsync then trusts exactly it (its name and dates are still checked)".to_string()
+            }
+        }
+        C::Expired | C::ExpiredContext { .. } => {
+            let when = match c {
+                C::ExpiredContext { not_after, .. } => format!(" on {}", unix_date(not_after)),
+                _ => String::new(),
+            };
+            format!("the store's certificate expired{when}; renew it on the server")
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            let when = match c {
+                C::NotValidYetContext { not_before, .. } => {
+                    format!(" (valid from {})", unix_date(not_before))
+                }
+                _ => String::new(),
+            };
+            format!(
+                "the store's certificate is not valid yet{when}; check the clock of this machine and of the server"
+            )
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+            "the store's certificate is not valid for `{host}`; use the host name the certificate names in the store's url, or reissue the certificate for `{host}`"
+        ),
+        C::UnknownIssuer => {
+            if has_ca_file {
+                "the store's certificate is neither issued by a CA in tls_ca_file nor identical to a certificate in it; set tls_ca_file to the CA that issued it, or to the server's own certificate (PEM)".to_string()
+            } else {
+                "the store's certificate is not issued by a trusted CA; if the store uses a self-signed or private CA certificate, set tls_ca_file to that CA or to the self-signed certificate (PEM)".to_string()
+            }
+        }
+        other => format!(
+            "the store's certificate was refused ({other:?}); check the certificate the server presents"
+        ),
+    }
+}
+
+fn unix_date(t: &rustls::pki_types::UnixTime) -> String {
+    chrono::DateTime::from_timestamp(t.as_secs() as i64, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| t.as_secs().to_string())
 }
 
 /// Installs the process-wide TLS crypto provider (ring). Idempotent.
@@ -152,10 +259,7 @@ impl HttpClient {
             .connect_timeout(timeout.min(Duration::from_secs(15)))
             .user_agent(concat!("okrsync/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = ca_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| {
-                SourceError::Config(format!("tls_ca_file is not a PEM certificate: {e}"))
-            })?;
-            builder = builder.add_root_certificate(cert);
+            builder = builder.tls_backend_preconfigured(ca_file_tls(pem)?);
         }
         let client = builder
             .build()
@@ -166,7 +270,15 @@ impl HttpClient {
             redactor,
             counters: Arc::new(Counters::default()),
             auth_hint: Arc::from(""),
+            has_ca_file: ca_pem.is_some(),
+            max_body: crate::config::DEFAULT_MAX_RESPONSE_MB << 20,
         })
+    }
+
+    /// Caps response bodies at `bytes` (`max_response_mb`).
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> HttpClient {
+        self.max_body = bytes;
+        self
     }
 
     /// Names what to check when the credentials are refused (`"; check api_key of …"`).
@@ -196,6 +308,7 @@ impl HttpClient {
             },
             redactor,
         )
+        .map(|c| c.with_max_response_bytes(store.max_response_bytes))
     }
 
     pub fn counters(&self) -> &Arc<Counters> {
@@ -239,8 +352,10 @@ impl HttpClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => b.to_vec(),
+                    let body = match self.read_body(&what, resp).await {
+                        Ok(Ok(b)) => b,
+                        // The same answer would come back: never retried.
+                        Ok(Err(too_large)) => return Err(too_large),
                         Err(e) => {
                             let err = self.transport_error(&what, e);
                             if attempt < self.policy.max_retries {
@@ -307,7 +422,15 @@ impl HttpClient {
                     }
                     (retry_after, err)
                 }
-                Err(e) => (None, self.transport_error(&what, e)),
+                Err(e) => {
+                    // The same certificate comes back on every attempt: never retried.
+                    let permanent = certificate_error(&e).is_some();
+                    let err = self.transport_error(&what, e);
+                    if permanent {
+                        return Err(err);
+                    }
+                    (None, err)
+                }
             };
             if attempt >= self.policy.max_retries {
                 return Err(error);
@@ -317,7 +440,48 @@ impl HttpClient {
         }
     }
 
+    /// Reads a body up to `max_body` bytes; `Ok(Err(_))` when it is larger (announced by
+    /// `Content-Length` or found while reading: reading stops there).
+    async fn read_body(
+        &self,
+        what: &str,
+        mut resp: reqwest::Response,
+    ) -> Result<Result<Vec<u8>, SourceError>, reqwest::Error> {
+        let too_large = || SourceError::Http {
+            url: what.to_string(),
+            message: format!(
+                "failed: the response is larger than {} MiB, the limit set by max_response_mb; okrsync stopped reading it (not retried). If this server really sends answers that large, raise max_response_mb for this source in the config",
+                self.max_body >> 20
+            ),
+        };
+        if resp.content_length().is_some_and(|n| n > self.max_body) {
+            return Ok(Err(too_large()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if (body.len() + chunk.len()) as u64 > self.max_body {
+                return Ok(Err(too_large()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Ok(body))
+    }
+
     pub(crate) fn transport_error(&self, what: &str, e: reqwest::Error) -> SourceError {
+        if let Some(c) = certificate_error(&e) {
+            let host = e
+                .url()
+                .and_then(|u| u.host_str())
+                .unwrap_or("the store's host")
+                .to_string();
+            return SourceError::Http {
+                url: what.to_string(),
+                message: self.redactor.redact(&format!(
+                    "failed: TLS certificate refused: {} (not retried)",
+                    certificate_message(&c, &host, self.has_ca_file)
+                )),
+            };
+        }
         let kind = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {

@@ -42,7 +42,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let source = source.to_string();
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let mut n = 0;
             for d in &days {
                 n += tx.execute(
@@ -117,7 +117,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let source = source.to_string();
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let mut n = 0;
             for s in &samples {
                 n += tx.execute(
@@ -196,7 +196,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let source = source.to_string();
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             tx.execute("DELETE FROM reviews WHERE source = ?1", [&source])?;
             let mut n = 0;
             for r in &reviews {

@@ -38,7 +38,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let last: Option<Option<String>> = tx
                 .query_row(
                     "SELECT value FROM checkins WHERE key_result = ?1 ORDER BY id DESC LIMIT 1",

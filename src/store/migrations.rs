@@ -2,9 +2,11 @@
 //!
 //! Append new migrations; never edit one that has shipped.
 
-use rusqlite::Connection;
+use std::path::Path;
 
-use super::StoreError;
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+
+use super::{StoreError, retry_busy};
 
 /// Each entry moves the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -184,10 +186,74 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
-/// Applies every migration newer than the database's version, each in its own transaction.
+/// Tables every okrsync database has (migration 1).
+const OWN_TABLES: &[&str] = &["meta", "stores", "orders", "sync_runs"];
+
+/// Refuses a file okrsync did not create, reading it only: an empty or new database, or one
+/// with okrsync's schema, passes. Runs before anything changes the file (its mode, its
+/// journal, its schema), so a database pointed at by mistake is left exactly as it was.
+pub fn check_ours(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    // One read transaction: the version and the tables from one snapshot, even while another
+    // process is creating the database.
+    let read = || -> Result<(i64, Vec<String>), rusqlite::Error> {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables = tx
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name",
+            )?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((version, tables))
+    };
+    let (version, tables) = match retry_busy(read) {
+        Ok(v) => v,
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
+            return Err(StoreError::NotADatabase {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if version == 0 && tables.is_empty() {
+        return Ok(());
+    }
+    if version > 0 && OWN_TABLES.iter().all(|t| tables.iter().any(|n| n == t)) {
+        return Ok(());
+    }
+    const SHOWN: usize = 6;
+    let mut list = tables
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tables.len() > SHOWN {
+        list += &format!(" and {} more", tables.len() - SHOWN);
+    }
+    if list.is_empty() {
+        list = format!("none, schema version {version}");
+    }
+    Err(StoreError::Foreign {
+        path: path.to_path_buf(),
+        tables: list,
+    })
+}
+
+/// Applies every migration newer than the database's version, in one `IMMEDIATE`
+/// transaction: several processes opening a new database at once apply them once (the others
+/// wait for the write lock, then find the schema current).
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let current = usize::try_from(current).unwrap_or(0);
+    let version = |c: &Connection| -> Result<usize, rusqlite::Error> {
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    };
+    // Up to date: no write lock needed (a reader never waits on a writing daemon).
+    if retry_busy(|| version(conn))? == MIGRATIONS.len() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = version(&tx)?;
     if current > MIGRATIONS.len() {
         return Err(StoreError::Schema(format!(
             "database schema version {current} is newer than this okrsync understands ({}); upgrade okrsync",
@@ -195,11 +261,20 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+        // The error without the migration's SQL (rusqlite would quote all of it).
+        tx.execute_batch(sql).map_err(|e| {
+            let detail = match &e {
+                rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+                other => other.to_string(),
+            };
+            StoreError::Schema(format!(
+                "applying migration {} failed: {detail}; nothing was changed",
+                i + 1
+            ))
+        })?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
         tracing::info!(version = i + 1, "applied database migration");
     }
+    tx.commit()?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 /// Errors from the database.
@@ -34,6 +34,15 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error(
+        "{path} is a SQLite database that okrsync did not create (tables: {tables}); it was left untouched. \
+         Set `path` under [database] in the config to a new file"
+    )]
+    Foreign { path: PathBuf, tables: String },
+    #[error(
+        "{path} is not a SQLite database; it was left untouched. Set `path` under [database] in the config to a new file"
+    )]
+    NotADatabase { path: PathBuf },
     #[error("database schema: {0}")]
     Schema(String),
     #[error("corrupt value in database column {column}: `{value}`")]
@@ -109,6 +118,15 @@ impl Store {
 }
 
 impl Db {
+    /// Begins a write transaction. It is `IMMEDIATE`: it takes the write lock at `BEGIN`,
+    /// waiting (busy timeout) while another process writes. A deferred transaction that
+    /// starts with a read and then writes cannot wait: once another process committed in
+    /// between, SQLite answers `SQLITE_BUSY_SNAPSHOT` ("database is locked") at once.
+    pub(crate) fn write_tx(&mut self) -> Result<Transaction<'_>, rusqlite::Error> {
+        self.conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+
     fn open(path: &Path) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
@@ -123,15 +141,69 @@ impl Db {
             path: path.to_path_buf(),
             source,
         })?;
+        // Another process may be writing: wait for it rather than fail.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Every transaction takes the write lock at BEGIN (see `write_tx`).
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        // Nothing is changed (mode, journal, schema) before the file is known to be ours.
+        migrations::check_ours(&conn, path)?;
         restrict_permissions(path);
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        set_wal(&conn)?;
         // FULL: a committed page (and its cursor) survives power loss, not just a crash.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrations::migrate(&mut conn)?;
         let email_key = load_or_create_key(&conn)?;
         Ok(Db { conn, email_key })
+    }
+}
+
+/// How long a statement waits for another process's lock before failing.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether an error is a lock held by another connection (worth waiting for).
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `f` again while another connection holds a lock it needs, up to the busy timeout.
+/// Some operations (changing the journal mode, upgrading a read) fail with `SQLITE_BUSY` at
+/// once instead of calling the busy handler.
+pub(crate) fn retry_busy<T>(
+    mut f: impl FnMut() -> Result<T, rusqlite::Error>,
+) -> Result<T, rusqlite::Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Switches the database to WAL (readers never wait on the writer). Another process opening
+/// the same new database may hold a lock meanwhile: SQLite then answers busy or keeps the old
+/// mode, so this tries again until the busy timeout.
+fn set_wal(conn: &Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let mode = retry_busy(|| {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        })?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(StoreError::Schema(format!(
+                "cannot switch the database to WAL mode (it stays `{mode}`): another program holds it open; stop it and try again"
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Page {
     pub completed_checkouts: Vec<String>,
     /// `(stream, value)`: the cursor that is valid once this page is stored.
     pub cursor: Option<(String, String)>,
+    /// The orders are the store's current state (a full sync): they replace the stored ones
+    /// even when their modification time is older (a stored time from a bogus future date
+    /// must not freeze an order).
+    pub overwrite: bool,
 }
 
 /// What a page commit changed.
@@ -55,7 +59,7 @@ impl Store {
         let name = name.to_string();
         let identity = identity.to_string();
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let existing: Option<(i64, String, Option<String>)> = tx
                 .query_row(
                     "SELECT id, platform, identity FROM stores WHERE name = ?1",
@@ -221,7 +225,7 @@ impl Store {
     ) -> Result<PageStats, StoreError> {
         self.call(move |db| {
             let key = db.email_key.clone();
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let stats = write_page(&tx, &key, store_id, &page, now)?;
             tx.commit()?;
             Ok(stats)
@@ -266,7 +270,7 @@ impl Store {
         F: Fn(&str, bool, bool) -> bool + Send + 'static,
     {
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let mut changed = 0;
             {
                 let mut stmt = tx.prepare(
@@ -354,7 +358,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let mut n = 0;
             for id in &ids {
                 n += tx.execute(
@@ -409,7 +413,7 @@ fn write_page(
     let mut stats = PageStats::default();
     let mut touched: HashSet<String> = HashSet::new();
     for order in &page.orders {
-        if upsert_order(tx, key, store_id, order, now)? {
+        if upsert_order(tx, key, store_id, order, page.overwrite, now)? {
             stats.upserted += 1;
             touched.insert(order.platform_id.clone());
         }
@@ -449,12 +453,14 @@ fn write_page(
 }
 
 /// Inserts or updates one order and its lines. An incoming version older than the stored one
-/// is ignored, so a late page can never roll an order back. Returns whether anything changed.
+/// is ignored, so a late page can never roll an order back, unless `overwrite` (the page is
+/// the store's current state). Returns whether anything changed.
 fn upsert_order(
     tx: &Transaction<'_>,
     key: &[u8],
     store_id: i64,
     o: &Order,
+    overwrite: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let stored: Option<String> = tx
@@ -465,6 +471,7 @@ fn upsert_order(
         )
         .optional()?;
     if let Some(m) = &stored
+        && !overwrite
         && m.as_str() > ts(o.modified_at).as_str()
     {
         return Ok(false);

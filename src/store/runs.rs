@@ -169,7 +169,7 @@ impl Store {
         let store = store.to_string();
         let source = source.to_string();
         self.call(move |db| {
-            let tx = db.conn.transaction()?;
+            let tx = db.write_tx()?;
             let stale = ts(now - STALE_AFTER);
             let me = process_owner();
             // A `running` run is live when its process still runs and its heartbeat is fresh;

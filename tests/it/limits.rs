@@ -147,3 +147,78 @@ stores = ["woo"]
     let (code, err) = check(&local);
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// A server on loopback that answers every request `200 OK` with a JSON body that never ends
+/// (no `Content-Length`), and counts the requests.
+async fn endless_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n[";
+                if tcp.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = "{\"id\":1},".repeat(7000);
+                // About 60 MB/s, so that a client without a limit (reading until its
+                // timeout) does not take the machine's memory. Stops when okrsync hangs up.
+                while tcp.write_all(chunk.as_bytes()).await.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn an_endless_response_fails_the_request_at_the_size_limit() {
+    let (url, hits) = endless_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("okrsync.toml");
+    write_private(
+        &path,
+        &config_text(
+            &url,
+            "max_response_mb = 1\nmax_retries = 3\ntimeout_seconds = 2",
+            "",
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || run_bin_with(&path, &["sync"]))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains(
+            "/wp-json/ failed: the response is larger than 1 MiB, the limit set by max_response_mb"
+        ) && text.contains("raise max_response_mb"),
+        "{text}"
+    );
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "an oversized answer is not retried"
+    );
+}
+
+#[test]
+fn max_response_mb_is_checked() {
+    let (code, err) = check(&config_text(
+        "https://shop.example",
+        "max_response_mb = 0",
+        "",
+    ));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("stores[0].max_response_mb: 0 is out of range: allowed 1 to 4096"),
+        "{err}"
+    );
+}

@@ -2,8 +2,10 @@
 
 mod analytics;
 mod cli;
+mod concurrency;
 mod helpers;
 mod limits;
+mod listing_faults;
 mod resilience;
 mod secrets;
 mod shopify;

@@ -42,6 +42,9 @@ pub enum FaultKind {
     Malformed,
     /// The page lacks its last row while the headers promise it.
     ShortPage,
+    /// The page repeats its first row in place of its second (same row count): a caching or
+    /// query plugin gone wrong. The second row's order is hidden from that page.
+    RepeatRow,
     /// Never answers (until the store stops).
     Hang,
     /// Answers normally after this delay.
@@ -300,6 +303,14 @@ async fn handle(
             Some(FaultKind::ShortPage) => {
                 if let Ok(Value::Array(mut rows)) = serde_json::from_str::<Value>(&r.body) {
                     rows.pop();
+                    r.body = Value::Array(rows).to_string();
+                }
+            }
+            Some(FaultKind::RepeatRow) => {
+                if let Ok(Value::Array(mut rows)) = serde_json::from_str::<Value>(&r.body)
+                    && rows.len() >= 2
+                {
+                    rows[1] = rows[0].clone();
                     r.body = Value::Array(rows).to_string();
                 }
             }
@@ -1085,6 +1096,15 @@ mod tests {
         let (_, h, b) = get(&sim, "/wp-json/wc/v3/orders?per_page=5").await;
         assert_eq!(header(&h, "X-WP-Total"), "11");
         assert_eq!(ids(&b).len(), 4);
+
+        sim.inject(f(FaultKind::RepeatRow, 1));
+        let (_, h, b) = get(
+            &sim,
+            "/wp-json/wc/v3/orders?per_page=5&orderby=id&order=asc",
+        )
+        .await;
+        assert_eq!(header(&h, "X-WP-Total"), "11");
+        assert_eq!(ids(&b), vec![100, 100, 102, 103, 104]);
 
         sim.inject(f(FaultKind::Delay(Duration::from_millis(300)), 1));
         let started = std::time::Instant::now();

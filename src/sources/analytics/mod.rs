@@ -103,6 +103,7 @@ pub(crate) fn client(a: &AnalyticsSettings, secrets: &[&str]) -> Result<HttpClie
         },
         redactor,
     )?
+    .with_max_response_bytes(a.max_response_bytes)
     .with_auth_hint(format!("; check {what} of analytics source `{}`", a.name)))
 }
 

@@ -26,6 +26,11 @@ use crate::store::Page;
 const PER_PAGE: u64 = 100;
 /// Orders whose refunds are fetched one order at a time, per committed page.
 const REFUND_FALLBACK_BATCH: usize = 20;
+/// Orders listed by the store but missing from the database fetched per reconciliation.
+const UNKNOWN_FETCH_MAX: usize = 100;
+/// A modification time further than this beyond the store's own clock (its `Date` header)
+/// is not trusted: stored as is, it would make every later, real version look older.
+const FUTURE_TOLERANCE: Duration = Duration::days(1);
 
 /// A WooCommerce store.
 pub struct WooSource {
@@ -458,7 +463,8 @@ impl WooSource {
     /// a stored order in neither listing is fetched on its own (`GET orders/<id>`) and marked
     /// deleted only when that answers 404, so a row that moved during the paged listing is
     /// never mistaken for a deleted one. At most 5 % of the stored orders (or 3) are checked
-    /// per run; beyond that nothing is marked (the listing looks incomplete).
+    /// per run; beyond that nothing is marked (the listing looks incomplete). Orders listed but
+    /// missing from the database are fetched and stored ([`Self::fetch_unknown`]).
     async fn reconcile_if_due(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
         let now = ctx.clock.now();
         if !ctx.reconcile_due(&self.settings.reconcile_schedule).await? {
@@ -500,6 +506,7 @@ impl WooSource {
             }
         }
         let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
+        self.fetch_unknown(ctx, &seen, &stored).await?;
         let live = stored.len();
         let candidates: Vec<String> = stored
             .into_iter()
@@ -536,6 +543,63 @@ impl WooSource {
             .await?;
         if n > 0 {
             tracing::info!(store = %self.name, deleted = n, "reconciliation: orders deleted from the store are now excluded");
+        }
+        Ok(())
+    }
+
+    /// Orders the store lists but the database lacks (a listing that hid a row, an order
+    /// restored after being marked deleted) are fetched one by one (`GET orders/<id>`) and
+    /// stored, at most [`UNKNOWN_FETCH_MAX`] per reconciliation.
+    async fn fetch_unknown(
+        &self,
+        ctx: &mut SyncContext<'_>,
+        seen: &std::collections::HashSet<String>,
+        stored: &[(String, DateTime<Utc>)],
+    ) -> Result<(), SourceError> {
+        let known: std::collections::HashSet<&str> =
+            stored.iter().map(|(id, _)| id.as_str()).collect();
+        let mut unknown: Vec<u64> = seen
+            .iter()
+            .filter(|id| !known.contains(id.as_str()))
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        unknown.sort_unstable();
+        let all = unknown.len();
+        unknown.truncate(UNKNOWN_FETCH_MAX);
+        let names = unknown
+            .iter()
+            .take(10)
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::warn!(
+            store = %self.name,
+            "reconciliation: {all} order(s) listed by the store are missing from the database ({names}{}); fetching {} of them now",
+            if all > 10 { ", …" } else { "" },
+            unknown.len()
+        );
+        let rules = self.settings.clone();
+        for batch in unknown.chunks(REFUND_FALLBACK_BATCH) {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let mut rows: Vec<WireOrder> = Vec::with_capacity(batch.len());
+            for id in batch {
+                let path = format!("orders/{id}");
+                match self.get(&path, &[], ctx.shutdown).await {
+                    Ok(resp) => rows.push(self.parse(&path, &resp)?),
+                    // Deleted since it was listed.
+                    Err(SourceError::Status { status: 404, .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let skipped = std::sync::Mutex::new(Vec::new());
+            let page = orders_page(&rows, &rules, &skipped)?;
+            ctx.skipped.append(&mut take(&skipped));
+            ctx.commit(rows.len() as u64, page).await?;
         }
         Ok(())
     }
@@ -644,6 +708,7 @@ impl WooSource {
         };
         let fresh = offset == 0 && last_id == 0;
         tracing::info!(store = %self.name, stream = listing.stream, offset, "backfill");
+        let mut reread = false;
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
@@ -663,6 +728,14 @@ impl WooSource {
             let resp = self.get(listing.path, &q, ctx.shutdown).await?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
             let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
+            // Sorted by id: every row after the first has a larger id than the one before.
+            let ids: Vec<(u64, Option<u64>)> =
+                rows.iter().map(|r| (r.id(), Some(r.id()))).collect();
+            if let Some(problem) = repeated_row(&ids) {
+                self.repeated_rows(listing, start, total, &problem, &mut reread)?;
+                continue;
+            }
+            reread = false;
             if fresh && start == 0 {
                 // The incremental read that follows the backfill starts at its beginning on
                 // the store's clock too (its `Date` header), should the store's clock be
@@ -692,6 +765,8 @@ impl WooSource {
             }
             offset = start + fetched;
             let mut page = to_page(&rows)?;
+            self.distrust_future_dates(&mut page, &resp, ctx);
+            page.overwrite = ctx.full;
             let finished = fetched < PER_PAGE;
             let next = if finished {
                 // Everything modified since the backfill began is re-read incrementally.
@@ -738,6 +813,7 @@ impl WooSource {
         let mut offset = 0u64;
         let mut last_tie_id: Option<u64> = None;
         let mut done = 0;
+        let mut reread = false;
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
@@ -764,6 +840,14 @@ impl WooSource {
             let resp = self.get(listing.path, &q, ctx.shutdown).await?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
             let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
+            // Only distinct ids are checked here: the sort by modification time is the store's
+            // (local time in some storages), so its order is not checked against ours.
+            let ids: Vec<(u64, Option<u64>)> = rows.iter().map(|r| (r.id(), None)).collect();
+            if let Some(problem) = repeated_row(&ids) {
+                self.repeated_rows(listing, start, total, &problem, &mut reread)?;
+                continue;
+            }
+            reread = false;
             if let Some(tie) = last_tie_id
                 && start > 0
             {
@@ -788,6 +872,8 @@ impl WooSource {
             let fetched = rows.len() as u64;
             let last = rows.last().and_then(Row::key);
             let mut page = to_page(&rows)?;
+            self.distrust_future_dates(&mut page, &resp, ctx);
+            page.overwrite = ctx.full;
             if let Some(k) = last
                 && k > pos
             {
@@ -833,6 +919,62 @@ impl WooSource {
         }
     }
 
+    /// Orders claiming a modification time more than [`FUTURE_TOLERANCE`] beyond the store's
+    /// clock (the response's `Date`, else ours) are stored as modified at that clock, with a
+    /// warning naming them: a bogus `date_modified_gmt` (a plugin, an import, a clock set to
+    /// 2099 for a moment) would otherwise make every later, real change look older and be
+    /// ignored.
+    fn distrust_future_dates(&self, page: &mut Page, resp: &HttpResponse, ctx: &SyncContext<'_>) {
+        let store_now = resp
+            .header("date")
+            .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_else(|| ctx.clock.now());
+        for o in &mut page.orders {
+            if o.modified_at > store_now + FUTURE_TOLERANCE {
+                tracing::warn!(
+                    store = %self.name,
+                    "order {} claims date_modified_gmt {} but the store's clock says {}: the date is not trusted, the order is stored as modified at {}",
+                    o.platform_id,
+                    o.modified_at.format("%Y-%m-%dT%H:%M:%S"),
+                    store_now.format("%Y-%m-%dT%H:%M:%SZ"),
+                    store_now.format("%Y-%m-%dT%H:%M:%SZ"),
+                );
+                o.modified_at = store_now.trunc_subsecs(0);
+            }
+        }
+    }
+
+    /// A page repeated a row in place of another: it has the promised number of rows, but
+    /// fewer distinct orders, so one is hidden. The page is read once more; if it is still
+    /// wrong the run stops before storing it (the cursor stays, the next run reads it again).
+    fn repeated_rows(
+        &self,
+        listing: &Listing,
+        start: u64,
+        total: u64,
+        problem: &str,
+        reread: &mut bool,
+    ) -> Result<(), SourceError> {
+        if !*reread {
+            tracing::warn!(
+                store = %self.name,
+                stream = listing.stream,
+                start,
+                "the page repeats a row in place of another ({problem}); reading it again"
+            );
+            *reread = true;
+            return Ok(());
+        }
+        Err(SourceError::Inconsistent {
+            url: format!("{}/wp-json/wc/v3/{}", self.site(), listing.path),
+            detail: format!(
+                "the page of {} starting at row {start} repeats a row in place of another ({problem}), twice in a row: it has the rows X-WP-Total = {total} promises, but an order is hidden. Nothing of this page was stored; the run stops here and resumes from the last stored page (a caching or query plugin may be rewriting the listing)",
+                listing.stream
+            ),
+        })
+    }
+
     /// Checks that a page starting at row `start` has as many rows as `X-WP-Total` promises,
     /// and returns that total.
     fn check_page(
@@ -864,6 +1006,29 @@ impl WooSource {
         }
         Ok(total)
     }
+}
+
+/// The first sign that a page repeats a row in place of another: an id seen twice, or (for
+/// rows with a sort key) a key not larger than the one before it. `rows` are (id, sort key).
+fn repeated_row(rows: &[(u64, Option<u64>)]) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut prev: Option<u64> = None;
+    for (i, (id, key)) in rows.iter().enumerate() {
+        if !seen.insert(*id) {
+            return Some(format!(
+                "id {id} appears twice, again at row {i} of the page"
+            ));
+        }
+        if let Some(k) = key {
+            if let Some(p) = prev
+                && *k <= p
+            {
+                return Some(format!("row {i} of the page, id {id}, comes after id {p}"));
+            }
+            prev = Some(*k);
+        }
+    }
+    None
 }
 
 fn cursor_json(c: &Cursor) -> String {
