@@ -5,7 +5,8 @@
 //! okrsync-sim woocommerce [--days N] [--per-day N] [--latency-ms N] [--tls-cert PEM --tls-key PEM]
 //! ```
 //!
-//! Prints one JSON line on stdout (`url`, credentials, order count), then serves.
+//! Prints one JSON line on stdout (`url`, credentials, order count), then serves; on Ctrl-C
+//! (SIGINT) or SIGTERM prints `requests: N` (answered requests) on stderr and exits.
 
 use std::time::Duration;
 
@@ -90,7 +91,12 @@ async fn main() -> std::io::Result<()> {
             "orders": orders,
         })
     );
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    eprintln!("requests: {}", sim.requests().len());
     sim.stop().await;
     Ok(())
 }
