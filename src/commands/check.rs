@@ -53,7 +53,7 @@ pub(super) async fn check(
     let mut zones: HashMap<String, String> = HashMap::new();
     for store in &settings.stores {
         let store = quick(store.clone());
-        let result = match AnySource::new(&store) {
+        let result = match AnySource::new(&store, &crate::runtime::Clock::System) {
             Ok(source) => match source.check_online(&shutdown).await {
                 Ok(notes) => {
                     if let Some(tz) = store.timezone {
@@ -94,7 +94,10 @@ pub(super) async fn check(
             failed = true;
             continue;
         };
-        let result = match crate::sources::analytics::AnyAnalytics::new(&a) {
+        let result = match crate::sources::analytics::AnyAnalytics::new(
+            &a,
+            &crate::runtime::Clock::System,
+        ) {
             Ok(source) => source.check_online(&tz, &shutdown).await,
             Err(e) => Err(e),
         };

@@ -15,6 +15,7 @@
 use chrono::Duration;
 
 use super::run::{RunDesc, SyncReport, recorded_run, skipped};
+use super::sync::Kept;
 use super::{Clock, Shutdown};
 use crate::config::{AnalyticsSettings, ProviderSettings, Settings};
 use crate::domain::StoreTz;
@@ -61,9 +62,22 @@ pub fn is_waiting_for_store(report: &SyncReport) -> bool {
             .is_some_and(|e| e.starts_with(WAITING_FOR_STORE))
 }
 
-/// Syncs one analytics source now.
+/// Syncs one analytics source now with a source built for this run.
 pub async fn sync_analytics(
     a: &AnalyticsSettings,
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+    shutdown: &Shutdown,
+    full: bool,
+) -> Result<SyncReport, crate::store::StoreError> {
+    sync_kept_analytics(a, &Kept::default(), settings, db, clock, shutdown, full).await
+}
+
+/// Syncs one analytics source now with its kept source.
+pub(super) async fn sync_kept_analytics(
+    a: &AnalyticsSettings,
+    kept: &Kept<AnyAnalytics>,
     settings: &Settings,
     db: &Store,
     clock: &Clock,
@@ -97,9 +111,11 @@ pub async fn sync_analytics(
         clock,
         desc,
         async |_run_id, _started, summary: &mut RunSummary| {
-            let source = AnyAnalytics::new(a)?;
+            let source = kept.get_or_build(|| AnyAnalytics::new(a, clock))?;
+            let before = source.request_counts();
             let r = run(a, tz, &source, db, clock, shutdown, full, summary).await;
-            (summary.requests, summary.retries) = source.request_counts();
+            let after = source.request_counts();
+            (summary.requests, summary.retries) = (after.0 - before.0, after.1 - before.1);
             r
         },
     )

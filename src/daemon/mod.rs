@@ -2,12 +2,10 @@
 //! and schedules it all on cron until shutdown.
 
 pub mod analytics;
-mod clock;
 pub mod keyresults;
 pub mod run;
 pub mod scheduler;
-mod shutdown;
 pub mod sync;
 
-pub use clock::Clock;
-pub use shutdown::{Shutdown, ShutdownTrigger};
+// Re-exported for callers that drive the daemon; their home is `runtime`.
+pub use crate::runtime::{Clock, Shutdown, ShutdownTrigger};

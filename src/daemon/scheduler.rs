@@ -16,9 +16,9 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::keyresults::evaluate_key_results;
-use super::sync::{SyncJob, sync_store};
+use super::sync::SyncJob;
 use super::{Clock, Shutdown};
-use crate::config::{AnalyticsSettings, Settings, StoreSettings};
+use crate::config::{AnalyticsSettings, Settings};
 use crate::sources::QuietProgress;
 use crate::store::Store;
 
@@ -38,7 +38,7 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("schedule", store = %store.name);
         tickers
-            .spawn(ticker(SyncJob::Store(store), settings, db, clock, shutdown).instrument(span));
+            .spawn(ticker(SyncJob::store(store), settings, db, clock, shutdown).instrument(span));
     }
     for source in settings.analytics.clone() {
         let settings = settings.clone();
@@ -47,7 +47,7 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("schedule", analytics = %source.name);
         tickers.spawn(
-            ticker(SyncJob::Analytics(source), settings, db, clock, shutdown).instrument(span),
+            ticker(SyncJob::analytics(source), settings, db, clock, shutdown).instrument(span),
         );
     }
     while tickers.join_next().await.is_some() {}
@@ -105,13 +105,7 @@ async fn ticker(
         );
         runs.spawn(
             async move {
-                match &store {
-                    SyncJob::Store(s) => sync_and_evaluate(s, &settings, &db, &clock, &sd).await,
-                    SyncJob::Analytics(a) => {
-                        analytics_and_evaluate(a, &settings, &db, &clock, &sd, WAIT_FOR_STORE_RETRY)
-                            .await
-                    }
-                }
+                run_and_evaluate(&store, &settings, &db, &clock, &sd, WAIT_FOR_STORE_RETRY).await;
                 running.store(false, Ordering::SeqCst);
             }
             .in_current_span(),
@@ -121,32 +115,11 @@ async fn ticker(
     while runs.join_next().await.is_some() {}
 }
 
-/// One scheduled unit of work: sync the store, then re-evaluate key results.
-pub async fn sync_and_evaluate(
-    store: &StoreSettings,
-    settings: &Settings,
-    db: &Store,
-    clock: &Clock,
-    shutdown: &Shutdown,
-) {
-    match sync_store(store, db, clock, shutdown, &QuietProgress, false).await {
-        Ok(report) if report.status == crate::store::RunStatus::Skipped => return,
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!("sync could not be recorded: {e}");
-            return;
-        }
-    }
-    if let Err(e) = evaluate_key_results(settings, db, clock).await {
-        tracing::error!("key results not updated: {e}");
-    }
-}
-
-/// One scheduled analytics run: sync the source, then re-evaluate key results. A run
-/// skipped while the linked store's time zone is unknown is tried again after `retry`
-/// (bounded; see the module docs).
-pub async fn analytics_and_evaluate(
-    source: &AnalyticsSettings,
+/// One scheduled unit of work: run the job (with its kept source), then re-evaluate key
+/// results. An analytics run skipped while the linked store's time zone is unknown is tried
+/// again after `retry` (bounded; see the module docs).
+pub async fn run_and_evaluate(
+    job: &SyncJob,
     settings: &Settings,
     db: &Store,
     clock: &Clock,
@@ -155,12 +128,15 @@ pub async fn analytics_and_evaluate(
 ) {
     let mut attempts = 0;
     loop {
-        match super::analytics::sync_analytics(source, settings, db, clock, shutdown, false).await {
+        match job
+            .sync(settings, db, clock, shutdown, &QuietProgress, false)
+            .await
+        {
             Ok(report) if super::analytics::is_waiting_for_store(&report) => {
                 attempts += 1;
                 let now = clock.now();
-                let before_next_tick = source
-                    .schedule
+                let before_next_tick = job
+                    .schedule()
                     .after(&now)
                     .next()
                     .is_none_or(|next| (next - now).to_std().unwrap_or_default() > retry);
@@ -180,7 +156,7 @@ pub async fn analytics_and_evaluate(
             Ok(report) if report.status == crate::store::RunStatus::Skipped => return,
             Ok(_) => break,
             Err(e) => {
-                tracing::error!("analytics sync could not be recorded: {e}");
+                tracing::error!("sync could not be recorded: {e}");
                 return;
             }
         }
@@ -188,4 +164,17 @@ pub async fn analytics_and_evaluate(
     if let Err(e) = evaluate_key_results(settings, db, clock).await {
         tracing::error!("key results not updated: {e}");
     }
+}
+
+/// [`run_and_evaluate`] for one analytics source with a source built for this call.
+pub async fn analytics_and_evaluate(
+    source: &AnalyticsSettings,
+    settings: &Settings,
+    db: &Store,
+    clock: &Clock,
+    shutdown: &Shutdown,
+    retry: std::time::Duration,
+) {
+    let job = SyncJob::analytics(source.clone());
+    run_and_evaluate(&job, settings, db, clock, shutdown, retry).await
 }

@@ -1,60 +1,112 @@
 //! One sync run of one store: read store facts, let the source page through its streams, and
 //! mark the store complete when every stream reached its end. Recorded by `daemon::run`.
 
+use std::sync::{Arc, Mutex};
+
 use crate::config::{AnalyticsSettings, PlatformSettings, Settings, StoreSettings};
 use crate::daemon::run::{RunDesc, recorded_run};
 use crate::daemon::{Clock, Shutdown};
+use crate::sources::analytics::AnyAnalytics;
 use crate::sources::{AnySource, Progress, SourceError, SyncContext};
 use crate::store::{RunSummary, Store};
 
 pub use crate::daemon::run::SyncReport;
 
-/// One unit of sync work: a store or an analytics source. The scheduler runs each on its own
-/// schedule; `okrsync sync` and `demo` run them all through [`sync_all`].
+/// A source built on its job's first run and kept for the next ones, so that what it holds
+/// between runs (an access token until it expires, the cost Shopify charged per page) is not
+/// thrown away every run. A build error is returned (and recorded in that run), and the next
+/// run tries again.
+pub struct Kept<T>(Arc<Mutex<Option<Arc<T>>>>);
+
+impl<T> Clone for Kept<T> {
+    fn clone(&self) -> Self {
+        Kept(self.0.clone())
+    }
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept(Arc::new(Mutex::new(None)))
+    }
+}
+
+impl<T> std::fmt::Debug for Kept<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept(..)")
+    }
+}
+
+impl<T> Kept<T> {
+    /// The kept source, built by `build` if there is none yet.
+    pub fn get_or_build(
+        &self,
+        build: impl FnOnce() -> Result<T, SourceError>,
+    ) -> Result<Arc<T>, SourceError> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = &*slot {
+            return Ok(s.clone());
+        }
+        let built = Arc::new(build()?);
+        *slot = Some(built.clone());
+        Ok(built)
+    }
+}
+
+/// One unit of sync work: a store or an analytics source, with its source kept between runs.
+/// The scheduler runs each on its own schedule; `okrsync sync` and `demo` run them all through
+/// [`sync_all`].
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)] // built once per store or source
 pub enum SyncJob {
-    Store(StoreSettings),
-    Analytics(AnalyticsSettings),
+    Store(StoreSettings, Kept<AnySource>),
+    Analytics(AnalyticsSettings, Kept<AnyAnalytics>),
 }
 
 impl SyncJob {
     /// Every store, then every analytics source (which need their stores' time zones).
     pub fn all(settings: &Settings) -> Vec<SyncJob> {
-        let stores = settings.stores.iter().cloned().map(SyncJob::Store);
+        let stores = settings.stores.iter().cloned().map(SyncJob::store);
         stores
-            .chain(settings.analytics.iter().cloned().map(SyncJob::Analytics))
+            .chain(settings.analytics.iter().cloned().map(SyncJob::analytics))
             .collect()
+    }
+
+    pub fn store(s: StoreSettings) -> SyncJob {
+        SyncJob::Store(s, Kept::default())
+    }
+
+    pub fn analytics(a: AnalyticsSettings) -> SyncJob {
+        SyncJob::Analytics(a, Kept::default())
     }
 
     /// The store or analytics source called `name`, if configured.
     pub fn named(settings: &Settings, name: &str) -> Option<SyncJob> {
         match (settings.store(name), settings.analytics_source(name)) {
-            (Some(s), _) => Some(SyncJob::Store(s.clone())),
-            (None, Some(a)) => Some(SyncJob::Analytics(a.clone())),
+            (Some(s), _) => Some(SyncJob::store(s.clone())),
+            (None, Some(a)) => Some(SyncJob::analytics(a.clone())),
             (None, None) => None,
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
-            SyncJob::Store(s) => &s.name,
-            SyncJob::Analytics(a) => &a.name,
+            SyncJob::Store(s, _) => &s.name,
+            SyncJob::Analytics(a, _) => &a.name,
         }
     }
 
     /// The platform or provider, as the sync log's `source`.
     pub fn source(&self) -> &'static str {
         match self {
-            SyncJob::Store(s) => s.platform_name(),
-            SyncJob::Analytics(a) => a.provider.name(),
+            SyncJob::Store(s, _) => s.platform_name(),
+            SyncJob::Analytics(a, _) => a.provider.name(),
         }
     }
 
     pub fn schedule(&self) -> &cron::Schedule {
         match self {
-            SyncJob::Store(s) => &s.schedule,
-            SyncJob::Analytics(a) => &a.schedule,
+            SyncJob::Store(s, _) => &s.schedule,
+            SyncJob::Analytics(a, _) => &a.schedule,
         }
     }
 
@@ -69,9 +121,12 @@ impl SyncJob {
         full: bool,
     ) -> Result<SyncReport, crate::store::StoreError> {
         match self {
-            SyncJob::Store(s) => sync_store(s, db, clock, shutdown, progress, full).await,
-            SyncJob::Analytics(a) => {
-                super::analytics::sync_analytics(a, settings, db, clock, shutdown, full).await
+            SyncJob::Store(s, kept) => {
+                sync_kept_store(s, kept, db, clock, shutdown, progress, full).await
+            }
+            SyncJob::Analytics(a, kept) => {
+                super::analytics::sync_kept_analytics(a, kept, settings, db, clock, shutdown, full)
+                    .await
             }
         }
     }
@@ -111,9 +166,22 @@ pub async fn sync_all(
     Ok(out)
 }
 
-/// Syncs one store now. Never panics on bad input; every failure ends up in the sync log.
+/// Syncs one store now with a source built for this run.
 pub async fn sync_store(
     store: &StoreSettings,
+    db: &Store,
+    clock: &Clock,
+    shutdown: &Shutdown,
+    progress: &dyn Progress,
+    full: bool,
+) -> Result<SyncReport, crate::store::StoreError> {
+    sync_kept_store(store, &Kept::default(), db, clock, shutdown, progress, full).await
+}
+
+/// Syncs one store now with its kept source. Never panics on bad input; every failure ends up in the sync log.
+async fn sync_kept_store(
+    store: &StoreSettings,
+    kept: &Kept<AnySource>,
     db: &Store,
     clock: &Clock,
     shutdown: &Shutdown,
@@ -131,12 +199,14 @@ pub async fn sync_store(
         clock,
         desc,
         async |run_id, started_at, summary: &mut RunSummary| {
-            let source = AnySource::new(store)?;
+            let source = kept.get_or_build(|| AnySource::new(store, clock))?;
+            let before = source.request_counts();
             let r = run(
                 store, &source, db, clock, shutdown, progress, full, run_id, started_at, summary,
             )
             .await;
-            (summary.requests, summary.retries) = source.request_counts();
+            let after = source.request_counts();
+            (summary.requests, summary.retries) = (after.0 - before.0, after.1 - before.1);
             r
         },
     )

@@ -161,7 +161,7 @@ pub fn runs_table(runs: &[RunRow]) -> String {
 pub fn sync_report(job: &SyncJob, report: &SyncReport) -> String {
     let sm = &report.summary;
     let mut out = match job {
-        SyncJob::Store(_) => format!(
+        SyncJob::Store(..) => format!(
             "{}: {} (run {}, {} pages, {} records fetched, {} stored, {} requests, {} retries)\n",
             report.store,
             report.status,
@@ -172,7 +172,7 @@ pub fn sync_report(job: &SyncJob, report: &SyncReport) -> String {
             sm.requests,
             sm.retries
         ),
-        SyncJob::Analytics(a) => format!(
+        SyncJob::Analytics(a, _) => format!(
             "{} ({}): {} (run {}, {} records fetched, {} stored, {} requests, {} retries)\n",
             report.store,
             a.provider.name(),

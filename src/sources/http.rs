@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 
 use super::SourceError;
-use crate::daemon::Shutdown;
+use crate::runtime::{Clock, Shutdown};
 
 mod tls;
 
@@ -134,6 +134,8 @@ pub struct HttpClient {
     has_ca_file: bool,
     /// The largest body read (`max_response_mb`); a larger one fails the request.
     max_body: u64,
+    /// "Now" for this client's source (signatures, `Retry-After` dates, "today").
+    clock: Clock,
 }
 
 /// The TLS settings of a client with `tls_ca_file`: its certificates are trusted as CAs and,
@@ -272,6 +274,7 @@ impl HttpClient {
             auth_hint: Arc::from(""),
             has_ca_file: ca_pem.is_some(),
             max_body: crate::config::DEFAULT_MAX_RESPONSE_MB << 20,
+            clock: Clock::System,
         })
     }
 
@@ -282,6 +285,17 @@ impl HttpClient {
     }
 
     /// Names what to check when the credentials are refused (`"; check api_key of …"`).
+    /// Reads "now" from `clock` (tests fix it; the daemon passes its own).
+    pub fn with_clock(mut self, clock: Clock) -> HttpClient {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time for this client's source.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     pub fn with_auth_hint(mut self, hint: String) -> HttpClient {
         self.auth_hint = Arc::from(hint);
         self
@@ -393,7 +407,7 @@ impl HttpClient {
                     }
                     let excerpt = self.redactor.redact(&excerpt(&body));
                     let retryable = status == 429 || status >= 500;
-                    let retry_after = parse_retry_after(&headers);
+                    let retry_after = parse_retry_after(&headers, self.clock.now());
                     if status == 429
                         && retry_after.is_none()
                         && !self.policy.retry_429_without_retry_after
@@ -550,14 +564,23 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     capped.mul_f64(0.75 + 0.5 * r)
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// `Retry-After` as seconds or an HTTP date (measured from the response's `Date` when it has
+/// one, so a skewed clock on either side does not stretch the wait; else from `now`).
+pub fn parse_retry_after(
+    headers: &HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
     let v = headers.get("retry-after")?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let secs = (at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+    let now = headers
+        .get("date")
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+        .map_or(now, |d| d.with_timezone(&chrono::Utc));
+    let secs = (at.with_timezone(&chrono::Utc) - now).num_seconds();
     Some(Duration::from_secs(secs.max(0) as u64))
 }
 
@@ -608,7 +631,10 @@ mod tests {
     fn retry_after_seconds() {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(&h, chrono::Utc::now()),
+            Some(Duration::from_secs(7))
+        );
     }
 
     #[test]

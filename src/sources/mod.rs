@@ -14,8 +14,8 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 
 use crate::config::{PlatformSettings, StoreSettings};
-use crate::daemon::{Clock, Shutdown};
 use crate::domain::{Platform, StoreInfo};
+use crate::runtime::{Clock, Shutdown};
 use crate::store::{Page, RunSummary, Store, StoreError};
 
 /// Why a source request or run failed. Messages name the URL (without secrets) and say what
@@ -200,10 +200,10 @@ pub enum AnySource {
 
 impl AnySource {
     /// Builds the source for a configured store.
-    pub fn new(store: &StoreSettings) -> Result<AnySource, SourceError> {
+    pub fn new(store: &StoreSettings, clock: &Clock) -> Result<AnySource, SourceError> {
         match &store.platform {
             PlatformSettings::WooCommerce(w) => Ok(AnySource::WooCommerce(
-                woocommerce::WooSource::new(store, w)?,
+                woocommerce::WooSource::new(store, w, clock)?,
             )),
             PlatformSettings::Shopify(s) => {
                 Ok(AnySource::Shopify(shopify::ShopifySource::new(store, s)?))

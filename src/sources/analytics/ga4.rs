@@ -16,8 +16,7 @@
 //! at once (see [`crate::sources::http::RetryPolicy`]) and the next scheduled run tries again.
 //! The access token and the signed assertion are redacted from every error.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -29,8 +28,8 @@ use super::{
     Batch, FetchRange, Provider, client, count, days, decimal, parse_json, with_form, with_json,
 };
 use crate::config::{AnalyticsSettings, ExposeSecret, Ga4Settings};
-use crate::daemon::Shutdown;
 use crate::domain::DailyTraffic;
+use crate::runtime::{Clock, Shutdown};
 use crate::sources::SourceError;
 use crate::sources::http::HttpClient;
 
@@ -45,15 +44,9 @@ pub struct Ga4 {
     settings: Ga4Settings,
     key: RsaKeyPair,
     http: HttpClient,
-}
-
-/// Access tokens by (client_email, token_uri), shared by every run of the process so that
-/// scheduled syncs reuse a token until shortly before it expires.
-type TokenCache = Mutex<HashMap<String, (String, DateTime<Utc>)>>;
-
-fn tokens() -> &'static TokenCache {
-    static TOKENS: OnceLock<TokenCache> = OnceLock::new();
-    TOKENS.get_or_init(|| Mutex::new(HashMap::new()))
+    /// The access token and when to renew it. The daemon keeps a source for the life of its
+    /// job, so scheduled syncs reuse a token until shortly before it expires.
+    token: Mutex<Option<(String, DateTime<Utc>)>>,
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -111,7 +104,7 @@ pub fn assertion(
 }
 
 impl Ga4 {
-    pub fn new(a: &AnalyticsSettings, s: &Ga4Settings) -> Result<Ga4, SourceError> {
+    pub fn new(a: &AnalyticsSettings, s: &Ga4Settings, clock: &Clock) -> Result<Ga4, SourceError> {
         let pem = s.key.private_key.expose_secret();
         let der = pem_to_der(pem).map_err(|e| {
             SourceError::Config(format!("analytics `{}`: service-account key: {e}", a.name))
@@ -128,30 +121,24 @@ impl Ga4 {
             .collect::<Vec<_>>()
             .join("");
         Ok(Ga4 {
-            http: client(a, &[pem, &body])?,
+            http: client(a, &[pem, &body])?.with_clock(clock.clone()),
             settings: s.clone(),
             key,
+            token: Mutex::new(None),
         })
     }
 
-    fn cache_key(&self) -> String {
-        format!(
-            "{} {}",
-            self.settings.key.client_email, self.settings.key.token_uri
-        )
-    }
-
     fn cached(&self) -> Option<String> {
-        let guard = tokens().lock().ok()?;
-        match guard.get(&self.cache_key()) {
-            Some((t, exp)) if Utc::now() < *exp => Some(t.clone()),
+        let guard = self.token.lock().ok()?;
+        match &*guard {
+            Some((t, exp)) if self.http.now() < *exp => Some(t.clone()),
             _ => None,
         }
     }
 
     fn forget_token(&self) {
-        if let Ok(mut g) = tokens().lock() {
-            g.remove(&self.cache_key());
+        if let Ok(mut g) = self.token.lock() {
+            *g = None;
         }
     }
 
@@ -168,7 +155,7 @@ impl Ga4 {
             &k.client_email,
             k.private_key_id.as_deref(),
             uri.as_str(),
-            Utc::now(),
+            self.http.now(),
         )?;
         // The signed assertion grants a token for an hour: never in logs or errors.
         self.http.redactor().add_late(&jwt);
@@ -208,9 +195,9 @@ impl Ga4 {
         self.http.redactor().add_late(&token);
         let expires_in = v.get("expires_in").and_then(count).unwrap_or(3600) as i64;
         // Renew a minute early so a token never expires mid-request.
-        let exp = Utc::now() + Duration::seconds((expires_in - 60).max(0));
-        if let Ok(mut g) = tokens().lock() {
-            g.insert(self.cache_key(), (token.clone(), exp));
+        let exp = self.http.now() + Duration::seconds((expires_in - 60).max(0));
+        if let Ok(mut g) = self.token.lock() {
+            *g = Some((token.clone(), exp));
         }
         Ok(token)
     }
@@ -358,7 +345,11 @@ impl Provider for Ga4 {
         store_tz: &str,
         shutdown: &Shutdown,
     ) -> Result<Vec<String>, SourceError> {
-        let today = Utc::now().date_naive();
+        // The store's day, as every stored value is (UTC's day differs near midnight).
+        let today = crate::domain::StoreTz::parse(store_tz).map_or_else(
+            |_| self.http.now().date_naive(),
+            |tz| tz.local_date(self.http.now()),
+        );
         let v = self
             .run_report(&report_body(today - Duration::days(1), today), shutdown)
             .await?;

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::{Batch, FetchRange, Provider, client, count, parse_json, with_form};
 use crate::config::{AnalyticsSettings, ExposeSecret, MatomoSettings};
-use crate::daemon::Shutdown;
 use crate::domain::DailyTraffic;
+use crate::runtime::{Clock, Shutdown};
 use crate::sources::SourceError;
 use crate::sources::http::HttpClient;
 
@@ -19,9 +19,13 @@ pub struct Matomo {
 }
 
 impl Matomo {
-    pub fn new(a: &AnalyticsSettings, s: &MatomoSettings) -> Result<Matomo, SourceError> {
+    pub fn new(
+        a: &AnalyticsSettings,
+        s: &MatomoSettings,
+        clock: &Clock,
+    ) -> Result<Matomo, SourceError> {
         Ok(Matomo {
-            http: client(a, &[s.token.expose_secret()])?,
+            http: client(a, &[s.token.expose_secret()])?.with_clock(clock.clone()),
             settings: s.clone(),
         })
     }

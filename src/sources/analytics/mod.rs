@@ -18,8 +18,8 @@ use chrono::NaiveDate;
 use super::SourceError;
 use super::http::{HttpClient, Redactor, RetryPolicy, excerpt};
 use crate::config::{AnalyticsSettings, ProviderSettings};
-use crate::daemon::Shutdown;
 use crate::domain::{DailyTraffic, PageSpeedSample, Review};
+use crate::runtime::{Clock, Shutdown};
 
 /// What to fetch: the local days `from..=to`, `today` being the current local day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,21 +154,21 @@ pub(crate) fn decimal(v: &serde_json::Value) -> Option<rust_decimal::Decimal> {
 
 impl AnyAnalytics {
     /// Builds the source of one `[[analytics]]` entry.
-    pub fn new(a: &AnalyticsSettings) -> Result<AnyAnalytics, SourceError> {
+    pub fn new(a: &AnalyticsSettings, clock: &Clock) -> Result<AnyAnalytics, SourceError> {
         Ok(match &a.provider {
-            ProviderSettings::Ga4(s) => AnyAnalytics::Ga4(ga4::Ga4::new(a, s)?),
+            ProviderSettings::Ga4(s) => AnyAnalytics::Ga4(ga4::Ga4::new(a, s, clock)?),
             ProviderSettings::Plausible(s) => {
-                AnyAnalytics::Plausible(plausible::Plausible::new(a, s)?)
+                AnyAnalytics::Plausible(plausible::Plausible::new(a, s, clock)?)
             }
-            ProviderSettings::Matomo(s) => AnyAnalytics::Matomo(matomo::Matomo::new(a, s)?),
+            ProviderSettings::Matomo(s) => AnyAnalytics::Matomo(matomo::Matomo::new(a, s, clock)?),
             ProviderSettings::PageSpeed(s) => {
-                AnyAnalytics::PageSpeed(pagespeed::PageSpeed::new(a, s)?)
+                AnyAnalytics::PageSpeed(pagespeed::PageSpeed::new(a, s, clock)?)
             }
             ProviderSettings::WooReviews(s) => {
-                AnyAnalytics::WooReviews(woo_reviews::WooReviews::new(s)?)
+                AnyAnalytics::WooReviews(woo_reviews::WooReviews::new(s, clock)?)
             }
             ProviderSettings::ShopifySessions(s) => {
-                AnyAnalytics::ShopifySessions(shopify_sessions::ShopifySessions::new(s)?)
+                AnyAnalytics::ShopifySessions(shopify_sessions::ShopifySessions::new(s, clock)?)
             }
         })
     }

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::{Batch, FetchRange, Provider, client, count, decimal, parse_json};
 use crate::config::{AnalyticsSettings, ExposeSecret, PageSpeedSettings};
-use crate::daemon::Shutdown;
 use crate::domain::PageSpeedSample;
+use crate::runtime::{Clock, Shutdown};
 use crate::sources::SourceError;
 use crate::sources::http::HttpClient;
 
@@ -19,10 +19,14 @@ pub struct PageSpeed {
 }
 
 impl PageSpeed {
-    pub fn new(a: &AnalyticsSettings, s: &PageSpeedSettings) -> Result<PageSpeed, SourceError> {
+    pub fn new(
+        a: &AnalyticsSettings,
+        s: &PageSpeedSettings,
+        clock: &Clock,
+    ) -> Result<PageSpeed, SourceError> {
         let secrets: Vec<&str> = s.api_key.iter().map(|k| k.expose_secret()).collect();
         Ok(PageSpeed {
-            http: client(a, &secrets)?,
+            http: client(a, &secrets)?.with_clock(clock.clone()),
             settings: s.clone(),
         })
     }

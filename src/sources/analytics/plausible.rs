@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{Batch, FetchRange, Provider, client, count, days, decimal, parse_json, with_json};
 use crate::config::{AnalyticsSettings, ExposeSecret, PlausibleSettings};
-use crate::daemon::Shutdown;
 use crate::domain::DailyTraffic;
+use crate::runtime::{Clock, Shutdown};
 use crate::sources::SourceError;
 use crate::sources::http::HttpClient;
 
@@ -24,9 +24,13 @@ pub struct Plausible {
 }
 
 impl Plausible {
-    pub fn new(a: &AnalyticsSettings, s: &PlausibleSettings) -> Result<Plausible, SourceError> {
+    pub fn new(
+        a: &AnalyticsSettings,
+        s: &PlausibleSettings,
+        clock: &Clock,
+    ) -> Result<Plausible, SourceError> {
         Ok(Plausible {
-            http: client(a, &[s.api_key.expose_secret()])?,
+            http: client(a, &[s.api_key.expose_secret()])?.with_clock(clock.clone()),
             settings: s.clone(),
         })
     }

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{Batch, FetchRange, Provider, count, decimal};
 use crate::config::{PlatformSettings, ShopifySessionsSettings};
-use crate::daemon::Shutdown;
 use crate::domain::DailyTraffic;
+use crate::runtime::{Clock, Shutdown};
 use crate::sources::SourceError;
 use crate::sources::http::HttpClient;
 use crate::sources::shopify::ShopifySource;
@@ -37,6 +37,8 @@ pub const FIRST_VERSION: &str = "2025-10";
 pub struct ShopifySessions {
     store: String,
     shop: ShopifySource,
+    /// "Today" for the check's week of sessions.
+    clock: Clock,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,9 +195,10 @@ fn parse_error_text(v: &Value) -> String {
 }
 
 impl ShopifySessions {
-    pub fn new(s: &ShopifySessionsSettings) -> Result<ShopifySessions, SourceError> {
+    pub fn new(s: &ShopifySessionsSettings, clock: &Clock) -> Result<ShopifySessions, SourceError> {
         match &s.store.platform {
             PlatformSettings::Shopify(p) => Ok(ShopifySessions {
+                clock: clock.clone(),
                 store: s.store.name.clone(),
                 shop: ShopifySource::new(&s.store, p)?,
             }),
@@ -330,8 +333,8 @@ impl Provider for ShopifySessions {
             None => notes.push("could not list the token's scopes".to_string()),
         }
         let today = crate::domain::StoreTz::parse(store_tz)
-            .map(|tz| tz.local_date(chrono::Utc::now()))
-            .unwrap_or_else(|_| chrono::Utc::now().date_naive());
+            .map(|tz| tz.local_date(self.clock.now()))
+            .unwrap_or_else(|_| self.clock.now().date_naive());
         let from = today - chrono::Duration::days(6);
         let table = self.table(from, today, shutdown).await?;
         let days = parse_table(&table, from, today).map_err(|e| SourceError::Inconsistent {

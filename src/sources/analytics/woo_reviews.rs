@@ -4,7 +4,7 @@
 use super::{Batch, FetchRange, Provider};
 use crate::config::PlatformSettings;
 use crate::config::WooReviewsSettings;
-use crate::daemon::Shutdown;
+use crate::runtime::{Clock, Shutdown};
 use crate::sources::SourceError;
 use crate::sources::http::HttpClient;
 use crate::sources::woocommerce::WooSource;
@@ -14,10 +14,10 @@ pub struct WooReviews {
 }
 
 impl WooReviews {
-    pub fn new(s: &WooReviewsSettings) -> Result<WooReviews, SourceError> {
+    pub fn new(s: &WooReviewsSettings, clock: &Clock) -> Result<WooReviews, SourceError> {
         match &s.store.platform {
             PlatformSettings::WooCommerce(w) => Ok(WooReviews {
-                woo: WooSource::new(&s.store, w)?,
+                woo: WooSource::new(&s.store, w, clock)?,
             }),
             #[allow(unreachable_patterns)]
             _ => Err(SourceError::Config(format!(

@@ -31,8 +31,8 @@ use self::api::{
 use super::http::{HttpClient, Redactor, excerpt};
 use super::{SourceError, SyncContext};
 use crate::config::{ExposeSecret, ShopifyAuth, ShopifySettings, StoreSettings};
-use crate::daemon::Shutdown;
 use crate::domain::{StoreInfo, StoreTz};
+use crate::runtime::Shutdown;
 use crate::store::Page;
 
 /// THROTTLED answers waited out for one request before the run gives up.

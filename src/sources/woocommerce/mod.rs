@@ -18,8 +18,8 @@ use self::api::{SiteIndex, WireOrder, WireRefund, WireReview};
 use super::http::{HttpClient, HttpResponse, Redactor, excerpt};
 use super::{SourceError, SyncContext};
 use crate::config::{ExposeSecret, StoreSettings, WooAuth, WooSettings};
-use crate::daemon::Shutdown;
 use crate::domain::{Review, StoreInfo, StoreTz};
+use crate::runtime::{Clock, Shutdown};
 use crate::store::Page;
 
 /// WooCommerce caps `per_page` at 100.
@@ -118,7 +118,11 @@ impl Row for WireRefund {
 }
 
 impl WooSource {
-    pub fn new(store: &StoreSettings, w: &WooSettings) -> Result<WooSource, SourceError> {
+    pub fn new(
+        store: &StoreSettings,
+        w: &WooSettings,
+        clock: &Clock,
+    ) -> Result<WooSource, SourceError> {
         let mut redactor = Redactor::default();
         let key = w.consumer_key.expose_secret();
         let secret = w.consumer_secret.expose_secret();
@@ -128,7 +132,8 @@ impl WooSource {
         let http = HttpClient::for_store(store, redactor)?.with_auth_hint(format!(
             "; check consumer_key and consumer_secret of store `{}` (a WooCommerce REST API key with Read permission)",
             store.name
-        ));
+        ))
+        .with_clock(clock.clone());
         Ok(WooSource {
             name: store.name.clone(),
             settings: w.clone(),
@@ -162,13 +167,14 @@ impl WooSource {
         let key = self.settings.consumer_key.expose_secret().to_string();
         let secret = self.settings.consumer_secret.expose_secret().to_string();
         let over_http = url.scheme() == "http";
+        let now = self.http.now();
         let auth = self.settings.auth;
         self.http
             .send(&what, shutdown, |client| {
                 if over_http {
                     // WooCommerce accepts only OAuth 1.0a over plain HTTP: never send Basic.
                     let mut signed = url.clone();
-                    let ts = Utc::now().timestamp().max(0) as u64;
+                    let ts = now.timestamp().max(0) as u64;
                     let params = oauth::sign(
                         "GET",
                         &url,
