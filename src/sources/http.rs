@@ -603,6 +603,7 @@ pub fn excerpt(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn redactor_hides_every_form() {
@@ -625,6 +626,26 @@ mod tests {
         let b10 = backoff(Duration::from_secs(1), 10);
         assert!(b10 <= MAX_BACKOFF.mul_f64(1.25));
         assert!(b10 >= MAX_BACKOFF.mul_f64(0.75));
+    }
+
+    #[test]
+    fn retry_after_date_is_measured_from_the_response_date() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2026 07:28:30 GMT".parse().unwrap(),
+        );
+        h.insert("date", "Wed, 21 Oct 2026 07:28:00 GMT".parse().unwrap());
+        // Our clock is a day off: the server's own Date still gives 30 s.
+        let skewed = chrono::Utc
+            .with_ymd_and_hms(2026, 10, 22, 7, 28, 0)
+            .unwrap();
+        assert_eq!(parse_retry_after(&h, skewed), Some(Duration::from_secs(30)));
+        h.remove("date");
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 10, 21, 7, 28, 20)
+            .unwrap();
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(10)));
     }
 
     #[test]

@@ -6,8 +6,10 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use okrsync::config::StoreSelector;
 use okrsync::daemon::analytics::sync_analytics;
 use okrsync::daemon::keyresults::{self, Loaded};
+use okrsync::daemon::sync::SyncJob;
 use okrsync::daemon::{Clock, Shutdown};
 use okrsync::kpi::{Computed, KpiId, Value, WindowSpec};
+use okrsync::sources::QuietProgress;
 use okrsync_sim::NewOrder;
 use okrsync_sim::sim_analytics::{SimAnalytics, SimAnalyticsState, SimDay, SimFault};
 
@@ -69,6 +71,32 @@ async fn sync_all(h: &Harness) -> Vec<String> {
         )
         .await
         .unwrap();
+        out.push(format!(
+            "{}:{}",
+            r.status,
+            r.summary.error.unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// Like the daemon: one job per analytics source, its source (and so its token) kept between
+/// runs.
+async fn sync_jobs(h: &Harness, jobs: &[SyncJob]) -> Vec<String> {
+    h.sync().await;
+    let mut out = Vec::new();
+    for job in jobs.iter().filter(|j| matches!(j, SyncJob::Analytics(..))) {
+        let r = job
+            .sync(
+                &h.settings,
+                &h.db,
+                &Clock::System,
+                &Shutdown::never(),
+                &QuietProgress,
+                false,
+            )
+            .await
+            .unwrap();
         out.push(format!(
             "{}:{}",
             r.status,
@@ -319,7 +347,8 @@ async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() 
         fake.url()
     );
     let h = Harness::start_with(empty_state(), "", &extra).await;
-    let out = sync_all(&h).await;
+    let jobs = SyncJob::all(&h.settings);
+    let out = sync_jobs(&h, &jobs).await;
     assert!(
         out[0].starts_with("failed:") && out[0].contains("quota is exhausted"),
         "{out:?}"
@@ -332,7 +361,7 @@ async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() 
             .count()
     };
     assert_eq!(reports(&fake), 1, "a quota 429 is not retried");
-    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    assert_eq!(sync_jobs(&h, &jobs).await, vec!["ok:".to_string()]);
     let traffic = h.db.load_traffic("ga").await.unwrap();
     assert_eq!(traffic[&day(21)].sessions, 40);
     assert_eq!(traffic[&day(21)].bounces, Some(10));
@@ -346,14 +375,18 @@ async fn ga4_exchanges_a_signed_jwt_caches_the_token_and_parses_string_values() 
         "a restatable day without a row stays unknown"
     );
     assert_eq!(traffic[&day(0)].sessions, 0);
-    // A second sync reuses the cached token: one token exchange in all.
+    // A second run of the same job reuses its token: one token exchange in all.
+    sync_jobs(&h, &jobs).await;
+    let tokens = || {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path == "/token")
+            .count()
+    };
+    assert_eq!(tokens(), 1);
+    // The token belongs to that source, not to the process: a one-off sync exchanges its own.
     sync_all(&h).await;
-    let tokens = fake
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/token")
-        .count();
-    assert_eq!(tokens, 1);
+    assert_eq!(tokens(), 2);
     let reports: Vec<_> = fake
         .requests()
         .into_iter()
@@ -900,11 +933,12 @@ async fn ga4_refused_token_is_dropped_and_renewed_and_tokens_never_reach_errors(
     let dir = tempfile::tempdir().unwrap();
     let extra = ga4_setup(&fake, dir.path(), "renew@x.iam.gserviceaccount.com");
     let h = Harness::start_with(empty_state(), "", &extra).await;
-    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let jobs = SyncJob::all(&h.settings);
+    assert_eq!(sync_jobs(&h, &jobs).await, vec!["ok:".to_string()]);
     // Google revokes the cached token: runReport answers 401; okrsync drops the token,
     // exchanges a new JWT and succeeds within the same run.
     fake.with_state(|s| s.ga4_access_token = "ya29.second-token-bbbb".into());
-    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    assert_eq!(sync_jobs(&h, &jobs).await, vec!["ok:".to_string()]);
     let reqs = fake.requests();
     assert_eq!(reqs.iter().filter(|r| r.path == "/token").count(), 2);
     let bearers: Vec<_> = reqs
@@ -928,7 +962,7 @@ async fn ga4_refused_token_is_dropped_and_renewed_and_tokens_never_reach_errors(
         retry_after: None,
         times: 1,
     });
-    let out = sync_all(&h).await;
+    let out = sync_jobs(&h, &jobs).await;
     assert!(out[0].starts_with("failed:"), "{out:?}");
     assert!(out[0].contains("[REDACTED]"), "{out:?}");
     assert!(!out[0].contains("second-token"), "{out:?}");
