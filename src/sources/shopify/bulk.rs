@@ -127,7 +127,7 @@ async fn start(
         return Err(SourceError::GraphQl {
             url: src.endpoint(),
             query: "BulkRun".into(),
-            code: None,
+            code: payload.user_errors.iter().find_map(|e| e.code.clone()),
             message: payload
                 .user_errors
                 .iter()
@@ -165,40 +165,65 @@ async fn store_result(
         None => Vec::new(),
         Some(url) => download(src, ctx, url).await?,
     };
+    let mut orders = orders;
     let total = orders.len() as u64;
     let after = Cursor::Incremental {
         at: started_at,
         id: 0,
     };
-    let mut stored = done.min(total);
-    if stored == total {
+    let mut stored = done.min(total) as usize;
+    if stored as u64 == total {
         let page = Page {
             cursor: Some(("orders".into(), cursor_json(&after))),
             ..Page::default()
         };
         ctx.commit(0, page).await?;
     }
-    for batch in orders[stored as usize..].chunks(BULK_BATCH) {
+    while stored < orders.len() {
         if ctx.stopping() {
             return Err(SourceError::Cancelled);
         }
-        let mut page = orders_page(batch)?;
-        stored += batch.len() as u64;
-        let next = if stored == total {
-            after.clone()
-        } else {
-            Cursor::Bulk {
-                operation: operation.to_string(),
-                started_at,
-                done: stored,
+        // The next orders whose refunds fill one batched follow-up (at least one order):
+        // they are completed, then committed in batches, each with the count of stored
+        // orders. A kill repeats at most this one follow-up request.
+        let mut end = stored;
+        let mut refunds = 0;
+        while end < orders.len() {
+            let n = orders[end]
+                .refunds
+                .iter()
+                .filter(|r| r.refund_line_items.is_none())
+                .count();
+            if end > stored && refunds + n > query::BATCH_REFUNDS as usize {
+                break;
             }
-        };
-        page.cursor = Some(("orders".into(), cursor_json(&next)));
-        ctx.commit(batch.len() as u64, page).await?;
-        ctx.progress
-            .update(&src.name, "orders_bulk", stored, Some(total));
+            refunds += n;
+            end += 1;
+        }
+        src.fill_refund_lines(&mut orders[stored..end], ctx.shutdown)
+            .await?;
+        for batch in orders[stored..end].chunks(BULK_BATCH) {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let mut page = orders_page(batch)?;
+            stored += batch.len();
+            let next = if stored as u64 == total {
+                after.clone()
+            } else {
+                Cursor::Bulk {
+                    operation: operation.to_string(),
+                    started_at,
+                    done: stored as u64,
+                }
+            };
+            page.cursor = Some(("orders".into(), cursor_json(&next)));
+            ctx.commit(batch.len() as u64, page).await?;
+            ctx.progress
+                .update(&src.name, "orders_bulk", stored as u64, Some(total));
+        }
     }
-    ctx.progress.finish(&src.name, "orders_bulk", stored);
+    ctx.progress.finish(&src.name, "orders_bulk", stored as u64);
     Ok((started_at, 0))
 }
 
@@ -451,9 +476,14 @@ impl Reassembler {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_string();
-                    let lines = nodes(children.remove(rid.as_str()))?;
-                    if let Some(obj) = r.as_object_mut() {
-                        obj.insert("refundLineItems".into(), lines);
+                    // Refund lines are not in the bulk result (a connection inside the
+                    // `refunds` list is refused); they come from follow-up queries. Lines
+                    // that are in a result (an older query shape) are attached.
+                    if let Some(kids) = children.remove(rid.as_str()) {
+                        let lines = nodes(Some(kids))?;
+                        if let Some(obj) = r.as_object_mut() {
+                            obj.insert("refundLineItems".into(), lines);
+                        }
                     }
                 }
             }

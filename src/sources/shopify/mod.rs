@@ -14,7 +14,7 @@ mod bulk;
 mod convert;
 pub mod query;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 
 use self::api::{
     AbandonedData, Envelope, GqlError, IdsData, LinesNode, NodeData, OrdersCountData, OrdersData,
-    RefundLinesNode, RefundsNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
+    RefundLinesNode, RefundsBatchData, RefundsNode, ScopesData, ShopData, ThrottleStatus,
+    WireOrder, WireRefundLine,
 };
 use super::http::{HttpClient, Redactor, excerpt};
 use super::{SourceError, SyncContext};
@@ -587,6 +588,7 @@ impl ShopifySource {
             for i in unreadable.into_iter().rev() {
                 rows.remove(i);
             }
+            self.fill_refund_lines(&mut rows, ctx.shutdown).await?;
             let mut page = orders_page(&rows)?;
             for o in &page.orders {
                 let k = (o.modified_at, convert::gid_number(&o.platform_id));
@@ -615,8 +617,9 @@ impl ShopifySource {
         Ok(())
     }
 
-    /// Fetches line items beyond the first page, every refund when the page returned the
-    /// [`query::REFUNDS_PER_ORDER`] cap (the list may be cut), and every refund's line items.
+    /// Fetches line items beyond the first page and every refund when the page returned the
+    /// [`query::REFUNDS_PER_ORDER`] cap (the list may be cut). Refund line items come after,
+    /// for the whole page at once, from [`ShopifySource::fill_refund_lines`].
     async fn complete(&self, o: &mut WireOrder, shutdown: &Shutdown) -> Result<(), SourceError> {
         if o.refunds.len() >= query::REFUNDS_PER_ORDER as usize {
             let d: NodeData<RefundsNode> = self
@@ -667,32 +670,78 @@ impl ShopifySource {
                 .filter(|p| p.has_next_page)
                 .and_then(|p| p.end_cursor);
         }
-        for r in &mut o.refunds {
-            if r.refund_line_items.is_some() {
-                continue;
-            }
-            let mut all = api::Connection::default();
-            let mut after: Option<String> = None;
-            loop {
-                let d: NodeData<RefundLinesNode> = self
-                    .gql(
-                        "RefundLines",
-                        &query::refund_lines(),
-                        json!({"id": r.id, "first": query::REFUND_LINES_FIRST, "after": after}),
-                        query::refund_lines_cost(),
-                        shutdown,
-                    )
-                    .await?;
-                let Some(n) = d.node else { break };
-                all.nodes.extend(n.refund_line_items.nodes);
-                match n.refund_line_items.page_info {
-                    Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
-                    _ => break,
-                }
-            }
-            r.refund_line_items = Some(all);
-        }
         Ok(())
+    }
+
+    /// Reads the line items of every refund in `orders` that has none yet: up to
+    /// [`query::BATCH_REFUNDS`] refunds per `nodes(ids:)` request (cost-paced like every
+    /// query), and a refund with more than [`query::BATCH_LINES_FIRST`] lines paged on by
+    /// itself. A refund the shop no longer returns (deleted since it was listed) gets no lines
+    /// and a warning: deleting a refund updates its order, which the incremental read after
+    /// the backfill reads again.
+    async fn fill_refund_lines(
+        &self,
+        orders: &mut [WireOrder],
+        shutdown: &Shutdown,
+    ) -> Result<u64, SourceError> {
+        let pending: Vec<String> = orders
+            .iter()
+            .flat_map(|o| o.refunds.iter())
+            .filter(|r| r.refund_line_items.is_none())
+            .map(|r| r.id.clone())
+            .collect();
+        let mut found: HashMap<String, api::Connection<WireRefundLine>> = HashMap::new();
+        let mut requests = 0;
+        for ids in pending.chunks(query::BATCH_REFUNDS as usize) {
+            let d: RefundsBatchData = self
+                .gql(
+                    "RefundLinesBatch",
+                    &query::refund_lines_batch(),
+                    json!({"ids": ids, "first": query::BATCH_LINES_FIRST}),
+                    query::refund_lines_batch_cost(ids.len() as u32),
+                    shutdown,
+                )
+                .await?;
+            requests += 1;
+            for n in d.nodes.into_iter().flatten() {
+                let mut lines = n.refund_line_items;
+                let mut next = lines
+                    .page_info
+                    .take()
+                    .filter(|p| p.has_next_page)
+                    .and_then(|p| p.end_cursor);
+                while let Some(after) = next.take() {
+                    let d: NodeData<RefundLinesNode> = self
+                        .gql(
+                            "RefundLines",
+                            &query::refund_lines(),
+                            json!({"id": n.id, "first": query::REFUND_LINES_FIRST, "after": after}),
+                            query::refund_lines_cost(),
+                            shutdown,
+                        )
+                        .await?;
+                    requests += 1;
+                    let Some(more) = d.node else { break };
+                    lines.nodes.extend(more.refund_line_items.nodes);
+                    next = more
+                        .refund_line_items
+                        .page_info
+                        .filter(|p| p.has_next_page)
+                        .and_then(|p| p.end_cursor);
+                }
+                found.insert(n.id, lines);
+            }
+        }
+        for r in orders.iter_mut().flat_map(|o| o.refunds.iter_mut()) {
+            if r.refund_line_items.is_none() {
+                let lines = found.remove(&r.id).unwrap_or_else(|| {
+                    tracing::warn!(store = %self.name, refund = %r.id, "the shop no longer returns this refund; its order is read again when it changes");
+                    api::Connection::default()
+                });
+                r.refund_line_items = Some(lines);
+            }
+        }
+        Ok(requests)
     }
 
     /// Reads abandoned checkouts updated since the stream's cursor (minus the lookback).
@@ -920,9 +969,20 @@ fn cursor_json(c: &Cursor) -> String {
     serde_json::to_string(c).unwrap_or_default()
 }
 
+/// Converts complete orders. An order whose refund lines were not read yet is refused, so
+/// no order is ever stored (and counted) with part of its returns missing.
 fn orders_page(rows: &[WireOrder]) -> Result<Page, SourceError> {
     let mut page = Page::default();
     for w in rows {
+        if let Some(r) = w.refunds.iter().find(|r| r.refund_line_items.is_none()) {
+            return Err(SourceError::Inconsistent {
+                url: "orders".into(),
+                detail: format!(
+                    "order {} would be stored before the line items of its refund {} were read (a bug in okrsync; please report it)",
+                    w.id, r.id
+                ),
+            });
+        }
         page.orders
             .push(convert::order(w).map_err(|e| SourceError::Inconsistent {
                 url: "orders".into(),
