@@ -710,20 +710,35 @@ async fn recovered_checkouts_are_not_abandoned() {
 async fn reconciliation_never_marks_live_orders_from_a_bad_listing() {
     let deleted = "SELECT COUNT(*) FROM orders WHERE deleted = 1";
     let data = || SimState::generate(5, at(2026, 3, 30, 0, 0), 20, 20);
-    // A listing cut short without saying so (fewer ids than ordersCount).
+    let every_second = "reconcile_schedule = \"* * * * * *\"";
+    let id_pages = |shop: &Shop| {
+        shop.sim
+            .requests()
+            .iter()
+            .filter(|q| q.operation == "OrderIds")
+            .count()
+    };
+    // A listing cut short without saying so (fewer ids than ordersCount). The first sync
+    // lists no ids; the schedule ticks every second, so the next sync reconciles.
     let mut st = ShopState::new(data(), TOKEN);
     st.ids_drop = 2;
-    let shop = Shop::start(st, "").await;
+    let shop = Shop::start(st, every_second).await;
+    assert_eq!(shop.sync().await.status, "ok");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = shop.sync().await;
     assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert!(id_pages(&shop) > 0);
     assert!(count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders") > 250);
     assert_eq!(count(&shop.settings.database.path, deleted), 0);
     // Pages without pageInfo (more than one page of ids).
     let mut st = ShopState::new(data(), TOKEN);
     st.ids_no_page_info = true;
-    let shop = Shop::start(st, "").await;
+    let shop = Shop::start(st, every_second).await;
+    assert_eq!(shop.sync().await.status, "ok");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = shop.sync().await;
     assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert!(id_pages(&shop) > 0);
     assert_eq!(count(&shop.settings.database.path, deleted), 0);
     // A consistent listing, but 10 % of the orders gone at once: refused.
     let shop = Shop::start(
@@ -1034,4 +1049,46 @@ async fn kill_during_refund_follow_ups_resumes_without_loss_or_duplicates() {
     let paged = Shop::start(ShopState::new(data(), TOKEN), "").await;
     assert_eq!(paged.sync().await.status, "ok");
     assert_eq!(dump(db), dump(&paged.settings.database.path));
+}
+
+/// A first sync, paged or by bulk, and `sync --full` read every order, so they stand for the
+/// first reconciliation: none of them lists order ids afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_and_full_sync_make_no_id_listing() {
+    for threshold in ["", "bulk_threshold = 1"] {
+        let shop = Shop::start(ShopState::new(dataset(), TOKEN), threshold).await;
+        let id_pages = || {
+            shop.sim
+                .requests()
+                .iter()
+                .filter(|q| q.operation == "OrderIds")
+                .count()
+        };
+        assert_eq!(shop.sync().await.status, "ok");
+        assert_eq!(
+            id_pages(),
+            0,
+            "first sync ({threshold}) listed every id again"
+        );
+        let full = sync_store(
+            &shop.settings.stores[0],
+            &shop.db,
+            &Clock::System,
+            &Shutdown::never(),
+            &QuietProgress,
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(full.status, "ok");
+        assert_eq!(
+            id_pages(),
+            0,
+            "sync --full ({threshold}) listed every id again"
+        );
+        assert_eq!(
+            shop.kpi(KpiId::Orders, "2026-03-01..2026-03-31").await,
+            Some(Value::Count(3))
+        );
+    }
 }

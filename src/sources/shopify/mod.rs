@@ -485,6 +485,8 @@ impl ShopifySource {
                 }
             })?),
         };
+        let first_sync = cursor.is_none();
+        let resumed_bulk = matches!(cursor, Some(Cursor::Bulk { .. }));
         let from = match cursor {
             Some(Cursor::Incremental { at, id }) => Some((at, id)),
             Some(Cursor::Bulk { .. }) => Some(bulk::backfill(self, ctx, cursor).await?),
@@ -499,7 +501,19 @@ impl ShopifySource {
                 }
             }
         };
+        // A backfill (first sync, `--full`, or a resumed bulk backfill) saw every order id
+        // at its start: the first id listing is due one schedule tick later, not now.
+        let backfill_from = if first_sync {
+            Some(ctx.started_at)
+        } else if resumed_bulk {
+            from.map(|(at, _)| at)
+        } else {
+            None
+        };
         self.incremental(ctx, from).await?;
+        if let Some(at) = backfill_from {
+            ctx.backfill_saw_every_id(at).await?;
+        }
         self.abandoned(ctx).await?;
         // The orders are saved: a reconciliation that cannot be trusted is skipped (and
         // tried again next run), never a reason to fail the run.
