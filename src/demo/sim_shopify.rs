@@ -69,6 +69,10 @@ pub struct ShopState {
     /// Network latency added to every answer (half before the shop reads the bucket, half
     /// after), so pacing and polling meet a realistic round trip.
     pub latency: Duration,
+    /// Points added to every query's requested cost: Shopify's own estimate may differ from
+    /// the cost model okrsync computes ("Running a query is the best way to find out its true
+    /// cost", shopify.dev, GraphQL Admin API rate limits).
+    pub cost_surcharge: f64,
     /// `THROTTLED` answers sent because the bucket held less than a query's requested cost
     /// (injected faults not counted).
     pub throttled: u64,
@@ -121,6 +125,7 @@ impl ShopState {
             bulk_polls: 2,
             bulk_fail: false,
             latency: Duration::ZERO,
+            cost_surcharge: 0.0,
             throttled: 0,
             bulk_ops: Vec::new(),
             bucket: 2000.0,
@@ -585,7 +590,7 @@ fn graphql(
     fault: Option<ShopFaultKind>,
 ) -> Response<Body> {
     let mut st = lock(&shared.state);
-    let cost = requested_cost(op, vars);
+    let cost = requested_cost(op, vars) + st.cost_surcharge;
     st.refill();
     let status = |st: &ShopState| json!({"maximumAvailable": st.bucket_max, "currentlyAvailable": st.bucket, "restoreRate": st.restore_rate});
     if cost > MAX_QUERY_COST {

@@ -1092,3 +1092,74 @@ async fn first_sync_and_full_sync_make_no_id_listing() {
         );
     }
 }
+
+/// A paged first sync of about 2,000 orders on the standard bucket (2,000 points) sees
+/// at most 2 % THROTTLED answers: okrsync waits for the requested cost plus a margin. The
+/// shop's time runs `speed` times faster (restore rate × speed) so the test stays short.
+async fn paged_sync_is_rarely_throttled(speed: f64, latency_ms: u64) {
+    let data = SimState::generate(11, at(2026, 3, 30, 0, 0), 100, 21);
+    let mut st = ShopState::new(data, TOKEN);
+    st.bucket_max = 2000.0;
+    st.restore_rate = 100.0 * speed;
+    st.latency = std::time::Duration::from_millis(latency_ms);
+    let shop = Shop::start(st, "bulk_threshold = 100000").await;
+    let visible = visible_orders(&shop);
+    assert!(visible >= 2000, "{visible}");
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(bulk_runs(&shop), 0);
+    assert_eq!(
+        count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders"),
+        visible
+    );
+    let requests = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| !q.operation.is_empty())
+        .count();
+    let throttled = shop.sim.with_state(|s| s.throttled) as usize;
+    assert!(requests > 200, "{requests}");
+    assert!(
+        throttled * 50 <= requests,
+        "{throttled} of {requests} requests were answered THROTTLED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paged_sync_on_the_standard_bucket_is_rarely_throttled() {
+    paged_sync_is_rarely_throttled(200.0, 2).await;
+}
+
+/// The same at Shopify's real pace (100 points/s) and 100 ms latency: about 15 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs at the real restore rate (about 15 minutes)"]
+async fn paged_sync_on_the_standard_bucket_is_rarely_throttled_in_real_time() {
+    paged_sync_is_rarely_throttled(1.0, 100).await;
+}
+
+/// Shopify's requested cost can be higher than okrsync's model of it. okrsync learns the
+/// requested cost Shopify reports for each query and paces by it, so only the first page
+/// can be surprised: later pages are not answered THROTTLED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_follows_the_requested_cost_shopify_reports() {
+    let mut st = ShopState::new(SimState::generate(7, at(2026, 3, 30, 0, 0), 10, 8), TOKEN);
+    st.bucket_max = 1000.0;
+    st.restore_rate = 1000.0;
+    st.cost_surcharge = 70.0;
+    let shop = Shop::start(st, "bulk_threshold = 100000").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    let pages = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "Orders")
+        .count();
+    assert!(pages >= 5, "{pages}");
+    let throttled = shop.sim.with_state(|s| s.throttled);
+    assert!(
+        throttled <= 1,
+        "{throttled} THROTTLED answers over {pages} pages"
+    );
+}

@@ -54,7 +54,17 @@ pub struct ShopifySource {
     lookback: Duration,
     /// The last throttle status Shopify reported, and when.
     bucket: Mutex<Option<(ThrottleStatus, tokio::time::Instant)>>,
+    /// The last request's round trip, for the pacing margin.
+    rtt: Mutex<StdDuration>,
+    /// Per query name, the requested cost Shopify reported over okrsync's estimate: Shopify
+    /// says "running a query is the best way to find out its true cost", so pacing follows
+    /// what it reports rather than okrsync's model alone.
+    learned: Mutex<HashMap<String, f64>>,
 }
+
+/// Slack added to the round trip in the pacing margin: the shop's clock and ours differ, and
+/// its bucket may restore in steps rather than continuously.
+const CLOCK_SLACK: StdDuration = StdDuration::from_millis(50);
 
 /// Tokens exchanged with client credentials, per shop and client id, with when to renew
 /// them: process-wide, so a daemon exchanges once per token lifetime, not once per run.
@@ -116,6 +126,8 @@ impl ShopifySource {
             http,
             lookback: store.lookback,
             bucket: Mutex::new(None),
+            rtt: Mutex::new(StdDuration::ZERO),
+            learned: Mutex::new(HashMap::new()),
         })
     }
 
@@ -136,14 +148,31 @@ impl ShopifySource {
         )
     }
 
+    /// Points restored while the margin lasts: one round trip plus [`CLOCK_SLACK`], plus one.
+    fn margin(&self, restore_rate: f64) -> f64 {
+        let rtt = *self.rtt.lock().unwrap_or_else(|e| e.into_inner());
+        1.0 + restore_rate * (rtt + CLOCK_SLACK).as_secs_f64()
+    }
+
     /// Waits until the bucket (as last reported, refilled since at the restore rate) holds
-    /// `cost` points, so requests do not run into THROTTLED.
-    async fn pace(&self, cost: u32, shutdown: &Shutdown) -> Result<(), SourceError> {
+    /// `cost` points plus a margin (one round trip and the clock difference), so requests
+    /// do not run into THROTTLED in steady state. Shopify admits a query only when the bucket
+    /// holds its *requested* cost; it then charges the actual cost, which the next reported
+    /// status reflects.
+    async fn pace(&self, name: &str, cost: u32, shutdown: &Shutdown) -> Result<(), SourceError> {
+        let ratio = self
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(1.0);
+        let cost = f64::from(cost) * ratio.max(1.0);
         let wait = {
             let guard = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
             match *guard {
                 Some((t, at)) if t.restore_rate > 0.0 => {
-                    let need = f64::from(cost).min(t.maximum_available);
+                    let need = (cost + self.margin(t.restore_rate)).min(t.maximum_available);
                     let now_available = (t.currently_available
                         + t.restore_rate * at.elapsed().as_secs_f64())
                     .min(t.maximum_available);
@@ -270,7 +299,8 @@ impl ShopifySource {
         let token = self.access_token(shutdown).await?;
         let mut throttled = 0;
         loop {
-            self.pace(cost, shutdown).await?;
+            self.pace(name, cost, shutdown).await?;
+            let sent = tokio::time::Instant::now();
             let resp = self
                 .http
                 .send(&format!("POST {url} ({name})"), shutdown, |c| {
@@ -296,6 +326,19 @@ impl ShopifySource {
                 .as_ref()
                 .and_then(|e| e.cost.as_ref())
                 .and_then(|c| c.throttle_status);
+            *self.rtt.lock().unwrap_or_else(|e| e.into_inner()) = sent.elapsed();
+            if let Some(requested) = env
+                .extensions
+                .as_ref()
+                .and_then(|e| e.cost.as_ref())
+                .and_then(|c| c.requested_query_cost)
+                .filter(|r| *r > 0.0 && cost > 0)
+            {
+                self.learned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_string(), requested / f64::from(cost));
+            }
             if let Some(t) = status {
                 *self.bucket.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((t, tokio::time::Instant::now()));
@@ -323,10 +366,12 @@ impl ShopifySource {
                     .and_then(|c| c.requested_query_cost)
                     .unwrap_or(f64::from(cost));
                 let secs = match status {
-                    Some(t) if t.restore_rate > 0.0 => ((requested.min(t.maximum_available)
-                        - t.currently_available)
-                        / t.restore_rate)
-                        .max(0.05),
+                    Some(t) if t.restore_rate > 0.0 => {
+                        (((requested + self.margin(t.restore_rate)).min(t.maximum_available)
+                            - t.currently_available)
+                            / t.restore_rate)
+                            .max(0.05)
+                    }
                     _ => 1.0,
                 };
                 self.http.counters().retries.fetch_add(1, Ordering::Relaxed);
