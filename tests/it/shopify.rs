@@ -357,7 +357,7 @@ async fn killed_bulk_backfill_resumes_without_loss_or_duplicates() {
         visible as i64
     );
     // The same data read by paging (no bulk) gives identical rows.
-    let paged = Shop::start(ShopState::new(data, TOKEN), "").await;
+    let paged = Shop::start(ShopState::new(data, TOKEN), "bulk_threshold = 1000000").await;
     assert_eq!(paged.sync().await.status, "ok");
     assert_eq!(
         dump(&shop.settings.database.path),
@@ -1046,8 +1046,9 @@ async fn kill_during_refund_follow_ups_resumes_without_loss_or_duplicates() {
         count(db, "SELECT COUNT(DISTINCT platform_id) FROM orders"),
         visible
     );
-    let paged = Shop::start(ShopState::new(data(), TOKEN), "").await;
+    let paged = Shop::start(ShopState::new(data(), TOKEN), "bulk_threshold = 1000000").await;
     assert_eq!(paged.sync().await.status, "ok");
+    assert_eq!(bulk_runs(&paged), 0);
     assert_eq!(dump(db), dump(&paged.settings.database.path));
 }
 
