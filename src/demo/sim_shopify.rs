@@ -786,6 +786,12 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
         "Shop" => Ok(json!({"shop": {
             "name": st.shop_name, "ianaTimezone": st.data.timezone_string, "currencyCode": st.data.currency,
         }})),
+        "ShopAndScopes" => Ok(json!({
+            "shop": {"name": st.shop_name, "ianaTimezone": st.data.timezone_string, "currencyCode": st.data.currency},
+            "currentAppInstallation": {
+                "accessScopes": st.scopes.iter().map(|s| json!({"handle": s})).collect::<Vec<_>>(),
+            },
+        })),
         "Scopes" => Ok(json!({"currentAppInstallation": {
             "accessScopes": st.scopes.iter().map(|s| json!({"handle": s})).collect::<Vec<_>>(),
         }})),

@@ -263,7 +263,7 @@ async fn throttled_answers_are_waited_out() {
         times: 3,
     });
     shop.sim.inject(ShopFault {
-        operation: "Shop".into(),
+        operation: "ShopAndScopes".into(),
         kind: ShopFaultKind::Status(503),
         times: 1,
     });

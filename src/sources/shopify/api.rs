@@ -113,6 +113,14 @@ pub(super) struct Shop {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub(super) struct ShopAndScopesData {
+    pub shop: Shop,
+    #[serde(default)]
+    pub current_app_installation: Option<AppInstallation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct ScopesData {
     pub current_app_installation: AppInstallation,
 }

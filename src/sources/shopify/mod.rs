@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 
 use self::api::{
     AbandonedData, Envelope, GqlError, IdsData, LinesNode, NodeData, OrdersCountData, OrdersData,
-    RefundLinesNode, RefundsBatchData, RefundsNode, ScopesData, ShopData, ThrottleStatus,
-    WireOrder, WireRefundLine,
+    RefundLinesNode, RefundsBatchData, RefundsNode, ScopesData, ShopAndScopesData, ShopData,
+    ThrottleStatus, WireOrder, WireRefundLine,
 };
 use super::http::{HttpClient, Redactor, excerpt};
 use super::{SourceError, SyncContext};
@@ -60,6 +60,8 @@ pub struct ShopifySource {
     /// says "running a query is the best way to find out its true cost", so pacing follows
     /// what it reports rather than okrsync's model alone.
     learned: Mutex<HashMap<String, f64>>,
+    /// Scopes read with the shop's facts by [`ShopifySource::store_info`], used once.
+    access: Mutex<Option<Access>>,
 }
 
 /// Slack added to the round trip in the pacing margin: the shop's clock and ours differ, and
@@ -128,6 +130,7 @@ impl ShopifySource {
             bucket: Mutex::new(None),
             rtt: Mutex::new(StdDuration::ZERO),
             learned: Mutex::new(HashMap::new()),
+            access: Mutex::new(None),
         })
     }
 
@@ -186,6 +189,30 @@ impl ShopifySource {
             sleep(StdDuration::from_secs_f64(secs.min(60.0)), shutdown).await?;
         }
         Ok(())
+    }
+
+    /// The largest orders page (1 to [`query::ORDERS_FIRST`]) whose requested cost, as
+    /// Shopify last reported it for `Orders`, and the pacing margin the bucket holds now:
+    /// sent at once instead of waiting for a full page's worth of points.
+    fn affordable_orders_page(&self) -> u32 {
+        let guard = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((t, at)) = *guard else {
+            return query::ORDERS_FIRST;
+        };
+        drop(guard);
+        let ratio = self
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get("Orders")
+            .copied()
+            .unwrap_or(1.0)
+            .max(1.0);
+        let available = (t.currently_available + t.restore_rate * at.elapsed().as_secs_f64())
+            .min(t.maximum_available);
+        let per_order = f64::from(query::orders_cost(1) - 2) * ratio;
+        let room = available - self.margin(t.restore_rate) - 2.0 * ratio;
+        ((room / per_order).floor().max(1.0) as u32).min(query::ORDERS_FIRST)
     }
 
     /// The Admin API access token: the configured one, or (client credentials) a cached
@@ -401,11 +428,33 @@ impl ShopifySource {
         }
     }
 
-    /// Reads the shop's time zone and currency.
+    /// Reads the shop's time zone and currency, and with them the token's scopes (kept for
+    /// the sync that follows, so a run with nothing new makes one request fewer).
     pub async fn store_info(&self, shutdown: &Shutdown) -> Result<StoreInfo, SourceError> {
-        let d: ShopData = self
-            .gql("Shop", query::SHOP, json!({}), 1, shutdown)
-            .await?;
+        let d = match self
+            .gql::<ShopAndScopesData>(
+                "ShopAndScopes",
+                query::SHOP_AND_SCOPES,
+                json!({}),
+                3,
+                shutdown,
+            )
+            .await
+        {
+            Ok(d) => {
+                *self.access.lock().unwrap_or_else(|e| e.into_inner()) =
+                    d.current_app_installation.map(|i| Access {
+                        scopes: Some(i.access_scopes.into_iter().map(|s| s.handle).collect()),
+                    });
+                ShopData { shop: d.shop }
+            }
+            // Scopes that cannot be listed are not a reason to fail: read the shop alone.
+            Err(SourceError::GraphQl { .. }) => {
+                self.gql("Shop", query::SHOP, json!({}), 1, shutdown)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         let timezone =
             StoreTz::parse(&d.shop.iana_timezone).map_err(|e| SourceError::Inconsistent {
                 url: self.endpoint(),
@@ -423,6 +472,9 @@ impl ShopifySource {
     }
 
     async fn access(&self, shutdown: &Shutdown) -> Access {
+        if let Some(a) = self.access.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return a;
+        }
         match self
             .gql::<ScopesData>("Scopes", query::SCOPES, json!({}), 2, shutdown)
             .await
@@ -612,8 +664,16 @@ impl ShopifySource {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
             }
+            // The first page is sized to what the bucket holds now (a run with nothing new,
+            // or the read after a backfill that drained the bucket, rarely needs more);
+            // later pages are full and paced.
+            let first = if after.is_none() {
+                self.affordable_orders_page()
+            } else {
+                query::ORDERS_FIRST
+            };
             let vars = json!({
-                "first": query::ORDERS_FIRST,
+                "first": first,
                 "after": after,
                 "query": filter,
                 "lines": query::LINES_PER_ORDER,
@@ -624,7 +684,7 @@ impl ShopifySource {
                     "Orders",
                     &query::orders(),
                     vars,
-                    query::orders_cost(query::ORDERS_FIRST),
+                    query::orders_cost(first),
                     ctx.shutdown,
                 )
                 .await?;

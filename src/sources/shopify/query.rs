@@ -68,6 +68,10 @@ pub const fn refund_lines_batch_cost(ids: u32) -> u32 {
 
 pub const SHOP: &str = "query Shop { shop { name ianaTimezone currencyCode } }";
 
+/// The shop's facts and the token's scopes in one request (each sync starts with both).
+pub const SHOP_AND_SCOPES: &str = "query ShopAndScopes { shop { name ianaTimezone currencyCode } \
+    currentAppInstallation { accessScopes { handle } } }";
+
 pub const SCOPES: &str = "query Scopes { currentAppInstallation { accessScopes { handle } } }";
 
 pub const ORDERS_COUNT: &str = "query OrdersCount($query: String) { ordersCount(query: $query, limit: null) { count precision } }";
