@@ -191,28 +191,27 @@ impl ShopifySource {
         Ok(())
     }
 
-    /// The largest orders page (1 to [`query::ORDERS_FIRST`]) whose requested cost, as
-    /// Shopify last reported it for `Orders`, and the pacing margin the bucket holds now:
-    /// sent at once instead of waiting for a full page's worth of points.
-    fn affordable_orders_page(&self) -> u32 {
+    /// The largest page (1 to `max` items) of query `name`, costing `fixed + n × per_item`
+    /// by okrsync's model (scaled by what Shopify last reported for it), that the bucket
+    /// holds now with the pacing margin: sent at once instead of waiting for a full page.
+    fn affordable_page(&self, name: &str, fixed: u32, per_item: u32, max: u32) -> u32 {
         let guard = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let Some((t, at)) = *guard else {
-            return query::ORDERS_FIRST;
+            return max;
         };
         drop(guard);
         let ratio = self
             .learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get("Orders")
+            .get(name)
             .copied()
             .unwrap_or(1.0)
             .max(1.0);
         let available = (t.currently_available + t.restore_rate * at.elapsed().as_secs_f64())
             .min(t.maximum_available);
-        let per_order = f64::from(query::orders_cost(1) - 2) * ratio;
-        let room = available - self.margin(t.restore_rate) - 2.0 * ratio;
-        ((room / per_order).floor().max(1.0) as u32).min(query::ORDERS_FIRST)
+        let room = available - self.margin(t.restore_rate) - f64::from(fixed) * ratio;
+        ((room / (f64::from(per_item) * ratio)).floor().max(1.0) as u32).min(max)
     }
 
     /// The Admin API access token: the configured one, or (client credentials) a cached
@@ -668,7 +667,7 @@ impl ShopifySource {
             // or the read after a backfill that drained the bucket, rarely needs more);
             // later pages are full and paced.
             let first = if after.is_none() {
-                self.affordable_orders_page()
+                self.affordable_page("Orders", 2, query::orders_cost(1) - 2, query::ORDERS_FIRST)
             } else {
                 query::ORDERS_FIRST
             };
@@ -889,12 +888,18 @@ impl ShopifySource {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
             }
+            // Like orders: the first page is what the bucket holds now, later ones full.
+            let first = if after.is_none() {
+                self.affordable_page("AbandonedCheckouts", 2, 1, query::CHECKOUTS_FIRST)
+            } else {
+                query::CHECKOUTS_FIRST
+            };
             let r = self
                 .gql::<AbandonedData>(
                     "AbandonedCheckouts",
                     query::ABANDONED,
-                    json!({"first": query::CHECKOUTS_FIRST, "after": after, "query": filter}),
-                    2 + query::CHECKOUTS_FIRST,
+                    json!({"first": first, "after": after, "query": filter}),
+                    2 + first,
                     ctx.shutdown,
                 )
                 .await;
