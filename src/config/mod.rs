@@ -99,7 +99,7 @@ pub enum PlatformSettings {
 pub const DEFAULT_SHOPIFY_API_VERSION: &str = "2025-10";
 
 /// Orders above which a first sync reads through a bulk operation instead of paging.
-pub const DEFAULT_BULK_THRESHOLD: u64 = 250;
+pub const DEFAULT_BULK_THRESHOLD: u64 = 150;
 
 /// Deleted-order reconciliation runs daily at 03:30 UTC unless `reconcile_schedule` says otherwise.
 pub const DEFAULT_RECONCILE_SCHEDULE: &str = "0 30 3 * * *";

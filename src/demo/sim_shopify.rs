@@ -215,8 +215,10 @@ impl ShopState {
     }
 }
 
+/// A `MoneyBag` as okrsync selects it (`shopMoney { amount }`): GraphQL answers only the
+/// fields a query selects.
 fn money(d: Decimal) -> Value {
-    json!({"shopMoney": {"amount": format!("{:.2}", d.round_dp(2)), "currencyCode": "XXX"}})
+    json!({"shopMoney": {"amount": format!("{:.2}", d.round_dp(2))}})
 }
 
 fn gid(kind: &str, id: u64) -> String {
