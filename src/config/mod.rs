@@ -115,7 +115,7 @@ pub const MAX_RESPONSE_MB_RANGE: (u64, u64) = (1, 4096);
 pub const DEFAULT_MAX_RESPONSE_MB: u64 = 64;
 
 /// Orders above which a first sync reads through a bulk operation instead of paging.
-pub const DEFAULT_BULK_THRESHOLD: u64 = 10_000;
+pub const DEFAULT_BULK_THRESHOLD: u64 = 150;
 
 /// Deleted-order reconciliation runs daily at 03:30 UTC unless `reconcile_schedule` says otherwise.
 pub const DEFAULT_RECONCILE_SCHEDULE: &str = "0 30 3 * * *";

@@ -169,18 +169,46 @@ impl SyncContext<'_> {
         Ok(())
     }
 
+    /// Records that a backfill (a first sync, or `sync --full`) which began at `at` listed
+    /// every order the store had then: that counts as a reconciliation at `at`, so the first
+    /// id listing is due at the schedule's first tick after `at`, not right after the
+    /// backfill. Shared by every platform. A later reconciliation time is kept.
+    pub async fn backfill_saw_every_id(&mut self, at: DateTime<Utc>) -> Result<(), SourceError> {
+        let last = self
+            .cursor("reconcile")
+            .await?
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|d| d.with_timezone(&Utc));
+        if last.is_some_and(|l| l >= at) {
+            return Ok(());
+        }
+        let page = Page {
+            cursor: Some(("reconcile".into(), at.to_rfc3339())),
+            ..Page::default()
+        };
+        self.db
+            .commit_page(self.store_id, page, self.clock.now())
+            .await?;
+        Ok(())
+    }
+
     /// Whether deleted-order reconciliation is due: never ran, or `schedule` ticked since the
-    /// last one (its time is the `reconcile` cursor, stored with the orders it marked).
+    /// last one (its time is the `reconcile` cursor, stored with the orders it marked, or the
+    /// start of the backfill that listed every order, see [`Self::backfill_saw_every_id`]).
     pub async fn reconcile_due(&self, schedule: &cron::Schedule) -> Result<bool, SourceError> {
         let last = self
             .cursor("reconcile")
             .await?
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|d| d.with_timezone(&Utc));
-        let now = self.clock.now();
+        // As of the run's start: a tick that falls during the run (a first sync longer than the
+        // period) waits for the next run, so a backfill is never followed by a listing at once.
         Ok(match last {
             None => true,
-            Some(l) => schedule.after(&l).next().is_some_and(|next| next <= now),
+            Some(l) => schedule
+                .after(&l)
+                .next()
+                .is_some_and(|next| next <= self.started_at),
         })
     }
 

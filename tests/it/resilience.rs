@@ -634,6 +634,38 @@ async fn orders_deleted_permanently_stop_counting_after_reconciliation() {
     );
 }
 
+/// A first sync (and `sync --full`) reads every order, so it stands for the first
+/// reconciliation: no id listing follows it; the next is due at the schedule's next tick.
+#[tokio::test]
+async fn first_sync_and_full_sync_make_no_id_listing() {
+    let fx = fixture();
+    let h = Harness::start(fx.state).await;
+    let listings = |h: &Harness| {
+        h.sim
+            .requests()
+            .iter()
+            .filter(|r| r.query.iter().any(|(k, v)| k == "_fields" && v == "id"))
+            .count()
+    };
+    assert_eq!(h.sync().await.status, "ok");
+    assert_eq!(
+        listings(&h),
+        0,
+        "the first sync listed every order id again"
+    );
+    assert_eq!(h.sync_opts(true).await.status, "ok");
+    assert_eq!(listings(&h), 0, "sync --full listed every order id again");
+    let reconciled: String = rusqlite::Connection::open(&h.settings.database.path)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM cursors WHERE stream = 'reconcile'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!reconciled.is_empty());
+}
+
 #[tokio::test]
 async fn reconciliation_never_marks_an_order_that_moved_during_the_listing() {
     // While the id listing is read, the lowest-id order is deleted and a new one arrives: the
@@ -642,6 +674,10 @@ async fn reconciliation_never_marks_an_order_that_moved_during_the_listing() {
     let state = big_state();
     let first = *state.orders.keys().next().unwrap();
     let h = Harness::start_with(state, "reconcile_schedule = \"* * * * * *\"", "").await;
+    // The first sync read every order (it lists no ids); the schedule ticks every second,
+    // so the next sync reconciles.
+    assert_eq!(h.sync().await.status, "ok");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     h.sim.inject(Fault {
         path_contains: "&page=2&_fields=id&".into(),
         kind: FaultKind::Delay(Duration::from_millis(1500)),

@@ -263,7 +263,7 @@ async fn throttled_answers_are_waited_out() {
         times: 3,
     });
     shop.sim.inject(ShopFault {
-        operation: "Shop".into(),
+        operation: "ShopAndScopes".into(),
         kind: ShopFaultKind::Status(503),
         times: 1,
     });
@@ -357,7 +357,7 @@ async fn killed_bulk_backfill_resumes_without_loss_or_duplicates() {
         visible as i64
     );
     // The same data read by paging (no bulk) gives identical rows.
-    let paged = Shop::start(ShopState::new(data, TOKEN), "").await;
+    let paged = Shop::start(ShopState::new(data, TOKEN), "bulk_threshold = 1000000").await;
     assert_eq!(paged.sync().await.status, "ok");
     assert_eq!(
         dump(&shop.settings.database.path),
@@ -710,20 +710,35 @@ async fn recovered_checkouts_are_not_abandoned() {
 async fn reconciliation_never_marks_live_orders_from_a_bad_listing() {
     let deleted = "SELECT COUNT(*) FROM orders WHERE deleted = 1";
     let data = || SimState::generate(5, at(2026, 3, 30, 0, 0), 20, 20);
-    // A listing cut short without saying so (fewer ids than ordersCount).
+    let every_second = "reconcile_schedule = \"* * * * * *\"";
+    let id_pages = |shop: &Shop| {
+        shop.sim
+            .requests()
+            .iter()
+            .filter(|q| q.operation == "OrderIds")
+            .count()
+    };
+    // A listing cut short without saying so (fewer ids than ordersCount). The first sync
+    // lists no ids; the schedule ticks every second, so the next sync reconciles.
     let mut st = ShopState::new(data(), TOKEN);
     st.ids_drop = 2;
-    let shop = Shop::start(st, "").await;
+    let shop = Shop::start(st, every_second).await;
+    assert_eq!(shop.sync().await.status, "ok");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = shop.sync().await;
     assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert!(id_pages(&shop) > 0);
     assert!(count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders") > 250);
     assert_eq!(count(&shop.settings.database.path, deleted), 0);
     // Pages without pageInfo (more than one page of ids).
     let mut st = ShopState::new(data(), TOKEN);
     st.ids_no_page_info = true;
-    let shop = Shop::start(st, "").await;
+    let shop = Shop::start(st, every_second).await;
+    assert_eq!(shop.sync().await.status, "ok");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = shop.sync().await;
     assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert!(id_pages(&shop) > 0);
     assert_eq!(count(&shop.settings.database.path, deleted), 0);
     // A consistent listing, but 10 % of the orders gone at once: refused.
     let shop = Shop::start(
@@ -825,4 +840,327 @@ async fn client_credentials_are_exchanged_for_a_cached_token() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("either access_token or client_id"), "{e}");
+}
+
+/// The bulk query okrsync sent before it split refund lines off: `refundLineItems` (a
+/// connection) inside `refunds` (a list). Shopify refuses it; so must the simulator.
+const OLD_BULK_QUERY: &str = "{ orders(sortKey: UPDATED_AT, query: \"updated_at:<='2026-03-30T00:00:00Z'\") { edges { node { id name createdAt updatedAt cancelledAt test taxesIncluded email displayFinancialStatus currencyCode customer { id } totalShippingPriceSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } } totalPriceSet { shopMoney { amount } } totalRefundedSet { shopMoney { amount } } refunds { id createdAt totalRefundedSet { shopMoney { amount } } refundLineItems { edges { node { id lineItem { id } quantity subtotalSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } } } } } } lineItems { edges { node { id name sku quantity product { id } originalTotalSet { shopMoney { amount } } discountAllocations { allocatedAmountSet { shopMoney { amount } } } taxLines { rate priceSet { shopMoney { amount } } } } } } } } } }";
+
+async fn post_graphql(shop: &Shop, document: &str) -> serde_json::Value {
+    let url = format!("{}/admin/api/2025-10/graphql.json", shop.sim.url());
+    let body = serde_json::json!({"query": document, "variables": {}});
+    okrsync::sources::http::init_tls();
+    reqwest::Client::new()
+        .post(url)
+        .header("X-Shopify-Access-Token", TOKEN)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .unwrap()
+}
+
+/// The simulator applies Shopify's bulk-query rules: the old query is refused with Shopify's
+/// user error, okrsync's query is accepted, and a bulk first sync runs on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_query_passes_shopify_rules_and_the_old_one_is_refused() {
+    let shop = Shop::start(ShopState::new(dataset(), TOKEN), "bulk_threshold = 1").await;
+    let old = format!(
+        "mutation BulkRun {{ bulkOperationRunQuery(query: {}) {{ bulkOperation {{ id status }} userErrors {{ field message code }} }} }}",
+        serde_json::to_string(OLD_BULK_QUERY).unwrap()
+    );
+    let v = post_graphql(&shop, &old).await;
+    let payload = &v["data"]["bulkOperationRunQuery"];
+    assert!(payload["bulkOperation"].is_null(), "{v}");
+    assert_eq!(
+        payload["userErrors"][0]["message"],
+        "Queries that contain a connection field within a list field are not currently supported.",
+        "{v}"
+    );
+    assert_eq!(payload["userErrors"][0]["code"], "INVALID");
+
+    let new = okrsync::sources::shopify::query::bulk_run("2026-03-30T00:00:00Z");
+    let v = post_graphql(&shop, &new).await;
+    let payload = &v["data"]["bulkOperationRunQuery"];
+    assert_eq!(payload["userErrors"], serde_json::json!([]), "{v}");
+    assert!(payload["bulkOperation"]["id"].is_string(), "{v}");
+    // Let that operation finish, then a first sync by bulk stores every order complete.
+    while post_graphql(&shop, okrsync::sources::shopify::query::BULK_STATUS).await["data"]["currentBulkOperation"]
+        ["status"]
+        != "COMPLETED"
+    {}
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(
+        bulk_runs(&shop),
+        3,
+        "the refused, the accepted and the sync's operation"
+    );
+    let db = &shop.settings.database.path;
+    assert_eq!(count(db, "SELECT COUNT(*) FROM refund_lines"), 1);
+    assert_eq!(
+        shop.kpi(KpiId::Returns, "2026-03-01..2026-03-31").await,
+        Some(Value::Money(dec("25.00")))
+    );
+}
+
+/// One refund returning 7 lines: the batched follow-up reads 4 of them, the rest come from a
+/// second page. After a bulk first sync the order is complete (rows equal WooCommerce's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refund_lines_on_more_than_one_page_are_complete_after_bulk() {
+    let make = || {
+        let mut st = dataset();
+        st.now_override = Some(at(2026, 3, 10, 12, 0));
+        let mut o = NewOrder::new("completed", at(2026, 3, 6, 10, 0), "eve@example.com");
+        for i in 0..7u64 {
+            o = o.line(40 + i, &format!("SKU{i}"), "Item", 1, dec("10.00"));
+        }
+        let id = st.add_order(o);
+        let lines: Vec<(u64, u32)> = st.orders[&id].lines.iter().map(|l| (l.id, 1)).collect();
+        st.now_override = Some(at(2026, 3, 12, 12, 0));
+        st.refund(id, &lines, dec("0"));
+        st.now_override = None;
+        st
+    };
+    let woo = Harness::start(make()).await;
+    assert_eq!(woo.sync().await.status, "ok");
+    let shop = Shop::start(ShopState::new(make(), TOKEN), "bulk_threshold = 1").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(bulk_runs(&shop), 1);
+    let ops: Vec<String> = shop
+        .sim
+        .requests()
+        .iter()
+        .map(|q| q.operation.clone())
+        .collect();
+    assert!(ops.iter().any(|o| o == "RefundLinesBatch"), "{ops:?}");
+    assert!(ops.iter().any(|o| o == "RefundLines"), "{ops:?}");
+    let db = &shop.settings.database.path;
+    assert_eq!(count(db, "SELECT COUNT(*) FROM refund_lines"), 8);
+    assert_eq!(normalized(db), normalized(&woo.settings.database.path));
+    assert_eq!(
+        shop.kpi(KpiId::Returns, "2026-03-01..2026-03-31").await,
+        Some(Value::Money(dec("95.00")))
+    );
+}
+
+/// A run stopped while the refund-line follow-ups of a bulk backfill are in flight stores
+/// no order of the unfinished batch; the next run resumes on the same operation, asks only
+/// for the refunds still missing, and ends with every order once and complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_during_refund_follow_ups_resumes_without_loss_or_duplicates() {
+    let data = || {
+        let mut st = SimState::generate(3, at(2026, 3, 30, 0, 0), 40, 20);
+        st.now_override = Some(at(2026, 3, 30, 0, 0));
+        let ids: Vec<(u64, u64)> = st
+            .orders
+            .values()
+            .filter(|o| o.status == "completed" && o.refund_ids.is_empty())
+            .map(|o| (o.id, o.lines[0].id))
+            .step_by(5)
+            .collect();
+        for (order, line) in ids {
+            st.refund(order, &[(line, 1)], dec("0"));
+        }
+        st.now_override = None;
+        st
+    };
+    let mut state = ShopState::new(data(), TOKEN);
+    state.latency = std::time::Duration::from_millis(100);
+    let shop = Shop::start(state, "bulk_threshold = 100").await;
+    let refunds = shop.sim.with_state(|s| s.data.refunds.len());
+    assert!(refunds > 3 * 36, "several follow-up batches: {refunds}");
+    let visible = visible_orders(&shop);
+    let (trigger, shutdown) = ShutdownTrigger::new();
+    let sim_requests = || {
+        shop.sim
+            .requests()
+            .iter()
+            .filter(|q| q.operation == "RefundLinesBatch")
+            .count()
+    };
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let run = async {
+        let r = shop.sync_with(&shutdown, &QuietProgress).await;
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    };
+    let watch = async {
+        // Stop while the second follow-up is on its way (the shop answers after 100 ms).
+        while sim_requests() < 2 && !finished.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        trigger.trigger();
+    };
+    let (r, ()) = tokio::join!(run, watch);
+    assert_eq!(r.status, "partial", "{:?}", r.summary);
+    let db = &shop.settings.database.path;
+    let stored = count(db, "SELECT COUNT(*) FROM orders");
+    assert!(stored > 0 && stored < visible, "{stored} of {visible}");
+    // Every stored refund has all its lines (no order counted with part of its returns).
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT r.platform_id, (SELECT COUNT(*) FROM refund_lines l WHERE l.refund_id = r.platform_id) FROM refunds r")
+        .unwrap();
+    let rows: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!rows.is_empty());
+    for (id, lines) in rows {
+        let n: u64 = id.rsplit('/').next().unwrap().parse().unwrap();
+        let expected = shop.sim.with_state(|s| s.data.refunds[&n].lines.len()) as i64;
+        assert_eq!(lines, expected, "refund {id}");
+    }
+    let asked_before: usize = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "RefundLinesBatch")
+        .map(|q| q.variables["ids"].as_array().map_or(0, Vec::len))
+        .sum();
+    let before = shop.sim.requests().len();
+
+    shop.sim
+        .with_state(|s| s.latency = std::time::Duration::ZERO);
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(bulk_runs(&shop), 1, "the same operation was resumed");
+    let asked_after: usize = shop.sim.requests()[before..]
+        .iter()
+        .filter(|q| q.operation == "RefundLinesBatch")
+        .map(|q| q.variables["ids"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(
+        asked_after < refunds && asked_before + asked_after <= refunds + 2 * 36,
+        "the resumed run asked again only for the unfinished batch: {asked_before} + {asked_after} of {refunds}"
+    );
+    assert_eq!(count(db, "SELECT COUNT(*) FROM orders"), visible);
+    assert_eq!(
+        count(db, "SELECT COUNT(DISTINCT platform_id) FROM orders"),
+        visible
+    );
+    let paged = Shop::start(ShopState::new(data(), TOKEN), "bulk_threshold = 1000000").await;
+    assert_eq!(paged.sync().await.status, "ok");
+    assert_eq!(bulk_runs(&paged), 0);
+    assert_eq!(dump(db), dump(&paged.settings.database.path));
+}
+
+/// A first sync, paged or by bulk, and `sync --full` read every order, so they stand for the
+/// first reconciliation: none of them lists order ids afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_sync_and_full_sync_make_no_id_listing() {
+    for threshold in ["", "bulk_threshold = 1"] {
+        let shop = Shop::start(ShopState::new(dataset(), TOKEN), threshold).await;
+        let id_pages = || {
+            shop.sim
+                .requests()
+                .iter()
+                .filter(|q| q.operation == "OrderIds")
+                .count()
+        };
+        assert_eq!(shop.sync().await.status, "ok");
+        assert_eq!(
+            id_pages(),
+            0,
+            "first sync ({threshold}) listed every id again"
+        );
+        let full = sync_store(
+            &shop.settings.stores[0],
+            &shop.db,
+            &Clock::System,
+            &Shutdown::never(),
+            &QuietProgress,
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(full.status, "ok");
+        assert_eq!(
+            id_pages(),
+            0,
+            "sync --full ({threshold}) listed every id again"
+        );
+        assert_eq!(
+            shop.kpi(KpiId::Orders, "2026-03-01..2026-03-31").await,
+            Some(Value::Count(3))
+        );
+    }
+}
+
+/// A paged first sync of about 2,000 orders on the standard bucket (2,000 points) sees
+/// at most 2 % THROTTLED answers: okrsync waits for the requested cost plus a margin. The
+/// shop's time runs `speed` times faster (restore rate × speed) so the test stays short.
+async fn paged_sync_is_rarely_throttled(speed: f64, latency_ms: u64) {
+    let data = SimState::generate(11, at(2026, 3, 30, 0, 0), 100, 21);
+    let mut st = ShopState::new(data, TOKEN);
+    st.bucket_max = 2000.0;
+    st.restore_rate = 100.0 * speed;
+    st.latency = std::time::Duration::from_millis(latency_ms);
+    let shop = Shop::start(st, "bulk_threshold = 100000").await;
+    let visible = visible_orders(&shop);
+    assert!(visible >= 2000, "{visible}");
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(bulk_runs(&shop), 0);
+    assert_eq!(
+        count(&shop.settings.database.path, "SELECT COUNT(*) FROM orders"),
+        visible
+    );
+    let requests = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| !q.operation.is_empty())
+        .count();
+    let throttled = shop.sim.with_state(|s| s.throttled) as usize;
+    assert!(requests > 200, "{requests}");
+    assert!(
+        throttled * 50 <= requests,
+        "{throttled} of {requests} requests were answered THROTTLED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paged_sync_on_the_standard_bucket_is_rarely_throttled() {
+    paged_sync_is_rarely_throttled(200.0, 2).await;
+}
+
+/// The same at Shopify's real pace (100 points/s) and 100 ms latency: about 15 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs at the real restore rate (about 15 minutes)"]
+async fn paged_sync_on_the_standard_bucket_is_rarely_throttled_in_real_time() {
+    paged_sync_is_rarely_throttled(1.0, 100).await;
+}
+
+/// Shopify's requested cost can be higher than okrsync's model of it. okrsync learns the
+/// requested cost Shopify reports for each query and paces by it, so only the first page
+/// can be surprised: later pages are not answered THROTTLED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pacing_follows_the_requested_cost_shopify_reports() {
+    let mut st = ShopState::new(SimState::generate(7, at(2026, 3, 30, 0, 0), 10, 8), TOKEN);
+    st.bucket_max = 1000.0;
+    st.restore_rate = 1000.0;
+    st.cost_surcharge = 70.0;
+    let shop = Shop::start(st, "bulk_threshold = 100000").await;
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    let pages = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "Orders")
+        .count();
+    assert!(pages >= 5, "{pages}");
+    let throttled = shop.sim.with_state(|s| s.throttled);
+    assert!(
+        throttled <= 1,
+        "{throttled} THROTTLED answers over {pages} pages"
+    );
 }

@@ -66,6 +66,16 @@ pub struct ShopState {
     pub bulk_polls: u32,
     /// Every bulk operation started while this is set ends FAILED (`INTERNAL_SERVER_ERROR`).
     pub bulk_fail: bool,
+    /// Network latency added to every answer (half before the shop reads the bucket, half
+    /// after), so pacing and polling meet a realistic round trip.
+    pub latency: Duration,
+    /// Points added to every query's requested cost: Shopify's own estimate may differ from
+    /// the cost model okrsync computes ("Running a query is the best way to find out its true
+    /// cost", shopify.dev, GraphQL Admin API rate limits).
+    pub cost_surcharge: f64,
+    /// `THROTTLED` answers sent because the bucket held less than a query's requested cost
+    /// (injected faults not counted).
+    pub throttled: u64,
     bulk_ops: Vec<SimBulk>,
     bucket: f64,
     bucket_at: Option<Instant>,
@@ -109,12 +119,16 @@ impl ShopState {
             .collect(),
             abandoned_access: true,
             sessions: BTreeMap::new(),
-            bucket_max: 1000.0,
+            // Shopify's standard plan: a 2,000-point bucket restored at 100 points/s.
+            bucket_max: 2000.0,
             restore_rate: 100.0,
             bulk_polls: 2,
             bulk_fail: false,
+            latency: Duration::ZERO,
+            cost_surcharge: 0.0,
+            throttled: 0,
             bulk_ops: Vec::new(),
-            bucket: 1000.0,
+            bucket: 2000.0,
             bucket_at: None,
         }
     }
@@ -201,8 +215,10 @@ impl ShopState {
     }
 }
 
+/// A `MoneyBag` as okrsync selects it (`shopMoney { amount }`): GraphQL answers only the
+/// fields a query selects.
 fn money(d: Decimal) -> Value {
-    json!({"shopMoney": {"amount": format!("{:.2}", d.round_dp(2)), "currencyCode": "XXX"}})
+    json!({"shopMoney": {"amount": format!("{:.2}", d.round_dp(2))}})
 }
 
 fn gid(kind: &str, id: u64) -> String {
@@ -554,8 +570,29 @@ async fn handle(
         );
     }
     let base = lock(&shared.base).clone();
+    let latency = lock(&shared.state).latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency / 2).await;
+    }
+    let resp = graphql(&shared, &op, &doc, &vars, &path, &base, fault);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency / 2).await;
+    }
+    resp
+}
+
+/// Answers one GraphQL document: cost check, bucket, then the data.
+fn graphql(
+    shared: &Shared,
+    op: &str,
+    doc: &str,
+    vars: &Value,
+    path: &str,
+    base: &str,
+    fault: Option<ShopFaultKind>,
+) -> Response<Body> {
     let mut st = lock(&shared.state);
-    let cost = requested_cost(&op, &vars);
+    let cost = requested_cost(op, vars) + st.cost_surcharge;
     st.refill();
     let status = |st: &ShopState| json!({"maximumAvailable": st.bucket_max, "currentlyAvailable": st.bucket, "restoreRate": st.restore_rate});
     if cost > MAX_QUERY_COST {
@@ -563,25 +600,36 @@ async fn handle(
         return reply(200, body.to_string(), "application/json");
     }
     if fault == Some(ShopFaultKind::Throttled) || st.bucket < cost {
+        if fault.is_none() {
+            st.throttled += 1;
+        }
         let body = json!({
             "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
             "extensions": {"cost": {"requestedQueryCost": cost, "actualQueryCost": null, "throttleStatus": status(&st)}},
         });
         return reply(200, body.to_string(), "application/json");
     }
-    st.bucket -= cost;
     let answer = if op == "ShopifySessions" {
-        shopifyql_answer(&st, api_version(&path), &vars)
+        shopifyql_answer(&st, api_version(path), vars)
     } else {
-        answer(&mut st, &op, &doc, &vars, &base)
+        answer(&mut st, op, doc, vars, base)
     };
+    // Like Shopify, the bucket is charged the actual cost of what was returned (never more
+    // than the requested cost), not the estimate.
+    let actual = match &answer {
+        Ok(data) if !matches!(op, "BulkRun" | "ShopifySessions") => {
+            (object_cost(data) - 1.0).clamp(1.0, cost)
+        }
+        _ => cost,
+    };
+    st.bucket -= actual;
     let mut body = match answer {
         Ok(data) => json!({"data": data}),
         Err((code, message)) => {
             json!({"errors": [{"message": message, "extensions": {"code": code}}], "data": null})
         }
     };
-    body["extensions"] = json!({"cost": {"requestedQueryCost": cost, "actualQueryCost": cost, "throttleStatus": status(&st)}});
+    body["extensions"] = json!({"cost": {"requestedQueryCost": cost, "actualQueryCost": actual, "throttleStatus": status(&st)}});
     reply(200, body.to_string(), "application/json")
 }
 
@@ -592,10 +640,28 @@ fn var_usize(vars: &Value, name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The cost of what an answer holds: 1 per object (a connection, with its `pageInfo`,
+/// is 2 + its nodes), lists the sum of their items, scalars free.
+fn object_cost(v: &Value) -> f64 {
+    match v {
+        Value::Object(m) => 1.0 + m.values().map(object_cost).sum::<f64>(),
+        Value::Array(a) => a.iter().map(object_cost).sum(),
+        _ => 0.0,
+    }
+}
+
 /// Shopify's estimate: objects 1, connections 2 + first × node (see `sources::shopify::query`).
 fn requested_cost(op: &str, vars: &Value) -> f64 {
     let first = var_usize(vars, "first", 1) as f64;
     match op {
+        // `nodes(ids:)` is a list: every id costs a Refund (1) and its connection.
+        "RefundLinesBatch" => {
+            let ids = vars
+                .get("ids")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len) as f64;
+            ids * (3.0 + first * 6.0)
+        }
         "Orders" => {
             let lines = var_usize(vars, "lines", 0) as f64;
             let refunds = var_usize(vars, "refunds", 0) as f64;
@@ -722,6 +788,12 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
         "Shop" => Ok(json!({"shop": {
             "name": st.shop_name, "ianaTimezone": st.data.timezone_string, "currencyCode": st.data.currency,
         }})),
+        "ShopAndScopes" => Ok(json!({
+            "shop": {"name": st.shop_name, "ianaTimezone": st.data.timezone_string, "currencyCode": st.data.currency},
+            "currentAppInstallation": {
+                "accessScopes": st.scopes.iter().map(|s| json!({"handle": s})).collect::<Vec<_>>(),
+            },
+        })),
         "Scopes" => Ok(json!({"currentAppInstallation": {
             "accessScopes": st.scopes.iter().map(|s| json!({"handle": s})).collect::<Vec<_>>(),
         }})),
@@ -864,7 +936,64 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
                 .collect();
             Ok(json!({"abandonedCheckouts": paged(all, var_usize(vars, "first", 0), after)}))
         }
+        "RefundLinesBatch" => {
+            if !doc.contains("nodes(ids: $ids)") || !doc.contains("... on Refund") {
+                return Err((
+                    "BAD_REQUEST",
+                    "the fake shop answers RefundLinesBatch only as nodes(ids:) { ... on Refund }"
+                        .into(),
+                ));
+            }
+            let ids: Vec<String> = vars
+                .get("ids")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if ids.len() > 250 {
+                return Err((
+                    "BAD_REQUEST",
+                    format!("nodes(ids:) takes at most 250 ids, got {}", ids.len()),
+                ));
+            }
+            let first = var_usize(vars, "first", 0);
+            let nodes: Vec<Value> = ids
+                .iter()
+                .map(|id| {
+                    let found = st
+                        .data
+                        .refunds
+                        .values()
+                        .find(|r| gid("Refund", r.id) == *id)
+                        .and_then(|r| st.data.orders.get(&r.parent_id).map(|o| (r.id, o)));
+                    match found {
+                        None => Value::Null,
+                        Some((rid, o)) => json!({
+                            "id": id,
+                            "refundLineItems": paged(refund_lines_json(st, o, rid), first, None),
+                        }),
+                    }
+                })
+                .collect();
+            Ok(json!({ "nodes": nodes }))
+        }
         "BulkRun" => {
+            let errors = bulk_query_text(doc)
+                .map(|q| bulk_query_errors(&q))
+                .unwrap_or_else(|e| vec![e]);
+            if !errors.is_empty() {
+                let errors: Vec<Value> = errors
+                    .into_iter()
+                    .map(|m| json!({"field": ["query"], "message": m, "code": "INVALID"}))
+                    .collect();
+                return Ok(
+                    json!({"bulkOperationRunQuery": {"bulkOperation": null, "userErrors": errors}}),
+                );
+            }
             if let Some(b) = st.bulk_ops.last()
                 && matches!(b.status, "CREATED" | "RUNNING")
             {
@@ -949,13 +1078,238 @@ fn bulk_jsonl(st: &ShopState, until: Option<DateTime<Utc>>) -> (String, usize) {
             out.push_str(&l.to_string());
             out.push('\n');
         }
-        for rid in &o.refund_ids {
-            for mut rl in refund_lines_json(st, o, *rid) {
-                rl["__parentId"] = json!(gid("Refund", *rid));
-                out.push_str(&rl.to_string());
-                out.push('\n');
-            }
-        }
     }
     (out, rows.len())
+}
+
+/// The `query:` argument of a `bulkOperationRunQuery` mutation document.
+fn bulk_query_text(doc: &str) -> Result<String, String> {
+    let rest = doc
+        .split_once("bulkOperationRunQuery(")
+        .and_then(|(_, r)| r.split_once("query:"))
+        .map(|(_, r)| r.trim_start())
+        .ok_or("Invalid bulk query: no query argument")?;
+    let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    match de.next() {
+        Some(Ok(q)) => Ok(q),
+        _ => Err("Invalid bulk query: the query argument is not a string".into()),
+    }
+}
+
+/// A field of a parsed selection set (inline fragments are flattened into their parent).
+struct Field {
+    name: String,
+    children: Vec<Field>,
+}
+
+/// Fields of the Admin schema okrsync's queries touch that are connections, and that are
+/// plain lists (`[Refund!]!`, …).
+const CONNECTION_FIELDS: &[&str] = &[
+    "orders",
+    "lineItems",
+    "refundLineItems",
+    "products",
+    "variants",
+    "customers",
+    "fulfillmentOrders",
+    "returns",
+    "returnLineItems",
+    "shippingLines",
+    "transactions",
+    "events",
+    "metafields",
+];
+const LIST_FIELDS: &[&str] = &[
+    "refunds",
+    "discountAllocations",
+    "taxLines",
+    "fulfillments",
+    "discountApplications",
+];
+
+/// Parses a GraphQL selection (`{ a(args) { b ... on T { c } } }`), skipping arguments,
+/// aliases and the operation header.
+fn parse_selection(q: &str) -> Result<Vec<Field>, String> {
+    let mut chars = q.char_indices().peekable();
+    let mut stack: Vec<Vec<Field>> = Vec::new();
+    let mut top: Option<Vec<Field>> = None;
+    // A pending `... on Type {` flattens into its parent: remember which `{` were fragments.
+    let mut fragment_opens: Vec<bool> = Vec::new();
+    let mut pending_fragment = false;
+    while let Some((i, c)) = chars.next() {
+        match c {
+            c if c.is_whitespace() || c == ',' => {}
+            '{' => {
+                fragment_opens.push(pending_fragment);
+                pending_fragment = false;
+                stack.push(Vec::new());
+            }
+            '}' => {
+                let fields = stack.pop().ok_or("Invalid bulk query: unbalanced `}`")?;
+                let fragment = fragment_opens.pop().unwrap_or(false);
+                match stack.last_mut() {
+                    None => top = Some(fields),
+                    Some(parent) if fragment => parent.extend(fields),
+                    Some(parent) => match parent.last_mut() {
+                        Some(f) if f.children.is_empty() => f.children = fields,
+                        _ => return Err("Invalid bulk query: a selection without a field".into()),
+                    },
+                }
+            }
+            '(' => {
+                let mut depth = 1;
+                let mut in_str = false;
+                let mut escaped = false;
+                for (_, c) in chars.by_ref() {
+                    match (in_str, escaped, c) {
+                        (true, true, _) => escaped = false,
+                        (true, false, '\\') => escaped = true,
+                        (true, false, '"') => in_str = false,
+                        (false, _, '"') => in_str = true,
+                        (false, _, '(') => depth += 1,
+                        (false, _, ')') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            '.' => {
+                // `...` then `on Type`: the type name is read as a word and dropped below.
+                while chars.peek().is_some_and(|(_, c)| *c == '.') {
+                    chars.next();
+                }
+                pending_fragment = true;
+            }
+            ':' => {
+                // `alias: field`: the alias (the last field) is replaced by the field.
+                if let Some(level) = stack.last_mut() {
+                    level.pop();
+                }
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                let mut end = i + c.len_utf8();
+                while let Some((j, c)) = chars.peek().copied() {
+                    if c.is_alphanumeric() || c == '_' {
+                        end = j + c.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                let word = &q[i..end];
+                if pending_fragment {
+                    continue; // `on` and the type name
+                }
+                if let Some(level) = stack.last_mut() {
+                    level.push(Field {
+                        name: word.to_string(),
+                        children: Vec::new(),
+                    });
+                }
+                // Words before the first `{` (`query Name`) are the operation header.
+            }
+            other => return Err(format!("Invalid bulk query: unexpected `{other}`")),
+        }
+    }
+    if !stack.is_empty() {
+        return Err("Invalid bulk query: unbalanced `{`".into());
+    }
+    top.ok_or_else(|| "Invalid bulk query: no selection".into())
+}
+
+/// Shopify's documented limits of a bulk query (`bulkOperationRunQuery`: "The query must
+/// include at least one connection field and supports up to five connections with a maximum
+/// nesting depth of two levels"; a connection inside a list field is refused), with the
+/// user-error messages Shopify answers.
+fn bulk_query_errors(q: &str) -> Vec<String> {
+    let fields = match parse_selection(q) {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    #[derive(Default)]
+    struct Seen {
+        connections: usize,
+        depth: usize,
+        in_list: bool,
+    }
+    fn walk(fields: &[Field], depth: usize, in_list: bool, seen: &mut Seen) {
+        for f in fields {
+            let connection = CONNECTION_FIELDS.contains(&f.name.as_str())
+                || f.children.iter().any(|c| c.name == "edges");
+            let list = LIST_FIELDS.contains(&f.name.as_str());
+            let mut d = depth;
+            if connection {
+                seen.connections += 1;
+                d += 1;
+                seen.depth = seen.depth.max(d);
+                if in_list {
+                    seen.in_list = true;
+                }
+            }
+            walk(&f.children, d, in_list || list, seen);
+        }
+    }
+    let mut seen = Seen::default();
+    walk(&fields, 0, false, &mut seen);
+    let mut errors = Vec::new();
+    if seen.in_list {
+        errors.push(
+            "Queries that contain a connection field within a list field are not currently supported."
+                .to_string(),
+        );
+    }
+    if seen.depth > 2 {
+        errors.push(
+            "Bulk queries cannot contain connections with a nesting depth greater than 2.".into(),
+        );
+    }
+    if seen.connections > 5 {
+        errors.push("Bulk queries cannot contain more than 5 connections.".into());
+    }
+    if seen.connections == 0 {
+        errors.push("Bulk queries must contain at least one connection.".into());
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_rules_follow_shopify() {
+        let ok = "{ orders(query: \"a:'b'\") { edges { node { id refunds { id } lineItems { edges { node { id } } } } } } }";
+        assert!(
+            bulk_query_errors(ok).is_empty(),
+            "{:?}",
+            bulk_query_errors(ok)
+        );
+        let in_list = "{ orders { edges { node { refunds { refundLineItems { edges { node { id } } } } } } } }";
+        assert_eq!(
+            bulk_query_errors(in_list),
+            [
+                "Queries that contain a connection field within a list field are not currently supported."
+            ]
+        );
+        let deep = "{ orders { edges { node { lineItems { edges { node { product { variants { edges { node { id } } } } } } } } } } }";
+        assert_eq!(
+            bulk_query_errors(deep),
+            ["Bulk queries cannot contain connections with a nesting depth greater than 2."]
+        );
+        let six = "{ products { edges { node { a: metafields { edges { node { id } } } b: metafields { edges { node { id } } } c: metafields { edges { node { id } } } d: metafields { edges { node { id } } } e: metafields { edges { node { id } } } } } } }";
+        assert_eq!(
+            bulk_query_errors(six),
+            ["Bulk queries cannot contain more than 5 connections."]
+        );
+        assert_eq!(
+            bulk_query_errors("{ shop { id } }"),
+            ["Bulk queries must contain at least one connection."]
+        );
+        let fragment = "query { nodes(ids: [\"x\"]) { ... on Order { id } } }";
+        assert_eq!(bulk_query_errors(fragment).len(), 1);
+    }
 }

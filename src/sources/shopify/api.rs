@@ -113,6 +113,14 @@ pub(super) struct Shop {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub(super) struct ShopAndScopesData {
+    pub shop: Shop,
+    #[serde(default)]
+    pub current_app_installation: Option<AppInstallation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct ScopesData {
     pub current_app_installation: AppInstallation,
 }
@@ -197,6 +205,23 @@ pub(super) struct RefundLinesNode {
     pub refund_line_items: Connection<WireRefundLine>,
 }
 
+/// `nodes(ids:)` answers of the batched refund-lines follow-up; `null` for an id the shop
+/// no longer has.
+#[derive(Debug, Deserialize)]
+pub(super) struct RefundsBatchData {
+    #[serde(default)]
+    pub nodes: Vec<Option<RefundLinesOf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RefundLinesOf {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub refund_line_items: Connection<WireRefundLine>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct BulkRunData {
@@ -215,6 +240,9 @@ pub(super) struct BulkRunPayload {
 pub(super) struct UserError {
     #[serde(default)]
     pub message: String,
+    /// `INVALID` for a query Shopify's bulk rules refuse.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,12 +19,15 @@ use super::{Cursor, ShopifySource, convert, cursor_json, orders_page, query, sle
 use crate::sources::http::{backoff, excerpt};
 use crate::sources::{SourceError, SyncContext};
 use crate::store::Page;
+use serde::de::IgnoredAny;
 
 /// Orders per committed batch.
 pub const BULK_BATCH: usize = 250;
-/// First wait between two polls; doubles up to [`MAX_POLL`].
-const FIRST_POLL: StdDuration = StdDuration::from_millis(200);
-const MAX_POLL: StdDuration = StdDuration::from_secs(10);
+/// First wait between two polls of the operation's status; it grows by half each poll up to
+/// [`MAX_POLL`], so a small export is picked up at once and a finished one is noticed
+/// within about a second (a status poll costs 1 point of the 100 restored each second).
+const FIRST_POLL: StdDuration = StdDuration::from_millis(100);
+const MAX_POLL: StdDuration = StdDuration::from_secs(1);
 /// Total time allowed for downloading one bulk result (the store's `timeout_seconds` is
 /// meant for API calls, not for a file of many megabytes).
 const DOWNLOAD_TIMEOUT: StdDuration = StdDuration::from_secs(2 * 3600);
@@ -127,7 +130,7 @@ async fn start(
         return Err(SourceError::GraphQl {
             url: src.endpoint(),
             query: "BulkRun".into(),
-            code: None,
+            code: payload.user_errors.iter().find_map(|e| e.code.clone()),
             message: payload
                 .user_errors
                 .iter()
@@ -165,40 +168,71 @@ async fn store_result(
         None => Vec::new(),
         Some(url) => download(src, ctx, url).await?,
     };
+    let mut orders = orders;
     let total = orders.len() as u64;
     let after = Cursor::Incremental {
         at: started_at,
         id: 0,
     };
-    let mut stored = done.min(total);
-    if stored == total {
+    let mut stored = done.min(total) as usize;
+    if stored as u64 == total {
         let page = Page {
             cursor: Some(("orders".into(), cursor_json(&after))),
             ..Page::default()
         };
         ctx.commit(0, page).await?;
     }
-    for batch in orders[stored as usize..].chunks(BULK_BATCH) {
+    while stored < orders.len() {
         if ctx.stopping() {
             return Err(SourceError::Cancelled);
         }
-        let mut page = orders_page(batch)?;
-        stored += batch.len() as u64;
-        let next = if stored == total {
-            after.clone()
-        } else {
-            Cursor::Bulk {
-                operation: operation.to_string(),
-                started_at,
-                done: stored,
+        // The next orders whose refunds fill one batched follow-up (at least one order):
+        // they are completed, then committed in batches, each with the count of stored
+        // orders. A kill repeats at most this one follow-up request.
+        let mut end = stored;
+        let mut refunds = 0;
+        while end < orders.len() {
+            let n = orders[end].refunds;
+            if end > stored && refunds + n > query::BATCH_REFUNDS as usize {
+                break;
             }
-        };
-        page.cursor = Some(("orders".into(), cursor_json(&next)));
-        ctx.commit(batch.len() as u64, page).await?;
-        ctx.progress
-            .update(&src.name, "orders_bulk", stored, Some(total));
+            refunds += n;
+            end += 1;
+        }
+        // Parsed only now (the raw text is dropped as it goes), so the whole result is
+        // never held twice.
+        let mut window = Vec::with_capacity(end - stored);
+        for raw in &mut orders[stored..end] {
+            window.push(std::mem::take(raw).parse().map_err(|detail| {
+                SourceError::Inconsistent {
+                    url: "bulk result".into(),
+                    detail,
+                }
+            })?);
+        }
+        src.fill_refund_lines(&mut window, ctx.shutdown).await?;
+        for batch in window.chunks(BULK_BATCH) {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let mut page = orders_page(batch)?;
+            stored += batch.len();
+            let next = if stored as u64 == total {
+                after.clone()
+            } else {
+                Cursor::Bulk {
+                    operation: operation.to_string(),
+                    started_at,
+                    done: stored as u64,
+                }
+            };
+            page.cursor = Some(("orders".into(), cursor_json(&next)));
+            ctx.commit(batch.len() as u64, page).await?;
+            ctx.progress
+                .update(&src.name, "orders_bulk", stored as u64, Some(total));
+        }
     }
-    ctx.progress.finish(&src.name, "orders_bulk", stored);
+    ctx.progress.finish(&src.name, "orders_bulk", stored as u64);
     Ok((started_at, 0))
 }
 
@@ -240,7 +274,7 @@ async fn wait_finished(
             }
         }
         sleep(delay, ctx.shutdown).await?;
-        delay = (delay * 2).min(MAX_POLL);
+        delay = (delay * 3 / 2).min(MAX_POLL);
     }
 }
 
@@ -251,7 +285,7 @@ async fn download(
     src: &ShopifySource,
     ctx: &SyncContext<'_>,
     url: &str,
-) -> Result<Vec<WireOrder>, SourceError> {
+) -> Result<Vec<RawOrder>, SourceError> {
     let short = url.split('?').next().unwrap_or(url).to_string();
     let what = format!("GET {short}");
     let policy = src.http.policy();
@@ -371,23 +405,57 @@ async fn download_once(
     Ok(r)
 }
 
-/// Collects JSONL lines: orders are lines without `__parentId`; line items and refund line
-/// items point at their order or refund, anywhere in the file. Lines are kept as raw text (a
-/// parsed `serde_json::Value` tree costs several times the text) and parsed again one order
-/// at a time in [`Reassembler::finish`].
+/// Collects JSONL lines: orders are lines without `__parentId`; line items point at their
+/// order, anywhere in the file. Lines are kept as raw text (a parsed tree costs several
+/// times the text) and each order is parsed only when its window is stored
+/// ([`RawOrder::parse`]). Refund line items are not in okrsync's bulk query (they come from
+/// follow-ups); lines pointing at a refund (a result of an older query shape) are ignored.
 #[derive(Default)]
 struct Reassembler {
-    orders: Vec<Box<str>>,
-    /// Raw child lines by the id of their parent (an order or a refund).
+    orders: Vec<RawOrder>,
+    /// Raw child lines by the id of their order.
     children: HashMap<Box<str>, Vec<Box<str>>>,
     lines: usize,
 }
 
-/// The only field read from a line while collecting.
+/// One order of a bulk result, not parsed yet.
+#[derive(Default)]
+pub(super) struct RawOrder {
+    id: Box<str>,
+    /// Refunds listed in the order's line (each needs a refund-lines follow-up).
+    pub refunds: usize,
+    text: Box<str>,
+    lines: Vec<Box<str>>,
+}
+
+/// The only fields read from a line while collecting.
 #[derive(serde::Deserialize)]
 struct LineHead {
     #[serde(rename = "__parentId", default)]
     parent: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    refunds: Option<Vec<IgnoredAny>>,
+}
+
+impl RawOrder {
+    /// The order with its line items attached.
+    pub(super) fn parse(self) -> Result<WireOrder, String> {
+        let mut o: Value = serde_json::from_str(&self.text).map_err(|e| e.to_string())?;
+        let mut list = Vec::with_capacity(self.lines.len());
+        for raw in self.lines {
+            let mut c: Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+            if let Some(obj) = c.as_object_mut() {
+                obj.remove("__parentId");
+            }
+            list.push(c);
+        }
+        if let Some(obj) = o.as_object_mut() {
+            obj.insert("lineItems".into(), json!({ "nodes": list }));
+        }
+        serde_json::from_value(o).map_err(|e| format!("order line {}: {e}", self.id))
+    }
 }
 
 impl Reassembler {
@@ -397,76 +465,50 @@ impl Reassembler {
         if line.is_empty() {
             return Ok(());
         }
-        // Validates the whole line as JSON while reading only `__parentId`.
+        // Validates the whole line as JSON while reading only a few fields.
         let head: LineHead = serde_json::from_slice(line)
             .map_err(|e| format!("JSONL line {} is not JSON: {e}", self.lines))?;
         let text: Box<str> = std::str::from_utf8(line)
             .map_err(|e| format!("JSONL line {} is not UTF-8: {e}", self.lines))?
             .into();
         match head.parent {
+            Some(parent) if parent.starts_with("gid://shopify/Refund/") => {}
             Some(parent) => self
                 .children
                 .entry(parent.into_boxed_str())
                 .or_default()
                 .push(text),
-            None => self.orders.push(text),
+            None => self.orders.push(RawOrder {
+                id: head.id.unwrap_or_default().into_boxed_str(),
+                refunds: head.refunds.map_or(0, |r| r.len()),
+                text,
+                lines: Vec::new(),
+            }),
         }
         Ok(())
     }
 
-    /// Attaches children to their parents; returns orders sorted by id number.
-    fn finish(self) -> Result<Vec<WireOrder>, String> {
+    /// Attaches line items to their orders; returns the orders sorted by id number.
+    fn finish(self) -> Result<Vec<RawOrder>, String> {
         let Reassembler {
-            orders,
+            mut orders,
             mut children,
             ..
         } = self;
-        let mut out = Vec::with_capacity(orders.len());
-        let nodes = |kids: Option<Vec<Box<str>>>| -> Result<Value, String> {
-            let mut list = Vec::new();
-            for raw in kids.unwrap_or_default() {
-                let mut c: Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-                if let Some(obj) = c.as_object_mut() {
-                    obj.remove("__parentId");
-                }
-                list.push(c);
+        for o in &mut orders {
+            if let Some(kids) = children.remove(&o.id) {
+                o.lines = kids;
             }
-            Ok(json!({ "nodes": list }))
-        };
-        for raw in orders {
-            let mut o: Value = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
-            let id = o
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let items = nodes(children.remove(id.as_str()))?;
-            if let Some(obj) = o.as_object_mut() {
-                obj.insert("lineItems".into(), items);
-            }
-            if let Some(refunds) = o.get_mut("refunds").and_then(Value::as_array_mut) {
-                for r in refunds.iter_mut() {
-                    let rid = r
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    let lines = nodes(children.remove(rid.as_str()))?;
-                    if let Some(obj) = r.as_object_mut() {
-                        obj.insert("refundLineItems".into(), lines);
-                    }
-                }
-            }
-            let w: WireOrder = serde_json::from_value(o).map_err(|e| format!("order line: {e}"))?;
-            out.push(w);
         }
         if let Some(parent) = children.keys().next() {
             return Err(format!(
-                "a JSONL line points at `{parent}`, which is neither an order nor a refund in the result"
+                "a JSONL line points at `{parent}`, which is not an order in the result"
             ));
         }
-        out.sort_by_key(|o| (convert::gid_number(&o.id), o.id.clone()));
-        Ok(out)
+        orders.sort_by(|a, b| {
+            (convert::gid_number(&a.id), &a.id).cmp(&(convert::gid_number(&b.id), &b.id))
+        });
+        Ok(orders)
     }
 }
 
@@ -476,7 +518,7 @@ fn reassemble(text: &str) -> Result<Vec<WireOrder>, String> {
     for line in text.lines() {
         r.push_line(line.as_bytes())?;
     }
-    r.finish()
+    r.finish()?.into_iter().map(RawOrder::parse).collect()
 }
 
 #[cfg(test)]
@@ -495,8 +537,8 @@ mod tests {
         assert_eq!(orders.len(), 2);
         assert_eq!(orders[0].id, "gid://shopify/Order/1");
         assert_eq!(orders[1].line_items.nodes.len(), 1);
-        let rl = orders[1].refunds[0].refund_line_items.as_ref().unwrap();
-        assert_eq!(rl.nodes.len(), 1);
+        // Refund lines come from follow-ups: still to be read.
+        assert!(orders[1].refunds[0].refund_line_items.is_none());
         assert!(reassemble(r#"{"id":"x","__parentId":"nobody"}"#).is_err());
     }
 }

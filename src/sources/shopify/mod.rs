@@ -14,7 +14,7 @@ mod bulk;
 mod convert;
 pub mod query;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Duration as StdDuration;
@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 
 use self::api::{
     AbandonedData, Envelope, GqlError, IdsData, LinesNode, NodeData, OrdersCountData, OrdersData,
-    RefundLinesNode, RefundsNode, ScopesData, ShopData, ThrottleStatus, WireOrder,
+    RefundLinesNode, RefundsBatchData, RefundsNode, ScopesData, ShopAndScopesData, ShopData,
+    ThrottleStatus, WireOrder, WireRefundLine,
 };
 use super::http::{HttpClient, Redactor, excerpt};
 use super::{SourceError, SyncContext};
@@ -53,7 +54,19 @@ pub struct ShopifySource {
     lookback: Duration,
     /// The last throttle status Shopify reported, and when.
     bucket: Mutex<Option<(ThrottleStatus, tokio::time::Instant)>>,
+    /// The last request's round trip, for the pacing margin.
+    rtt: Mutex<StdDuration>,
+    /// Per query name, the requested cost Shopify reported over okrsync's estimate: Shopify
+    /// says "running a query is the best way to find out its true cost", so pacing follows
+    /// what it reports rather than okrsync's model alone.
+    learned: Mutex<HashMap<String, f64>>,
+    /// Scopes read with the shop's facts by [`ShopifySource::store_info`], used once.
+    access: Mutex<Option<Access>>,
 }
+
+/// Slack added to the round trip in the pacing margin: the shop's clock and ours differ, and
+/// its bucket may restore in steps rather than continuously.
+const CLOCK_SLACK: StdDuration = StdDuration::from_millis(50);
 
 /// Tokens exchanged with client credentials, per shop and client id, with when to renew
 /// them: process-wide, so a daemon exchanges once per token lifetime, not once per run.
@@ -115,6 +128,9 @@ impl ShopifySource {
             http,
             lookback: store.lookback,
             bucket: Mutex::new(None),
+            rtt: Mutex::new(StdDuration::ZERO),
+            learned: Mutex::new(HashMap::new()),
+            access: Mutex::new(None),
         })
     }
 
@@ -135,14 +151,31 @@ impl ShopifySource {
         )
     }
 
+    /// Points restored while the margin lasts: one round trip plus [`CLOCK_SLACK`], plus one.
+    fn margin(&self, restore_rate: f64) -> f64 {
+        let rtt = *self.rtt.lock().unwrap_or_else(|e| e.into_inner());
+        1.0 + restore_rate * (rtt + CLOCK_SLACK).as_secs_f64()
+    }
+
     /// Waits until the bucket (as last reported, refilled since at the restore rate) holds
-    /// `cost` points, so requests do not run into THROTTLED.
-    async fn pace(&self, cost: u32, shutdown: &Shutdown) -> Result<(), SourceError> {
+    /// `cost` points plus a margin (one round trip and the clock difference), so requests
+    /// do not run into THROTTLED in steady state. Shopify admits a query only when the bucket
+    /// holds its *requested* cost; it then charges the actual cost, which the next reported
+    /// status reflects.
+    async fn pace(&self, name: &str, cost: u32, shutdown: &Shutdown) -> Result<(), SourceError> {
+        let ratio = self
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(1.0);
+        let cost = f64::from(cost) * ratio.max(1.0);
         let wait = {
             let guard = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
             match *guard {
                 Some((t, at)) if t.restore_rate > 0.0 => {
-                    let need = f64::from(cost).min(t.maximum_available);
+                    let need = (cost + self.margin(t.restore_rate)).min(t.maximum_available);
                     let now_available = (t.currently_available
                         + t.restore_rate * at.elapsed().as_secs_f64())
                     .min(t.maximum_available);
@@ -156,6 +189,29 @@ impl ShopifySource {
             sleep(StdDuration::from_secs_f64(secs.min(60.0)), shutdown).await?;
         }
         Ok(())
+    }
+
+    /// The largest page (1 to `max` items) of query `name`, costing `fixed + n × per_item`
+    /// by okrsync's model (scaled by what Shopify last reported for it), that the bucket
+    /// holds now with the pacing margin: sent at once instead of waiting for a full page.
+    fn affordable_page(&self, name: &str, fixed: u32, per_item: u32, max: u32) -> u32 {
+        let guard = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((t, at)) = *guard else {
+            return max;
+        };
+        drop(guard);
+        let ratio = self
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(1.0)
+            .max(1.0);
+        let available = (t.currently_available + t.restore_rate * at.elapsed().as_secs_f64())
+            .min(t.maximum_available);
+        let room = available - self.margin(t.restore_rate) - f64::from(fixed) * ratio;
+        ((room / (f64::from(per_item) * ratio)).floor().max(1.0) as u32).min(max)
     }
 
     /// The Admin API access token: the configured one, or (client credentials) a cached
@@ -269,7 +325,8 @@ impl ShopifySource {
         let token = self.access_token(shutdown).await?;
         let mut throttled = 0;
         loop {
-            self.pace(cost, shutdown).await?;
+            self.pace(name, cost, shutdown).await?;
+            let sent = tokio::time::Instant::now();
             let resp = self
                 .http
                 .send(&format!("POST {url} ({name})"), shutdown, |c| {
@@ -295,6 +352,19 @@ impl ShopifySource {
                 .as_ref()
                 .and_then(|e| e.cost.as_ref())
                 .and_then(|c| c.throttle_status);
+            *self.rtt.lock().unwrap_or_else(|e| e.into_inner()) = sent.elapsed();
+            if let Some(requested) = env
+                .extensions
+                .as_ref()
+                .and_then(|e| e.cost.as_ref())
+                .and_then(|c| c.requested_query_cost)
+                .filter(|r| *r > 0.0 && cost > 0)
+            {
+                self.learned
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_string(), requested / f64::from(cost));
+            }
             if let Some(t) = status {
                 *self.bucket.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some((t, tokio::time::Instant::now()));
@@ -322,10 +392,12 @@ impl ShopifySource {
                     .and_then(|c| c.requested_query_cost)
                     .unwrap_or(f64::from(cost));
                 let secs = match status {
-                    Some(t) if t.restore_rate > 0.0 => ((requested.min(t.maximum_available)
-                        - t.currently_available)
-                        / t.restore_rate)
-                        .max(0.05),
+                    Some(t) if t.restore_rate > 0.0 => {
+                        (((requested + self.margin(t.restore_rate)).min(t.maximum_available)
+                            - t.currently_available)
+                            / t.restore_rate)
+                            .max(0.05)
+                    }
                     _ => 1.0,
                 };
                 self.http.counters().retries.fetch_add(1, Ordering::Relaxed);
@@ -355,11 +427,33 @@ impl ShopifySource {
         }
     }
 
-    /// Reads the shop's time zone and currency.
+    /// Reads the shop's time zone and currency, and with them the token's scopes (kept for
+    /// the sync that follows, so a run with nothing new makes one request fewer).
     pub async fn store_info(&self, shutdown: &Shutdown) -> Result<StoreInfo, SourceError> {
-        let d: ShopData = self
-            .gql("Shop", query::SHOP, json!({}), 1, shutdown)
-            .await?;
+        let d = match self
+            .gql::<ShopAndScopesData>(
+                "ShopAndScopes",
+                query::SHOP_AND_SCOPES,
+                json!({}),
+                3,
+                shutdown,
+            )
+            .await
+        {
+            Ok(d) => {
+                *self.access.lock().unwrap_or_else(|e| e.into_inner()) =
+                    d.current_app_installation.map(|i| Access {
+                        scopes: Some(i.access_scopes.into_iter().map(|s| s.handle).collect()),
+                    });
+                ShopData { shop: d.shop }
+            }
+            // Scopes that cannot be listed are not a reason to fail: read the shop alone.
+            Err(SourceError::GraphQl { .. }) => {
+                self.gql("Shop", query::SHOP, json!({}), 1, shutdown)
+                    .await?
+            }
+            Err(e) => return Err(e),
+        };
         let timezone =
             StoreTz::parse(&d.shop.iana_timezone).map_err(|e| SourceError::Inconsistent {
                 url: self.endpoint(),
@@ -377,6 +471,9 @@ impl ShopifySource {
     }
 
     async fn access(&self, shutdown: &Shutdown) -> Access {
+        if let Some(a) = self.access.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return a;
+        }
         match self
             .gql::<ScopesData>("Scopes", query::SCOPES, json!({}), 2, shutdown)
             .await
@@ -484,6 +581,8 @@ impl ShopifySource {
                 }
             })?),
         };
+        let first_sync = cursor.is_none();
+        let resumed_bulk = matches!(cursor, Some(Cursor::Bulk { .. }));
         let from = match cursor {
             Some(Cursor::Incremental { at, id }) => Some((at, id)),
             Some(Cursor::Bulk { .. }) => Some(bulk::backfill(self, ctx, cursor).await?),
@@ -498,7 +597,19 @@ impl ShopifySource {
                 }
             }
         };
+        // A backfill (first sync, `--full`, or a resumed bulk backfill) saw every order id
+        // at its start: the first id listing is due one schedule tick later, not now.
+        let backfill_from = if first_sync {
+            Some(ctx.started_at)
+        } else if resumed_bulk {
+            from.map(|(at, _)| at)
+        } else {
+            None
+        };
         self.incremental(ctx, from).await?;
+        if let Some(at) = backfill_from {
+            ctx.backfill_saw_every_id(at).await?;
+        }
         self.abandoned(ctx).await?;
         // The orders are saved: a reconciliation that cannot be trusted is skipped (and
         // tried again next run), never a reason to fail the run.
@@ -552,8 +663,16 @@ impl ShopifySource {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
             }
+            // The first page is sized to what the bucket holds now (a run with nothing new,
+            // or the read after a backfill that drained the bucket, rarely needs more);
+            // later pages are full and paced.
+            let first = if after.is_none() {
+                self.affordable_page("Orders", 2, query::orders_cost(1) - 2, query::ORDERS_FIRST)
+            } else {
+                query::ORDERS_FIRST
+            };
             let vars = json!({
-                "first": query::ORDERS_FIRST,
+                "first": first,
                 "after": after,
                 "query": filter,
                 "lines": query::LINES_PER_ORDER,
@@ -564,7 +683,7 @@ impl ShopifySource {
                     "Orders",
                     &query::orders(),
                     vars,
-                    query::orders_cost(query::ORDERS_FIRST),
+                    query::orders_cost(first),
                     ctx.shutdown,
                 )
                 .await?;
@@ -587,6 +706,7 @@ impl ShopifySource {
             for i in unreadable.into_iter().rev() {
                 rows.remove(i);
             }
+            self.fill_refund_lines(&mut rows, ctx.shutdown).await?;
             let mut page = orders_page(&rows)?;
             for o in &page.orders {
                 let k = (o.modified_at, convert::gid_number(&o.platform_id));
@@ -615,8 +735,9 @@ impl ShopifySource {
         Ok(())
     }
 
-    /// Fetches line items beyond the first page, every refund when the page returned the
-    /// [`query::REFUNDS_PER_ORDER`] cap (the list may be cut), and every refund's line items.
+    /// Fetches line items beyond the first page and every refund when the page returned the
+    /// [`query::REFUNDS_PER_ORDER`] cap (the list may be cut). Refund line items come after,
+    /// for the whole page at once, from [`ShopifySource::fill_refund_lines`].
     async fn complete(&self, o: &mut WireOrder, shutdown: &Shutdown) -> Result<(), SourceError> {
         if o.refunds.len() >= query::REFUNDS_PER_ORDER as usize {
             let d: NodeData<RefundsNode> = self
@@ -667,32 +788,78 @@ impl ShopifySource {
                 .filter(|p| p.has_next_page)
                 .and_then(|p| p.end_cursor);
         }
-        for r in &mut o.refunds {
-            if r.refund_line_items.is_some() {
-                continue;
-            }
-            let mut all = api::Connection::default();
-            let mut after: Option<String> = None;
-            loop {
-                let d: NodeData<RefundLinesNode> = self
-                    .gql(
-                        "RefundLines",
-                        &query::refund_lines(),
-                        json!({"id": r.id, "first": query::REFUND_LINES_FIRST, "after": after}),
-                        query::refund_lines_cost(),
-                        shutdown,
-                    )
-                    .await?;
-                let Some(n) = d.node else { break };
-                all.nodes.extend(n.refund_line_items.nodes);
-                match n.refund_line_items.page_info {
-                    Some(p) if p.has_next_page && p.end_cursor.is_some() => after = p.end_cursor,
-                    _ => break,
-                }
-            }
-            r.refund_line_items = Some(all);
-        }
         Ok(())
+    }
+
+    /// Reads the line items of every refund in `orders` that has none yet: up to
+    /// [`query::BATCH_REFUNDS`] refunds per `nodes(ids:)` request (cost-paced like every
+    /// query), and a refund with more than [`query::BATCH_LINES_FIRST`] lines paged on by
+    /// itself. A refund the shop no longer returns (deleted since it was listed) gets no lines
+    /// and a warning: deleting a refund updates its order, which the incremental read after
+    /// the backfill reads again.
+    async fn fill_refund_lines(
+        &self,
+        orders: &mut [WireOrder],
+        shutdown: &Shutdown,
+    ) -> Result<u64, SourceError> {
+        let pending: Vec<String> = orders
+            .iter()
+            .flat_map(|o| o.refunds.iter())
+            .filter(|r| r.refund_line_items.is_none())
+            .map(|r| r.id.clone())
+            .collect();
+        let mut found: HashMap<String, api::Connection<WireRefundLine>> = HashMap::new();
+        let mut requests = 0;
+        for ids in pending.chunks(query::BATCH_REFUNDS as usize) {
+            let d: RefundsBatchData = self
+                .gql(
+                    "RefundLinesBatch",
+                    &query::refund_lines_batch(),
+                    json!({"ids": ids, "first": query::BATCH_LINES_FIRST}),
+                    query::refund_lines_batch_cost(ids.len() as u32),
+                    shutdown,
+                )
+                .await?;
+            requests += 1;
+            for n in d.nodes.into_iter().flatten() {
+                let mut lines = n.refund_line_items;
+                let mut next = lines
+                    .page_info
+                    .take()
+                    .filter(|p| p.has_next_page)
+                    .and_then(|p| p.end_cursor);
+                while let Some(after) = next.take() {
+                    let d: NodeData<RefundLinesNode> = self
+                        .gql(
+                            "RefundLines",
+                            &query::refund_lines(),
+                            json!({"id": n.id, "first": query::REFUND_LINES_FIRST, "after": after}),
+                            query::refund_lines_cost(),
+                            shutdown,
+                        )
+                        .await?;
+                    requests += 1;
+                    let Some(more) = d.node else { break };
+                    lines.nodes.extend(more.refund_line_items.nodes);
+                    next = more
+                        .refund_line_items
+                        .page_info
+                        .filter(|p| p.has_next_page)
+                        .and_then(|p| p.end_cursor);
+                }
+                found.insert(n.id, lines);
+            }
+        }
+        for r in orders.iter_mut().flat_map(|o| o.refunds.iter_mut()) {
+            if r.refund_line_items.is_none() {
+                let lines = found.remove(&r.id).unwrap_or_else(|| {
+                    tracing::warn!(store = %self.name, refund = %r.id, "the shop no longer returns this refund; its order is read again when it changes");
+                    api::Connection::default()
+                });
+                r.refund_line_items = Some(lines);
+            }
+        }
+        Ok(requests)
     }
 
     /// Reads abandoned checkouts updated since the stream's cursor (minus the lookback).
@@ -721,12 +888,18 @@ impl ShopifySource {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
             }
+            // Like orders: the first page is what the bucket holds now, later ones full.
+            let first = if after.is_none() {
+                self.affordable_page("AbandonedCheckouts", 2, 1, query::CHECKOUTS_FIRST)
+            } else {
+                query::CHECKOUTS_FIRST
+            };
             let r = self
                 .gql::<AbandonedData>(
                     "AbandonedCheckouts",
                     query::ABANDONED,
-                    json!({"first": query::CHECKOUTS_FIRST, "after": after, "query": filter}),
-                    2 + query::CHECKOUTS_FIRST,
+                    json!({"first": first, "after": after, "query": filter}),
+                    2 + first,
                     ctx.shutdown,
                 )
                 .await;
@@ -920,9 +1093,20 @@ fn cursor_json(c: &Cursor) -> String {
     serde_json::to_string(c).unwrap_or_default()
 }
 
+/// Converts complete orders. An order whose refund lines were not read yet is refused, so
+/// no order is ever stored (and counted) with part of its returns missing.
 fn orders_page(rows: &[WireOrder]) -> Result<Page, SourceError> {
     let mut page = Page::default();
     for w in rows {
+        if let Some(r) = w.refunds.iter().find(|r| r.refund_line_items.is_none()) {
+            return Err(SourceError::Inconsistent {
+                url: "orders".into(),
+                detail: format!(
+                    "order {} would be stored before the line items of its refund {} were read (a bug in okrsync; please report it)",
+                    w.id, r.id
+                ),
+            });
+        }
         page.orders
             .push(convert::order(w).map_err(|e| SourceError::Inconsistent {
                 url: "orders".into(),

@@ -34,6 +34,11 @@ pub const ORDERS_FIRST: u32 = (MAX_COST - 2)
 pub const MORE_LINES_FIRST: u32 = 90;
 /// Refund line items per follow-up page: 1 + 2 + 150 × 6 = 903.
 pub const REFUND_LINES_FIRST: u32 = 150;
+/// Refund line items read with each refund of a batched `nodes(ids:)` follow-up; a refund
+/// with more is paged on with [`refund_lines`] from its `endCursor`.
+pub const BATCH_LINES_FIRST: u32 = 4;
+/// Refunds per batched follow-up: each costs 1 + 2 + 4 × 6 = 27, so 36 cost 972.
+pub const BATCH_REFUNDS: u32 = MAX_COST / (3 + BATCH_LINES_FIRST * REFUND_LINE_NODE);
 /// Refunds listed by the follow-up query for an order that returned
 /// [`REFUNDS_PER_ORDER`] refunds (the list may have been cut): 3 + 250 × 3 = 753.
 pub const ALL_REFUNDS_FIRST: u32 = 250;
@@ -54,7 +59,18 @@ pub const fn refund_lines_cost() -> u32 {
     3 + REFUND_LINES_FIRST * REFUND_LINE_NODE
 }
 
+/// Requested cost of a batched refund-lines follow-up for `ids` refunds: `nodes(ids:)`
+/// returns a list, so each id costs one Refund object (1) plus its connection
+/// (2 + `BATCH_LINES_FIRST` × a refund line).
+pub const fn refund_lines_batch_cost(ids: u32) -> u32 {
+    ids * (3 + BATCH_LINES_FIRST * REFUND_LINE_NODE)
+}
+
 pub const SHOP: &str = "query Shop { shop { name ianaTimezone currencyCode } }";
+
+/// The shop's facts and the token's scopes in one request (each sync starts with both).
+pub const SHOP_AND_SCOPES: &str = "query ShopAndScopes { shop { name ianaTimezone currencyCode } \
+    currentAppInstallation { accessScopes { handle } } }";
 
 pub const SCOPES: &str = "query Scopes { currentAppInstallation { accessScopes { handle } } }";
 
@@ -110,6 +126,16 @@ pub fn refund_lines() -> String {
     )
 }
 
+/// The line items of many refunds at once: variables `ids` (refund GIDs, at most
+/// [`BATCH_REFUNDS`]) and `first`. A refund whose `pageInfo.hasNextPage` is true is paged on
+/// with [`refund_lines`].
+pub fn refund_lines_batch() -> String {
+    format!(
+        "query RefundLinesBatch($ids: [ID!]!, $first: Int!) {{ nodes(ids: $ids) {{ ... on Refund {{ id \
+         refundLineItems(first: $first) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {REFUND_LINE_FIELDS} }} }} }} }} }}"
+    )
+}
+
 /// Every order id (deleted-order reconciliation): variables `first`, `after`.
 pub const ORDER_IDS: &str = "query OrderIds($first: Int!, $after: String) { \
     orders(first: $first, after: $after, sortKey: ID) { pageInfo { hasNextPage endCursor } nodes { id } } }";
@@ -121,14 +147,22 @@ pub const ABANDONED: &str = "query AbandonedCheckouts($first: Int!, $after: Stri
     abandonedCheckouts(first: $first, after: $after, sortKey: ID, query: $query) { \
     pageInfo { hasNextPage endCursor } nodes { id createdAt completedAt } } }";
 
-/// Starts a bulk export of every order updated up to `until` (RFC 3339).
-pub fn bulk_run(until: &str) -> String {
-    let inner = format!(
+/// The bulk export of every order updated up to `until` (RFC 3339): orders (a connection)
+/// with their line items (a connection, nesting depth 2) and refund headers (`refunds` is a
+/// list, inline in the order's line). A refund's line items are a connection, and Shopify
+/// refuses "a connection field within a list field" in a bulk query, so they come afterwards
+/// from [`refund_lines_batch`] follow-ups.
+pub fn bulk_query(until: &str) -> String {
+    format!(
         "{{ orders(sortKey: UPDATED_AT, query: \"updated_at:<='{until}'\") {{ edges {{ node {{ {ORDER_FIELDS} \
-         refunds {{ id createdAt totalRefundedSet {{ shopMoney {{ amount }} }} \
-         refundLineItems {{ edges {{ node {{ id {REFUND_LINE_FIELDS} }} }} }} }} \
+         refunds {{ id createdAt totalRefundedSet {{ shopMoney {{ amount }} }} }} \
          lineItems {{ edges {{ node {{ {LINE_FIELDS} }} }} }} }} }} }} }}"
-    );
+    )
+}
+
+/// Starts the bulk export of [`bulk_query`].
+pub fn bulk_run(until: &str) -> String {
+    let inner = bulk_query(until);
     let quoted = serde_json::to_string(&inner).unwrap_or_default();
     format!(
         "mutation BulkRun {{ bulkOperationRunQuery(query: {quoted}) {{ \
@@ -155,6 +189,8 @@ mod tests {
         assert!(more_lines_cost() < MAX_COST);
         assert!(refund_lines_cost() < MAX_COST);
         assert!(all_refunds_cost() < MAX_COST);
+        assert!(refund_lines_batch_cost(BATCH_REFUNDS) <= MAX_COST);
+        assert!(refund_lines_batch_cost(BATCH_REFUNDS + 1) > MAX_COST);
         const { assert!(2 + IDS_FIRST < MAX_COST && 2 + CHECKOUTS_FIRST < MAX_COST) };
     }
 
@@ -163,5 +199,9 @@ mod tests {
         let q = bulk_run("2026-01-01T00:00:00Z");
         assert!(q.contains(r#"updated_at:<='2026-01-01T00:00:00Z'"#));
         assert!(q.starts_with("mutation BulkRun"));
+        assert!(
+            !q.contains("refundLineItems"),
+            "a connection inside the refunds list"
+        );
     }
 }

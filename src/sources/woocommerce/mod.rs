@@ -398,6 +398,21 @@ impl WooSource {
     /// Syncs orders, trashed orders and refunds.
     pub async fn sync(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
         let rules = self.settings.clone();
+        // A backfill lists every order: it stands for the first reconciliation.
+        let backfill_from = if ctx.full {
+            Some(ctx.started_at)
+        } else {
+            match ctx
+                .cursor("orders")
+                .await?
+                .as_deref()
+                .map(serde_json::from_str)
+            {
+                None => Some(ctx.started_at),
+                Some(Ok(Cursor::Backfill { started_at, .. })) => Some(started_at),
+                Some(_) => None,
+            }
+        };
         let orders = Listing {
             stream: "orders",
             path: "orders",
@@ -453,6 +468,9 @@ impl WooSource {
             Err(e) => return Err(e),
         }
         self.fetch_missing_refunds(ctx).await?;
+        if let Some(at) = backfill_from {
+            ctx.backfill_saw_every_id(at).await?;
+        }
         match self.reconcile_if_due(ctx).await {
             Err(SourceError::Cancelled) => Err(SourceError::Cancelled),
             Err(SourceError::Store(e)) => Err(SourceError::Store(e)),
