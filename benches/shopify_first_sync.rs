@@ -9,6 +9,8 @@
 //! history (about 15,000 orders); `OKRSYNC_BENCH_LATENCY_MS` (default 100) the latency;
 //! `OKRSYNC_BENCH_SMALL_DAYS` (default 12) the small shop.
 
+#![allow(clippy::disallowed_methods)] // a simulator, test or bench may read the system clock
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -653,7 +653,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "7".parse().unwrap());
         assert_eq!(
-            parse_retry_after(&h, chrono::Utc::now()),
+            parse_retry_after(
+                &h,
+                chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+            ),
             Some(Duration::from_secs(7))
         );
     }

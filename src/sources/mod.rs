@@ -233,9 +233,9 @@ impl AnySource {
             PlatformSettings::WooCommerce(w) => Ok(AnySource::WooCommerce(
                 woocommerce::WooSource::new(store, w, clock)?,
             )),
-            PlatformSettings::Shopify(s) => {
-                Ok(AnySource::Shopify(shopify::ShopifySource::new(store, s)?))
-            }
+            PlatformSettings::Shopify(s) => Ok(AnySource::Shopify(shopify::ShopifySource::new(
+                store, s, clock,
+            )?)),
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use okrsync::config::{self, Settings, StoreSelector};
 use okrsync::daemon::keyresults::{self, Loaded};
-use okrsync::daemon::sync::{SyncReport, sync_store};
+use okrsync::daemon::sync::{SyncJob, SyncReport, sync_store};
 use okrsync::daemon::{Clock, Shutdown, ShutdownTrigger};
 use okrsync::kpi::{KpiId, Value, WindowSpec};
 use okrsync::sources::{Progress, QuietProgress};
@@ -24,6 +24,8 @@ struct Shop {
     config_path: std::path::PathBuf,
     settings: Settings,
     db: Store,
+    /// The store's job, its source kept between runs as the daemon keeps it.
+    job: SyncJob,
 }
 
 impl Shop {
@@ -47,26 +49,29 @@ impl Shop {
         write_private(&config_path, &text);
         let settings = config::load(&config_path, &HashMap::new()).unwrap();
         let db = Store::open(&settings.database.path).await.unwrap();
+        let job = SyncJob::store(settings.stores[0].clone());
         Shop {
             sim,
             _dir: dir,
             config_path,
             settings,
             db,
+            job,
         }
     }
 
     async fn sync_with(&self, shutdown: &Shutdown, progress: &dyn Progress) -> SyncReport {
-        sync_store(
-            &self.settings.stores[0],
-            &self.db,
-            &Clock::System,
-            shutdown,
-            progress,
-            false,
-        )
-        .await
-        .unwrap()
+        self.job
+            .sync(
+                &self.settings,
+                &self.db,
+                &Clock::System,
+                shutdown,
+                progress,
+                false,
+            )
+            .await
+            .unwrap()
     }
 
     async fn sync(&self) -> SyncReport {
@@ -803,6 +808,26 @@ async fn client_credentials_are_exchanged_for_a_cached_token() {
         exchanges, 1,
         "the token is cached across runs until it expires"
     );
+    // The token belongs to the source that exchanged it, not to the process: a one-off sync
+    // with its own source exchanges again.
+    let r = sync_store(
+        &shop.settings.stores[0],
+        &shop.db,
+        &Clock::System,
+        &Shutdown::never(),
+        &QuietProgress,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, "ok");
+    let exchanges = shop
+        .sim
+        .requests()
+        .iter()
+        .filter(|q| q.operation == "TokenExchange")
+        .count();
+    assert_eq!(exchanges, 2);
     assert!(
         reqs.iter()
             .filter(|q| !q.operation.is_empty() && q.operation != "TokenExchange")

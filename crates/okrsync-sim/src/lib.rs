@@ -4,6 +4,8 @@
 //! PageSpeed), with fault knobs. okrsync reaches them over HTTP like any store; nothing in its
 //! production path knows about them.
 
+#![allow(clippy::disallowed_methods)] // a simulator, test or bench may read the system clock
+
 pub mod sim_analytics;
 pub mod sim_shopify;
 pub mod sim_woo;

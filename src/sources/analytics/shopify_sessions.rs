@@ -200,7 +200,7 @@ impl ShopifySessions {
             PlatformSettings::Shopify(p) => Ok(ShopifySessions {
                 clock: clock.clone(),
                 store: s.store.name.clone(),
-                shop: ShopifySource::new(&s.store, p)?,
+                shop: ShopifySource::new(&s.store, p, clock)?,
             }),
             #[allow(unreachable_patterns)]
             _ => Err(SourceError::Config(format!(

@@ -33,7 +33,7 @@ use super::http::{HttpClient, Redactor, excerpt};
 use super::{SourceError, SyncContext};
 use crate::config::{ExposeSecret, ShopifyAuth, ShopifySettings, StoreSettings};
 use crate::domain::{StoreInfo, StoreTz};
-use crate::runtime::Shutdown;
+use crate::runtime::{Clock, Shutdown};
 use crate::store::Page;
 
 /// THROTTLED answers waited out for one request before the run gives up.
@@ -62,20 +62,14 @@ pub struct ShopifySource {
     learned: Mutex<HashMap<String, f64>>,
     /// Scopes read with the shop's facts by [`ShopifySource::store_info`], used once.
     access: Mutex<Option<Access>>,
+    /// A token exchanged with client credentials and when to renew it. The daemon keeps a
+    /// source for the life of its job, so it exchanges once per token lifetime, not per run.
+    token: Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
 /// Slack added to the round trip in the pacing margin: the shop's clock and ours differ, and
 /// its bucket may restore in steps rather than continuously.
 const CLOCK_SLACK: StdDuration = StdDuration::from_millis(50);
-
-/// Tokens exchanged with client credentials, per shop and client id, with when to renew
-/// them: process-wide, so a daemon exchanges once per token lifetime, not once per run.
-type TokenCache = std::collections::HashMap<String, (String, tokio::time::Instant)>;
-
-fn tokens() -> &'static Mutex<TokenCache> {
-    static TOKENS: std::sync::OnceLock<Mutex<TokenCache>> = std::sync::OnceLock::new();
-    TOKENS.get_or_init(|| Mutex::new(TokenCache::new()))
-}
 
 /// The position of the `orders` stream, stored as JSON in the `cursors` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +100,11 @@ impl Access {
 }
 
 impl ShopifySource {
-    pub fn new(store: &StoreSettings, s: &ShopifySettings) -> Result<ShopifySource, SourceError> {
+    pub fn new(
+        store: &StoreSettings,
+        s: &ShopifySettings,
+        clock: &Clock,
+    ) -> Result<ShopifySource, SourceError> {
         let mut redactor = Redactor::default();
         match &s.auth {
             ShopifyAuth::Token(t) => redactor.add(t.expose_secret()),
@@ -121,7 +119,8 @@ impl ShopifySource {
         let http = HttpClient::for_store(store, redactor)?.with_auth_hint(format!(
             "; check access_token (or client_id and client_secret) of store `{}` and that the app has the read_orders, read_all_orders and read_customers scopes",
             store.name
-        ));
+        ))
+        .with_clock(clock.clone());
         Ok(ShopifySource {
             name: store.name.clone(),
             settings: Box::new(s.clone()),
@@ -131,6 +130,7 @@ impl ShopifySource {
             rtt: Mutex::new(StdDuration::ZERO),
             learned: Mutex::new(HashMap::new()),
             access: Mutex::new(None),
+            token: Mutex::new(None),
         })
     }
 
@@ -224,12 +224,9 @@ impl ShopifySource {
                 client_secret,
             } => (client_id, client_secret),
         };
-        let key = self.token_key();
-        if let Some((t, until)) = tokens().lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+        if let Some((t, until)) = &*self.token.lock().unwrap_or_else(|e| e.into_inner())
             && tokio::time::Instant::now() < *until
         {
-            // Another source (e.g. shopify_sessions) may have fetched it: redact it here too.
-            self.http.redactor().add_late(t);
             return Ok(t.clone());
         }
         let url = format!(
@@ -284,28 +281,13 @@ impl ShopifySource {
         let expires_in = v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600);
         let until = tokio::time::Instant::now()
             + StdDuration::from_secs(expires_in.saturating_sub(60).max(1));
-        tokens()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (token.clone(), until));
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some((token.clone(), until));
         Ok(token)
-    }
-
-    fn token_key(&self) -> String {
-        match &self.settings.auth {
-            ShopifyAuth::ClientCredentials { client_id, .. } => {
-                format!("{}\n{}", self.settings.shop, client_id.expose_secret())
-            }
-            ShopifyAuth::Token(_) => String::new(),
-        }
     }
 
     /// Forgets an exchanged token (after the API refused it).
     fn forget_token(&self) {
-        tokens()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.token_key());
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Sends one GraphQL document. Paces by cost, waits out THROTTLED, and turns any other

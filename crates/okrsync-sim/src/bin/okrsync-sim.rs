@@ -8,6 +8,8 @@
 //! Prints one JSON line on stdout (`url`, credentials, order count), then serves; on Ctrl-C
 //! (SIGINT) or SIGTERM prints `requests: N` (answered requests) on stderr and exits.
 
+#![allow(clippy::disallowed_methods)] // a simulator, test or bench may read the system clock
+
 use std::time::Duration;
 
 fn usage() -> ! {
