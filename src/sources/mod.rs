@@ -119,6 +119,75 @@ pub fn deletion_limit(live: usize) -> usize {
     ((live as f64 * MAX_DELETED_SHARE).floor() as usize).max(MAX_DELETED_FLOOR)
 }
 
+/// What a platform's id listing found, for [`mark_absent_deleted`].
+pub(crate) struct IdListing<'a> {
+    /// Every order id the complete listing returned.
+    pub seen: &'a std::collections::HashSet<String>,
+    /// Orders created before this are invisible to the listing (Shopify without
+    /// `read_all_orders`): never candidates.
+    pub horizon: Option<DateTime<Utc>>,
+    /// The endpoint listed, for errors.
+    pub url: String,
+    /// Where the guard is explained, for errors.
+    pub docs: &'static str,
+}
+
+/// The deleted-order step both platforms share, first half: after a complete id listing, the
+/// stored orders absent from it and created before the run began are candidates; more than
+/// [`deletion_limit`] of them marks nothing (the listing looks incomplete). The platform then
+/// confirms what it must and hands the rest to [`mark_deleted`].
+pub(crate) fn absent_orders(
+    ctx: &SyncContext<'_>,
+    stored: Vec<(String, DateTime<Utc>)>,
+    listing: IdListing<'_>,
+) -> Result<Vec<String>, SourceError> {
+    let live = stored.len();
+    let candidates: Vec<String> = stored
+        .into_iter()
+        .filter(|(id, created)| {
+            !listing.seen.contains(id)
+                && *created < ctx.started_at
+                && listing.horizon.is_none_or(|h| *created >= h)
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if candidates.len() > deletion_limit(live) {
+        return Err(SourceError::Inconsistent {
+            url: listing.url,
+            detail: format!(
+                "{} of {live} stored orders are missing from the store's id listing, more than one run may mark deleted ({}% or {}); nothing was marked (a guard against an incomplete listing; see {})",
+                candidates.len(),
+                MAX_DELETED_SHARE * 100.0,
+                MAX_DELETED_FLOOR,
+                listing.docs,
+            ),
+        });
+    }
+    Ok(candidates)
+}
+
+/// The deleted-order step both platforms share, second half: marks `missing` deleted together
+/// with the `reconcile` cursor at `at` (the reconciliation's time). Returns how many changed.
+pub(crate) async fn mark_deleted(
+    ctx: &mut SyncContext<'_>,
+    missing: Vec<String>,
+    at: DateTime<Utc>,
+) -> Result<u64, SourceError> {
+    let n = ctx
+        .db
+        .mark_orders_deleted(
+            ctx.store_id,
+            missing,
+            Some(("reconcile".into(), at.to_rfc3339())),
+            at,
+        )
+        .await?;
+    if n > 0 {
+        tracing::info!(store = %ctx.store_name, deleted = n, "reconciliation: orders deleted from the store are now excluded");
+    }
+    Ok(n as u64)
+}
+
 /// Progress that reports nothing beyond `tracing` debug lines.
 pub struct QuietProgress;
 

@@ -994,39 +994,15 @@ impl ShopifySource {
         let horizon = (access.all_orders() != Some(true))
             .then(|| ctx.started_at - Duration::days(RECENT_DAYS - 1));
         let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
-        let live = stored.len();
-        let missing: Vec<String> = stored
-            .into_iter()
-            .filter(|(id, created)| {
-                !seen.contains(id)
-                    && *created < ctx.started_at
-                    && horizon.is_none_or(|h| *created >= h)
-            })
-            .map(|(id, _)| id)
-            .collect();
-        if missing.len() > super::deletion_limit(live) {
-            return Err(SourceError::Inconsistent {
-                url: self.endpoint(),
-                detail: format!(
-                    "{} of {live} stored orders are missing from the shop's listing, more than one run may mark deleted ({}% or {}); nothing was marked (a guard against an incomplete listing; see docs/shopify.md, \"Deleted orders\")",
-                    missing.len(),
-                    super::MAX_DELETED_SHARE * 100.0,
-                    super::MAX_DELETED_FLOOR,
-                ),
-            });
-        }
-        let n = ctx
-            .db
-            .mark_orders_deleted(
-                ctx.store_id,
-                missing,
-                Some(("reconcile".into(), now.to_rfc3339())),
-                now,
-            )
-            .await?;
-        if n > 0 {
-            tracing::info!(store = %self.name, deleted = n, "reconciliation: orders deleted from the shop are now excluded");
-        }
+        let listing = super::IdListing {
+            seen: &seen,
+            horizon,
+            url: self.endpoint(),
+            docs: "docs/shopify.md, \"Deleted orders\"",
+        };
+        // The listing was checked against ordersCount: an absent order is gone.
+        let missing = super::absent_orders(ctx, stored, listing)?;
+        super::mark_deleted(ctx, missing, now).await?;
         Ok(())
     }
 }

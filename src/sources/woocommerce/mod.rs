@@ -531,43 +531,23 @@ impl WooSource {
         }
         let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
         self.fetch_unknown(ctx, &seen, &stored).await?;
-        let live = stored.len();
-        let candidates: Vec<String> = stored
-            .into_iter()
-            .filter(|(id, created)| !seen.contains(id) && *created < ctx.started_at)
-            .map(|(id, _)| id)
-            .collect();
-        if candidates.len() > super::deletion_limit(live) {
-            return Err(SourceError::Inconsistent {
-                url: format!("{}/wp-json/wc/v3/orders", self.site()),
-                detail: format!(
-                    "{} of {live} stored orders are missing from the store's listings, more than one run may check (5 % or 3); nothing was marked (a guard against an incomplete listing; see docs/reliability.md)",
-                    candidates.len()
-                ),
-            });
-        }
+        let listing = super::IdListing {
+            seen: &seen,
+            horizon: None,
+            url: format!("{}/wp-json/wc/v3/orders", self.site()),
+            docs: "docs/reliability.md",
+        };
         // Rows can move under a paged listing: confirm each candidate on its own. Only a 404
         // ("invalid ID") proves the order is gone.
         let mut missing = Vec::new();
-        for id in candidates {
+        for id in super::absent_orders(ctx, stored, listing)? {
             match self.get(&format!("orders/{id}"), &[], ctx.shutdown).await {
                 Err(SourceError::Status { status: 404, .. }) => missing.push(id),
                 Ok(_) => {}
                 Err(e) => return Err(e),
             }
         }
-        let n = ctx
-            .db
-            .mark_orders_deleted(
-                ctx.store_id,
-                missing,
-                Some(("reconcile".into(), now.to_rfc3339())),
-                now,
-            )
-            .await?;
-        if n > 0 {
-            tracing::info!(store = %self.name, deleted = n, "reconciliation: orders deleted from the store are now excluded");
-        }
+        super::mark_deleted(ctx, missing, now).await?;
         Ok(())
     }
 
