@@ -481,6 +481,17 @@ impl HttpClient {
         Ok(Ok(body))
     }
 
+    /// A transport error, and whether retrying can help (never for a refused certificate).
+    pub(crate) fn transport_failure(&self, what: &str, e: reqwest::Error) -> (SourceError, bool) {
+        let retryable = certificate_error(&e).is_none();
+        (self.transport_error(what, e), retryable)
+    }
+
+    /// The largest answer this client reads (`max_response_mb`).
+    pub(crate) fn max_response_bytes(&self) -> u64 {
+        self.max_body
+    }
+
     pub(crate) fn transport_error(&self, what: &str, e: reqwest::Error) -> SourceError {
         if let Some(c) = certificate_error(&e) {
             let host = e

@@ -119,7 +119,33 @@ pub fn deletion_limit(live: usize) -> usize {
     ((live as f64 * MAX_DELETED_SHARE).floor() as usize).max(MAX_DELETED_FLOOR)
 }
 
-/// What a platform's id listing found, for [`mark_absent_deleted`].
+/// A modification time further than this beyond the store's own clock is not trusted: stored
+/// as is, it would make every later, real version look older.
+pub(crate) const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::days(1);
+
+/// Orders claiming a modification time more than [`FUTURE_TOLERANCE`] beyond the store's
+/// clock (`store_now`: its `Date` header where the platform sends one, else ours) are stored
+/// as modified at that clock, with a warning naming them: a bogus date (a plugin, an import, a
+/// clock set to 2099 for a moment) would otherwise make every later, real change look older
+/// and be ignored. Both platforms.
+pub(crate) fn distrust_future_dates(store: &str, page: &mut Page, store_now: DateTime<Utc>) {
+    use chrono::SubsecRound;
+    for o in &mut page.orders {
+        if o.modified_at > store_now + FUTURE_TOLERANCE {
+            tracing::warn!(
+                store,
+                "order {} claims it was modified at {} but the store's clock says {}: the date is not trusted, the order is stored as modified at {}",
+                o.platform_id,
+                o.modified_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                store_now.format("%Y-%m-%dT%H:%M:%SZ"),
+                store_now.format("%Y-%m-%dT%H:%M:%SZ"),
+            );
+            o.modified_at = store_now.trunc_subsecs(0);
+        }
+    }
+}
+
+/// What a platform's id listing found, for [`absent_orders`].
 pub(crate) struct IdListing<'a> {
     /// Every order id the complete listing returned.
     pub seen: &'a std::collections::HashSet<String>,

@@ -78,6 +78,33 @@ impl Shop {
         self.sync_with(&Shutdown::never(), &QuietProgress).await
     }
 
+    /// `okrsync sync --full`.
+    async fn sync_full(&self) -> SyncReport {
+        self.job
+            .sync(
+                &self.settings,
+                &self.db,
+                &Clock::System,
+                &Shutdown::never(),
+                &QuietProgress,
+                true,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// The stored status and modification time of an order.
+    fn stored(&self, id: u64) -> (String, String) {
+        rusqlite::Connection::open(&self.settings.database.path)
+            .unwrap()
+            .query_row(
+                "SELECT status, modified_at FROM orders WHERE platform_id LIKE '%/' || ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
     async fn kpi(&self, id: KpiId, window: &str) -> Option<Value> {
         kpi_of(&self.settings, &self.db, id, window).await
     }
@@ -1188,4 +1215,53 @@ async fn pacing_follows_the_requested_cost_shopify_reports() {
         throttled <= 1,
         "{throttled} THROTTLED answers over {pages} pages"
     );
+}
+
+/// A bogus future `updatedAt` does not freeze an order: a date more than a day beyond the
+/// clock is not trusted, and `sync --full` takes the shop's current state as the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bogus_future_updated_at_does_not_freeze_an_order() {
+    let data = dataset();
+    let (a, b) = {
+        let mut ids = data.orders.keys();
+        (*ids.next().unwrap(), *ids.next().unwrap())
+    };
+    let shop = Shop::start(ShopState::new(data, TOKEN), "").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    shop.sim.with_state(|s| {
+        s.data.now_override = None;
+        s.data.set_status(a, "cancelled");
+        s.data.orders.get_mut(&a).unwrap().modified = at(2099, 1, 1, 0, 0);
+    });
+    assert_eq!(shop.sync().await.status, "ok");
+    let (status, modified) = shop.stored(a);
+    assert_eq!(status, "cancelled");
+    assert!(
+        modified.as_str() < "2030",
+        "stored at the clock: {modified}"
+    );
+    // The shop corrects it at a normal date: the next sync reads it.
+    shop.sim.with_state(|s| s.data.set_status(a, "completed"));
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_ne!(shop.stored(a).0, "cancelled", "the order stayed frozen");
+    // Within the tolerance a date is trusted: a shop clock 6 hours ahead stamps order B, then
+    // B is cancelled "earlier". An incremental run keeps the newer-looking version; a full
+    // sync takes the shop's state as the truth.
+    shop.sim.with_state(|s| {
+        s.data.now_override = Some(chrono::Utc::now() + chrono::Duration::hours(6));
+        s.data.set_status(b, "on-hold");
+        s.data.now_override = None;
+    });
+    assert_eq!(shop.sync().await.status, "ok");
+    let held = shop.stored(b).0;
+    shop.sim.with_state(|s| s.data.set_status(b, "cancelled"));
+    assert_eq!(shop.sync().await.status, "ok");
+    assert_eq!(
+        shop.stored(b).0,
+        held,
+        "an incremental run keeps the newer-looking version"
+    );
+    let r = shop.sync_full().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(shop.stored(b).0, "cancelled", "a full sync overwrites");
 }

@@ -227,6 +227,9 @@ async fn store_result(
                 }
             };
             page.cursor = Some(("orders".into(), cursor_json(&next)));
+            super::super::distrust_future_dates(&src.name, &mut page, ctx.clock.now());
+            // A backfill reads the shop's current state: it is the truth.
+            page.overwrite = true;
             ctx.commit(batch.len() as u64, page).await?;
             ctx.progress
                 .update(&src.name, "orders_bulk", stored as u64, Some(total));
@@ -334,7 +337,7 @@ async fn download_once(
         .timeout(DOWNLOAD_TIMEOUT)
         .send()
         .await
-        .map_err(|e| (src.http.transport_error(what, e), true))?;
+        .map_err(|e| src.http.transport_failure(what, e))?;
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
@@ -366,7 +369,7 @@ async fn download_once(
                     true,
                 ));
             }
-            Ok(Err(e)) => return Err((src.http.transport_error(what, e), true)),
+            Ok(Err(e)) => return Err(src.http.transport_failure(what, e)),
             Ok(Ok(None)) => break,
             Ok(Ok(Some(c))) => c,
         };
@@ -392,6 +395,20 @@ async fn download_once(
             rest = &rest[i + 1..];
         }
         partial.extend_from_slice(rest);
+        // The result is streamed line by line; one line (one object) is never near the limit
+        // unless the answer is not JSONL at all.
+        if partial.len() as u64 > src.http.max_response_bytes() {
+            return Err((
+                SourceError::Http {
+                    url: what.to_string(),
+                    message: format!(
+                        "failed: one line of the bulk result is larger than {} MiB, the limit set by max_response_mb; okrsync stopped reading it (not retried)",
+                        src.http.max_response_bytes() >> 20
+                    ),
+                },
+                false,
+            ));
+        }
     }
     r.push_line(&partial).map_err(|detail| {
         (

@@ -705,6 +705,8 @@ impl ShopifySource {
                 "orders".into(),
                 cursor_json(&Cursor::Incremental { at, id }),
             ));
+            super::distrust_future_dates(&self.name, &mut page, ctx.clock.now());
+            page.overwrite = ctx.full;
             ctx.commit(fetched, page).await?;
             done += fetched;
             ctx.progress.update(&self.name, "orders", done, None);

@@ -28,9 +28,6 @@ const PER_PAGE: u64 = 100;
 const REFUND_FALLBACK_BATCH: usize = 20;
 /// Orders listed by the store but missing from the database fetched per reconciliation.
 const UNKNOWN_FETCH_MAX: usize = 100;
-/// A modification time further than this beyond the store's own clock (its `Date` header)
-/// is not trusted: stored as is, it would make every later, real version look older.
-const FUTURE_TOLERANCE: Duration = Duration::days(1);
 
 /// A WooCommerce store.
 pub struct WooSource {
@@ -934,19 +931,7 @@ impl WooSource {
             .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
             .map(|d| d.with_timezone(&Utc))
             .unwrap_or_else(|| ctx.clock.now());
-        for o in &mut page.orders {
-            if o.modified_at > store_now + FUTURE_TOLERANCE {
-                tracing::warn!(
-                    store = %self.name,
-                    "order {} claims date_modified_gmt {} but the store's clock says {}: the date is not trusted, the order is stored as modified at {}",
-                    o.platform_id,
-                    o.modified_at.format("%Y-%m-%dT%H:%M:%S"),
-                    store_now.format("%Y-%m-%dT%H:%M:%SZ"),
-                    store_now.format("%Y-%m-%dT%H:%M:%SZ"),
-                );
-                o.modified_at = store_now.trunc_subsecs(0);
-            }
-        }
+        super::distrust_future_dates(&self.name, page, store_now);
     }
 
     /// A page repeated a row in place of another: it has the promised number of rows, but
