@@ -14,7 +14,7 @@ mod runs;
 pub use analytics::LastRun;
 pub use checkins::{CheckinRow, NewCheckin};
 pub use migrations::SCHEMA_VERSION;
-pub use orders::{Page, PageStats, StoreRow};
+pub use orders::{Page, PageStats, StoreFacts, StoreRow};
 pub use runs::{BUSY, HEARTBEAT_EVERY, RunRow, RunStart, RunStatus, RunSummary, process_owner};
 
 use std::path::{Path, PathBuf};

@@ -22,6 +22,17 @@ pub struct StoreRow {
     pub currency: Option<String>,
 }
 
+/// Store facts as last read from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFacts {
+    pub info: StoreInfo,
+    /// When they were read.
+    pub read_at: DateTime<Utc>,
+    /// What in the configuration they depend on (the shop, a configured time zone): facts read
+    /// under another key are not reused.
+    pub key: String,
+}
+
 /// One page of fetched records and the cursor to store with them, atomically.
 #[derive(Debug, Default)]
 pub struct Page {
@@ -105,19 +116,57 @@ impl Store {
         .await
     }
 
-    /// Records the time zone and currency read from the store.
+    /// Records the time zone and currency read from the store at `now`, under the
+    /// configuration `key` (see [`StoreFacts::key`]).
     pub async fn update_store_info(
         &self,
         store_id: i64,
         info: StoreInfo,
+        key: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let key = key.to_string();
         self.call(move |db| {
             db.conn.execute(
-                "UPDATE stores SET timezone = ?2, currency = ?3, updated_at = ?4 WHERE id = ?1",
-                params![store_id, info.timezone.name(), info.currency, ts(now)],
+                "UPDATE stores SET timezone = ?2, currency = ?3, updated_at = ?4, facts_key = ?5 WHERE id = ?1",
+                params![store_id, info.timezone.name(), info.currency, ts(now), key],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// The store facts last recorded by [`Store::update_store_info`], if any (and readable).
+    pub async fn store_facts(&self, store_id: i64) -> Result<Option<StoreFacts>, StoreError> {
+        self.call(move |db| {
+            type Row = (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let row: Option<Row> = db
+                .conn
+                .query_row(
+                    "SELECT timezone, currency, updated_at, facts_key FROM stores WHERE id = ?1",
+                    [store_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((Some(tz), Some(currency), Some(at), Some(key))) = row else {
+                return Ok(None);
+            };
+            // Unreadable facts are read again from the store rather than failing the run.
+            let (Ok(timezone), Ok(read_at)) =
+                (StoreTz::parse(&tz), parse_ts("stores.updated_at", &at))
+            else {
+                return Ok(None);
+            };
+            Ok(Some(StoreFacts {
+                info: StoreInfo { timezone, currency },
+                read_at,
+                key,
+            }))
         })
         .await
     }
@@ -265,13 +314,33 @@ impl Store {
     }
 
     /// Re-derives the `counted` flag of a store's orders after its status rules changed.
-    pub async fn recount<F>(&self, store_id: i64, counts: F) -> Result<u64, StoreError>
+    /// `rules` names the rules `counts` applies: when the stored flags already follow them
+    /// (the usual case), nothing is read (a scan of every order would cost each run in
+    /// proportion to the store's history).
+    pub async fn recount<F>(&self, store_id: i64, rules: &str, counts: F) -> Result<u64, StoreError>
     where
         F: Fn(&str, bool, bool) -> bool + Send + 'static,
     {
+        let rules = rules.to_string();
         self.call(move |db| {
+            let stored: Option<String> = db
+                .conn
+                .query_row(
+                    "SELECT count_rules FROM stores WHERE id = ?1",
+                    [store_id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            if stored.as_deref() == Some(rules.as_str()) {
+                return Ok(0);
+            }
             let tx = db.write_tx()?;
             let mut changed = 0;
+            tx.execute(
+                "UPDATE stores SET count_rules = ?2 WHERE id = ?1",
+                params![store_id, rules],
+            )?;
             {
                 let mut stmt = tx.prepare(
                     "SELECT platform_id, status, test, trashed, deleted, counted FROM orders WHERE store_id = ?1",
