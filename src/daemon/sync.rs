@@ -229,17 +229,12 @@ async fn run(
     let store_id = db
         .ensure_store(&store.name, source.platform(), &store.identity())
         .await?;
-    let mut info = source.store_info(shutdown).await?;
-    if let Some(tz) = store.timezone {
-        info.timezone = tz;
-    }
-    tracing::info!(timezone = %info.timezone, currency = %info.currency, "store facts read");
-    db.update_store_info(store_id, info, clock.now()).await?;
+    store_facts(store, source, db, clock, shutdown, store_id, full).await?;
     match &store.platform {
         PlatformSettings::WooCommerce(w) => {
             let rules = w.clone();
             let changed = db
-                .recount(store_id, move |status, _test, trashed| {
+                .recount(store_id, &count_rules(w), move |status, _test, trashed| {
                     !trashed && rules.counts(status)
                 })
                 .await?;
@@ -277,5 +272,59 @@ async fn run(
     match r {
         Ok(()) if !ctx.skipped.is_empty() => Err(SourceError::Skipped(ctx.skipped)),
         r => r,
+    }
+}
+
+/// How long store facts (time zone, currency) read from a store are reused: they rarely
+/// change, and reading them costs requests on every run (two on WooCommerce). `sync --full`
+/// reads them at once; `check --online` always reads them live.
+pub const STORE_FACTS_MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// What the store facts depend on in the configuration: the shop and a configured time zone.
+/// Facts recorded under another key (another shop, a time zone added or removed) are read again.
+fn facts_key(store: &StoreSettings) -> String {
+    let tz = store.timezone.map(|t| t.name()).unwrap_or_default();
+    format!("{} {}|tz={tz}", store.platform_name(), store.identity())
+}
+
+/// Reads the store's facts, or reuses the stored ones while they are fresh (younger than
+/// [`STORE_FACTS_MAX_AGE`], read under the same configuration, not a full sync). The same
+/// rule for every platform.
+async fn store_facts(
+    store: &StoreSettings,
+    source: &AnySource,
+    db: &Store,
+    clock: &Clock,
+    shutdown: &Shutdown,
+    store_id: i64,
+    full: bool,
+) -> Result<(), SourceError> {
+    let key = facts_key(store);
+    let now = clock.now();
+    if !full
+        && let Some(f) = db.store_facts(store_id).await?
+        && f.key == key
+        && f.read_at <= now
+        && now - f.read_at < STORE_FACTS_MAX_AGE
+    {
+        tracing::debug!(timezone = %f.info.timezone, currency = %f.info.currency, read_at = %f.read_at, "store facts reused");
+        return Ok(());
+    }
+    let mut info = source.store_info(shutdown).await?;
+    if let Some(tz) = store.timezone {
+        info.timezone = tz;
+    }
+    tracing::info!(timezone = %info.timezone, currency = %info.currency, "store facts read");
+    db.update_store_info(store_id, info, &key, now).await?;
+    Ok(())
+}
+
+/// Names the order status rules of a WooCommerce store (see [`Store::recount`]). Bump the
+/// version when the code deciding what counts changes, so stored flags are re-derived once.
+fn count_rules(w: &crate::config::WooSettings) -> String {
+    const VERSION: u32 = 1;
+    match &w.counted_statuses {
+        Some(list) => format!("v{VERSION};counted={}", list.join(",")),
+        None => format!("v{VERSION};excluded={}", w.excluded_statuses.join(",")),
     }
 }

@@ -181,6 +181,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, review_id)
     ) WITHOUT ROWID;
     "#,
+    // 4: store facts (time zone, currency) are reused for a day: `facts_key` says which
+    // configuration read them (`updated_at` is when); `count_rules` names the status rules the
+    // stored `counted` flags follow, so a sync re-derives them only when the rules change.
+    r#"
+    ALTER TABLE stores ADD COLUMN facts_key TEXT;
+    ALTER TABLE stores ADD COLUMN count_rules TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

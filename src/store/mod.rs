@@ -14,7 +14,7 @@ mod runs;
 pub use analytics::LastRun;
 pub use checkins::{CheckinRow, NewCheckin};
 pub use migrations::SCHEMA_VERSION;
-pub use orders::{Page, PageStats, StoreRow};
+pub use orders::{Page, PageStats, StoreFacts, StoreRow};
 pub use runs::{BUSY, HEARTBEAT_EVERY, RunRow, RunStart, RunStatus, RunSummary, process_owner};
 
 use std::path::{Path, PathBuf};
@@ -143,6 +143,9 @@ impl Db {
         })?;
         // Another process may be writing: wait for it rather than fail.
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Room for every statement of the page-commit path (about 20), so none is parsed again
+        // per row (the default cache holds 16).
+        conn.set_prepared_statement_cache_capacity(64);
         // Every transaction takes the write lock at BEGIN (see `write_tx`).
         conn.set_transaction_behavior(TransactionBehavior::Immediate);
         // Nothing is changed (mode, journal, schema) before the file is known to be ours.

@@ -22,6 +22,17 @@ pub struct StoreRow {
     pub currency: Option<String>,
 }
 
+/// Store facts as last read from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFacts {
+    pub info: StoreInfo,
+    /// When they were read.
+    pub read_at: DateTime<Utc>,
+    /// What in the configuration they depend on (the shop, a configured time zone): facts read
+    /// under another key are not reused.
+    pub key: String,
+}
+
 /// One page of fetched records and the cursor to store with them, atomically.
 #[derive(Debug, Default)]
 pub struct Page {
@@ -105,19 +116,57 @@ impl Store {
         .await
     }
 
-    /// Records the time zone and currency read from the store.
+    /// Records the time zone and currency read from the store at `now`, under the
+    /// configuration `key` (see [`StoreFacts::key`]).
     pub async fn update_store_info(
         &self,
         store_id: i64,
         info: StoreInfo,
+        key: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let key = key.to_string();
         self.call(move |db| {
             db.conn.execute(
-                "UPDATE stores SET timezone = ?2, currency = ?3, updated_at = ?4 WHERE id = ?1",
-                params![store_id, info.timezone.name(), info.currency, ts(now)],
+                "UPDATE stores SET timezone = ?2, currency = ?3, updated_at = ?4, facts_key = ?5 WHERE id = ?1",
+                params![store_id, info.timezone.name(), info.currency, ts(now), key],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// The store facts last recorded by [`Store::update_store_info`], if any (and readable).
+    pub async fn store_facts(&self, store_id: i64) -> Result<Option<StoreFacts>, StoreError> {
+        self.call(move |db| {
+            type Row = (
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let row: Option<Row> = db
+                .conn
+                .query_row(
+                    "SELECT timezone, currency, updated_at, facts_key FROM stores WHERE id = ?1",
+                    [store_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((Some(tz), Some(currency), Some(at), Some(key))) = row else {
+                return Ok(None);
+            };
+            // Unreadable facts are read again from the store rather than failing the run.
+            let (Ok(timezone), Ok(read_at)) =
+                (StoreTz::parse(&tz), parse_ts("stores.updated_at", &at))
+            else {
+                return Ok(None);
+            };
+            Ok(Some(StoreFacts {
+                info: StoreInfo { timezone, currency },
+                read_at,
+                key,
+            }))
         })
         .await
     }
@@ -265,13 +314,33 @@ impl Store {
     }
 
     /// Re-derives the `counted` flag of a store's orders after its status rules changed.
-    pub async fn recount<F>(&self, store_id: i64, counts: F) -> Result<u64, StoreError>
+    /// `rules` names the rules `counts` applies: when the stored flags already follow them
+    /// (the usual case), nothing is read (a scan of every order would cost each run in
+    /// proportion to the store's history).
+    pub async fn recount<F>(&self, store_id: i64, rules: &str, counts: F) -> Result<u64, StoreError>
     where
         F: Fn(&str, bool, bool) -> bool + Send + 'static,
     {
+        let rules = rules.to_string();
         self.call(move |db| {
+            let stored: Option<String> = db
+                .conn
+                .query_row(
+                    "SELECT count_rules FROM stores WHERE id = ?1",
+                    [store_id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            if stored.as_deref() == Some(rules.as_str()) {
+                return Ok(0);
+            }
             let tx = db.write_tx()?;
             let mut changed = 0;
+            tx.execute(
+                "UPDATE stores SET count_rules = ?2 WHERE id = ?1",
+                params![store_id, rules],
+            )?;
             {
                 let mut stmt = tx.prepare(
                     "SELECT platform_id, status, test, trashed, deleted, counted FROM orders WHERE store_id = ?1",
@@ -428,26 +497,27 @@ fn write_page(
         apply_refunds(tx, store_id, order_id)?;
     }
     for (id, created) in &page.abandoned_checkouts {
-        let n = tx.execute(
+        let mut stmt = tx.prepare_cached(
             "INSERT INTO abandoned_checkouts (store_id, platform_id, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(store_id, platform_id) DO UPDATE SET created_at = excluded.created_at",
-            params![store_id, id, ts(*created)],
         )?;
+        let n = stmt.execute(params![store_id, id, ts(*created)])?;
         stats.upserted += n as u64;
     }
     for id in &page.completed_checkouts {
-        let n = tx.execute(
-            "DELETE FROM abandoned_checkouts WHERE store_id = ?1 AND platform_id = ?2",
-            params![store_id, id],
-        )?;
+        let n = tx
+            .prepare_cached(
+                "DELETE FROM abandoned_checkouts WHERE store_id = ?1 AND platform_id = ?2",
+            )?
+            .execute(params![store_id, id])?;
         stats.upserted += n as u64;
     }
     if let Some((stream, value)) = &page.cursor {
-        tx.execute(
+        let mut stmt = tx.prepare_cached(
             "INSERT INTO cursors (store_id, stream, value, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(store_id, stream) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            params![store_id, stream, value, ts(now)],
         )?;
+        stmt.execute(params![store_id, stream, value, ts(now)])?;
     }
     Ok(stats)
 }
@@ -464,11 +534,8 @@ fn upsert_order(
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let stored: Option<String> = tx
-        .query_row(
-            "SELECT modified_at FROM orders WHERE store_id = ?1 AND platform_id = ?2",
-            params![store_id, o.platform_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT modified_at FROM orders WHERE store_id = ?1 AND platform_id = ?2")?
+        .query_row(params![store_id, o.platform_id], |r| r.get(0))
         .optional()?;
     if let Some(m) = &stored
         && !overwrite
@@ -483,7 +550,7 @@ fn upsert_order(
         (None, None) => format!("order:{}", o.platform_id),
     };
     let refund_ids = serde_json::to_string(&o.refund_ids).unwrap_or_else(|_| "[]".into());
-    tx.execute(
+    let mut stmt = tx.prepare_cached(
         "INSERT INTO orders (store_id, platform_id, number, created_at, modified_at, status, counted,
             currency, items_gross, discounts, shipping, tax, total, refunded, customer_key,
             platform_customer_id, email_hash, test, trashed, deleted, refund_ids, synced_at)
@@ -498,34 +565,32 @@ fn upsert_order(
             platform_customer_id = excluded.platform_customer_id,
             email_hash = excluded.email_hash, test = excluded.test, trashed = excluded.trashed,
             deleted = 0, refund_ids = excluded.refund_ids, synced_at = excluded.synced_at",
-        params![
-            store_id,
-            o.platform_id,
-            o.number,
-            ts(o.created_at),
-            ts(o.modified_at),
-            o.status,
-            o.counted,
-            o.currency,
-            o.items_gross.to_string(),
-            o.discounts.to_string(),
-            o.shipping.to_string(),
-            o.tax.to_string(),
-            o.total.to_string(),
-            o.refunded.to_string(),
-            customer_key,
-            o.customer.platform_id,
-            email_hash,
-            o.test,
-            o.trashed,
-            refund_ids,
-            ts(now),
-        ],
     )?;
-    tx.execute(
-        "DELETE FROM order_lines WHERE store_id = ?1 AND order_id = ?2",
-        params![store_id, o.platform_id],
-    )?;
+    stmt.execute(params![
+        store_id,
+        o.platform_id,
+        o.number,
+        ts(o.created_at),
+        ts(o.modified_at),
+        o.status,
+        o.counted,
+        o.currency,
+        o.items_gross.to_string(),
+        o.discounts.to_string(),
+        o.shipping.to_string(),
+        o.tax.to_string(),
+        o.total.to_string(),
+        o.refunded.to_string(),
+        customer_key,
+        o.customer.platform_id,
+        email_hash,
+        o.test,
+        o.trashed,
+        refund_ids,
+        ts(now),
+    ])?;
+    tx.prepare_cached("DELETE FROM order_lines WHERE store_id = ?1 AND order_id = ?2")?
+        .execute(params![store_id, o.platform_id])?;
     let mut ins = tx.prepare_cached(
         "INSERT INTO order_lines (store_id, order_id, line_id, product_id, sku, name, quantity, subtotal, total, tax)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -545,11 +610,17 @@ fn upsert_order(
             l.tax.to_string(),
         ])?;
     }
-    tx.execute(
+    let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO customers (store_id, customer_key, platform_customer_id, email_hash, first_seen_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![store_id, customer_key, o.customer.platform_id, email_hash, ts(o.created_at)],
     )?;
+    stmt.execute(params![
+        store_id,
+        customer_key,
+        o.customer.platform_id,
+        email_hash,
+        ts(o.created_at)
+    ])?;
     if o.refunds.is_none() {
         // WooCommerce lists the ids of the order's refunds: forget stored refunds it no longer
         // lists (deleted in the store), so they stop counting.
@@ -560,14 +631,10 @@ fn upsert_order(
             .query_map(params![store_id, o.platform_id], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         for id in stored.iter().filter(|id| !o.refund_ids.contains(id)) {
-            tx.execute(
-                "DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2",
-                params![store_id, id],
-            )?;
-            tx.execute(
-                "DELETE FROM refunds WHERE store_id = ?1 AND platform_id = ?2",
-                params![store_id, id],
-            )?;
+            tx.prepare_cached("DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2")?
+                .execute(params![store_id, id])?;
+            tx.prepare_cached("DELETE FROM refunds WHERE store_id = ?1 AND platform_id = ?2")?
+                .execute(params![store_id, id])?;
         }
     }
     if let Some(refunds) = &o.refunds {
@@ -579,15 +646,11 @@ fn upsert_order(
             .query_map(params![store_id, o.platform_id], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         for id in ids {
-            tx.execute(
-                "DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2",
-                params![store_id, id],
-            )?;
+            tx.prepare_cached("DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2")?
+                .execute(params![store_id, id])?;
         }
-        tx.execute(
-            "DELETE FROM refunds WHERE store_id = ?1 AND order_id = ?2",
-            params![store_id, o.platform_id],
-        )?;
+        tx.prepare_cached("DELETE FROM refunds WHERE store_id = ?1 AND order_id = ?2")?
+            .execute(params![store_id, o.platform_id])?;
         for r in refunds {
             upsert_refund(tx, store_id, r)?;
         }
@@ -597,22 +660,23 @@ fn upsert_order(
 
 fn upsert_refund(tx: &Transaction<'_>, store_id: i64, r: &Refund) -> Result<bool, StoreError> {
     let existing: Option<String> = tx
-        .query_row(
-            "SELECT amount FROM refunds WHERE store_id = ?1 AND platform_id = ?2",
-            params![store_id, r.platform_id],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT amount FROM refunds WHERE store_id = ?1 AND platform_id = ?2")?
+        .query_row(params![store_id, r.platform_id], |row| row.get(0))
         .optional()?;
-    tx.execute(
+    let mut stmt = tx.prepare_cached(
         "INSERT INTO refunds (store_id, platform_id, order_id, created_at, amount) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(store_id, platform_id) DO UPDATE SET order_id = excluded.order_id,
             created_at = excluded.created_at, amount = excluded.amount",
-        params![store_id, r.platform_id, r.order_id, ts(r.created_at), r.amount.to_string()],
     )?;
-    tx.execute(
-        "DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2",
-        params![store_id, r.platform_id],
-    )?;
+    stmt.execute(params![
+        store_id,
+        r.platform_id,
+        r.order_id,
+        ts(r.created_at),
+        r.amount.to_string()
+    ])?;
+    tx.prepare_cached("DELETE FROM refund_lines WHERE store_id = ?1 AND refund_id = ?2")?
+        .execute(params![store_id, r.platform_id])?;
     // Several refund items may point at one order line: add them up.
     let mut per_line: BTreeMap<&str, (Decimal, Decimal)> = BTreeMap::new();
     for l in &r.lines {
@@ -621,23 +685,33 @@ fn upsert_refund(tx: &Transaction<'_>, store_id: i64, r: &Refund) -> Result<bool
         e.1 += l.amount;
     }
     for (line, (qty, amount)) in per_line {
-        tx.execute(
+        let mut stmt = tx.prepare_cached(
             "INSERT INTO refund_lines (store_id, refund_id, order_line_id, quantity, amount) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![store_id, r.platform_id, line, qty.to_string(), amount.to_string()],
         )?;
+        stmt.execute(params![
+            store_id,
+            r.platform_id,
+            line,
+            qty.to_string(),
+            amount.to_string()
+        ])?;
     }
     Ok(existing.is_none())
 }
+
+/// The refund lines of one order. `CROSS JOIN` keeps `refunds` the outer loop (found through
+/// `refunds_by_order`), so the cost is the order's own refunds: with a plain `JOIN` SQLite
+/// may scan every refund line of the store for each order, which made a page's upserts
+/// grow with the table.
+const APPLY_REFUNDS_LINES: &str = "SELECT rl.order_line_id, rl.quantity, rl.amount FROM refunds r
+     CROSS JOIN refund_lines rl ON rl.store_id = r.store_id AND rl.refund_id = r.platform_id
+     WHERE r.store_id = ?1 AND r.order_id = ?2";
 
 /// Recomputes an order's `refunded_items` and its lines' refunded quantity and amount from
 /// the stored refunds (which may have arrived before or after the order itself).
 fn apply_refunds(tx: &Transaction<'_>, store_id: i64, order_id: &str) -> Result<(), StoreError> {
     let mut per_line: HashMap<String, (Decimal, Decimal)> = HashMap::new();
-    let mut stmt = tx.prepare_cached(
-        "SELECT rl.order_line_id, rl.quantity, rl.amount FROM refund_lines rl
-         JOIN refunds r ON r.store_id = rl.store_id AND r.platform_id = rl.refund_id
-         WHERE r.store_id = ?1 AND r.order_id = ?2",
-    )?;
+    let mut stmt = tx.prepare_cached(APPLY_REFUNDS_LINES)?;
     let rows = stmt.query_map(params![store_id, order_id], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -655,26 +729,28 @@ fn apply_refunds(tx: &Transaction<'_>, store_id: i64, order_id: &str) -> Result<
         e.0 += qty;
         e.1 += amount;
     }
-    tx.execute(
-        "UPDATE orders SET refunded_items = ?3 WHERE store_id = ?1 AND platform_id = ?2",
-        params![store_id, order_id, items.to_string()],
+    tx.prepare_cached(
+        "UPDATE orders SET refunded_items = ?3
+         WHERE store_id = ?1 AND platform_id = ?2 AND refunded_items <> ?3",
+    )?
+    .execute(params![store_id, order_id, items.to_string()])?;
+    let mut stmt = tx.prepare_cached(
+        "UPDATE order_lines SET refunded_quantity = '0', refunded_amount = '0'
+         WHERE store_id = ?1 AND order_id = ?2 AND (refunded_quantity <> '0' OR refunded_amount <> '0')",
     )?;
-    tx.execute(
-        "UPDATE order_lines SET refunded_quantity = '0', refunded_amount = '0' WHERE store_id = ?1 AND order_id = ?2",
-        params![store_id, order_id],
-    )?;
+    stmt.execute(params![store_id, order_id])?;
     for (line, (qty, amount)) in per_line {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE order_lines SET refunded_quantity = ?4, refunded_amount = ?5
              WHERE store_id = ?1 AND order_id = ?2 AND line_id = ?3",
-            params![
-                store_id,
-                order_id,
-                line,
-                qty.to_string(),
-                amount.to_string()
-            ],
-        )?;
+        )?
+        .execute(params![
+            store_id,
+            order_id,
+            line,
+            qty.to_string(),
+            amount.to_string()
+        ])?;
     }
     Ok(())
 }
@@ -797,4 +873,40 @@ fn load_store_data(
         unavailable: Default::default(),
         stale: Default::default(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    /// The query plan of `sql` (with `?` parameters bound to NULL), one detail per line.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let params: Vec<rusqlite::types::Null> = vec![rusqlite::types::Null; n];
+        stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    #[test]
+    fn an_orders_refund_lines_are_found_through_its_refunds_not_a_scan() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations::migrate(&mut conn).unwrap();
+        let plan = plan(&conn, super::APPLY_REFUNDS_LINES);
+        // The outer loop is the order's refunds (by index), the inner one each refund's lines
+        // (by primary key): the cost does not grow with the store's other refunds.
+        assert_eq!(plan.len(), 2, "{plan:?}");
+        assert!(
+            plan[0].contains("refunds_by_order (store_id=? AND order_id=?)"),
+            "{plan:?}"
+        );
+        assert!(
+            plan[1].contains("USING PRIMARY KEY (store_id=? AND refund_id=?)"),
+            "{plan:?}"
+        );
+    }
 }

@@ -8,6 +8,7 @@ mod concurrency;
 mod helpers;
 mod limits;
 mod listing_faults;
+mod polling;
 mod resilience;
 mod secrets;
 mod shopify;
