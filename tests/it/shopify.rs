@@ -1265,3 +1265,34 @@ async fn a_bogus_future_updated_at_does_not_freeze_an_order() {
     assert_eq!(r.status, "ok", "{:?}", r.summary.error);
     assert_eq!(shop.stored(b).0, "cancelled", "a full sync overwrites");
 }
+
+/// A sync with nothing new reads no shop facts and no scopes (read at most daily; a
+/// reconciliation lists the scopes itself when it needs them): on a quiet shop it asks only
+/// for the orders and the abandoned checkouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_with_nothing_new_reads_no_facts_or_scopes() {
+    let now = chrono::Utc::now();
+    let mut state = ShopState::generate(7, now - chrono::Duration::days(2), 20, 3);
+    state.data.now_override = Some(now - chrono::Duration::days(2));
+    state.access_token = TOKEN.into();
+    let shop = Shop::start(state, "lookback_minutes = 0").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    let before = shop.sim.requests().len();
+    let r = shop.sync().await;
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    let ops: Vec<String> = shop.sim.requests()[before..]
+        .iter()
+        .map(|q| q.operation.clone())
+        .collect();
+    assert!(
+        !ops.iter()
+            .any(|o| o.contains("Shop") || o.contains("Scopes")),
+        "{ops:?}"
+    );
+    assert_eq!(ops.first().map(String::as_str), Some("Orders"), "{ops:?}");
+    assert_eq!(
+        ops.last().map(String::as_str),
+        Some("AbandonedCheckouts"),
+        "{ops:?}"
+    );
+}

@@ -543,8 +543,11 @@ impl ShopifySource {
 
     /// Syncs orders, abandoned checkouts and (when due) deleted-order reconciliation.
     pub async fn sync(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
-        let access = self.access(ctx.shutdown).await;
-        if access.all_orders() == Some(false) {
+        // The scopes come with the shop's facts, which are read at most daily: when they were
+        // reused this run, the warning waits for the next read and a reconciliation (the one
+        // step that needs them) lists them itself. A sync with nothing new stays at 2 requests.
+        let known = self.access.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if known.as_ref().and_then(Access::all_orders) == Some(false) {
             tracing::warn!(store = %self.name, "the token lacks read_all_orders: orders older than {RECENT_DAYS} days are invisible (run `okrsync check --online`)");
         }
         let stored = if ctx.full {
@@ -595,7 +598,7 @@ impl ShopifySource {
         self.abandoned(ctx).await?;
         // The orders are saved: a reconciliation that cannot be trusted is skipped (and
         // tried again next run), never a reason to fail the run.
-        match self.reconcile_if_due(ctx, &access).await {
+        match self.reconcile_if_due(ctx, known).await {
             Err(SourceError::Cancelled) => Err(SourceError::Cancelled),
             Err(SourceError::Store(e)) => Err(SourceError::Store(e)),
             Err(e) => {
@@ -938,12 +941,16 @@ impl ShopifySource {
     async fn reconcile_if_due(
         &self,
         ctx: &mut SyncContext<'_>,
-        access: &Access,
+        known: Option<Access>,
     ) -> Result<(), SourceError> {
         let now = ctx.clock.now();
         if !ctx.reconcile_due(&self.settings.reconcile_schedule).await? {
             return Ok(());
         }
+        let access = match known {
+            Some(a) => a,
+            None => self.access(ctx.shutdown).await,
+        };
         let mut seen = HashSet::new();
         let mut after: Option<String> = None;
         loop {
