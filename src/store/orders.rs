@@ -789,5 +789,6 @@ fn load_store_data(
         reviews: None,
         unavailable: Default::default(),
         stale: Default::default(),
+        partial: None,
     }))
 }
