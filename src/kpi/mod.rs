@@ -14,6 +14,7 @@ mod window;
 pub use compute::{
     Feed, LineFacts, OrderFacts, PageSpeedFacts, ReviewFacts, StoreData, WindowedStore, compute,
 };
+pub(crate) use customers::smaller_id;
 pub use customers::{CustomerHistory, Partial};
 pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
 pub use window::{DateRange, WindowSpec};

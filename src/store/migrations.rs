@@ -179,6 +179,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, review_id)
     ) WITHOUT ROWID;
     "#,
+    // ---- issue 16, key results over big histories (renumber at merge if needed) ----
+    // 4: window-limited KPI loads (store/loaders.rs): a customer's orders by id and by email
+    // without reading the order rows. Covering, so each customer costs one index seek.
+    r#"
+    CREATE INDEX orders_by_customer
+        ON orders(store_id, platform_customer_id, counted, created_at, email_hash)
+        WHERE deleted = 0 AND platform_customer_id IS NOT NULL;
+    CREATE INDEX orders_by_email
+        ON orders(store_id, email_hash, created_at, platform_id, platform_customer_id, counted)
+        WHERE deleted = 0 AND email_hash IS NOT NULL;
+    "#,
+    // ---- end of issue 16 ----
 ];
 
 /// The schema version this build writes.
