@@ -28,8 +28,14 @@ pub(super) async fn kpis(
     let window = WindowSpec::from_str(window).map_err(|e| UsageError(format!("--window: {e}")))?;
     // One instant for loading and computing: the window loaded is the window computed.
     let now = clock.now();
-    let loaded =
-        Loaded::load_windows(settings, db, product.is_some(), &[window.clone()], now).await?;
+    let loaded = Loaded::load_windows(
+        settings,
+        db,
+        product.is_some(),
+        std::slice::from_ref(&window),
+        now,
+    )
+    .await?;
     let mut report = match keyresults::kpi_report(&loaded, &sel, &window, now) {
         Ok(r) => r,
         // Not synced completely yet: every KPI is null with the reason, in the usual shape.

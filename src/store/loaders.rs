@@ -108,11 +108,10 @@ fn email_facts(
                     out.owner.insert(email, id);
                 }
             },
+            // Rows come in creation order: the first counted guest order is the first.
             None if counted => {
-                // Rows come in creation order: the first counted guest order is the first.
-                if !out.guest_first.contains_key(&email) {
-                    let at = parse_ts("orders.created_at", &r.get::<_, String>(3)?)?;
-                    out.guest_first.insert(email, at);
+                if let std::collections::hash_map::Entry::Vacant(v) = out.guest_first.entry(email) {
+                    v.insert(parse_ts("orders.created_at", &r.get::<_, String>(3)?)?);
                 }
             }
             None => {}
@@ -174,7 +173,10 @@ fn customer_history(
     let mut ids: HashSet<String> = HashSet::new();
     let mut guests: HashSet<String> = HashSet::new();
     for o in orders {
-        match (non_empty(o.customer_id.clone()), non_empty(o.email_hash.clone())) {
+        match (
+            non_empty(o.customer_id.clone()),
+            non_empty(o.email_hash.clone()),
+        ) {
             (Some(id), _) => {
                 ids.insert(id);
             }
@@ -274,23 +276,20 @@ fn load_windows(
             )?;
             let mut rows = stmt.query(params![store_id, start, end])?;
             while let Some(r) = rows.next()? {
-                lines
-                    .entry(r.get(0)?)
-                    .or_default()
-                    .push(LineFacts {
-                        product_id: r.get(1)?,
-                        sku: r.get(2)?,
-                        quantity: parse_dec("order_lines.quantity", &r.get::<_, String>(3)?)?,
-                        total: parse_dec("order_lines.total", &r.get::<_, String>(4)?)?,
-                        refunded_quantity: parse_dec(
-                            "order_lines.refunded_quantity",
-                            &r.get::<_, String>(5)?,
-                        )?,
-                        refunded_amount: parse_dec(
-                            "order_lines.refunded_amount",
-                            &r.get::<_, String>(6)?,
-                        )?,
-                    });
+                lines.entry(r.get(0)?).or_default().push(LineFacts {
+                    product_id: r.get(1)?,
+                    sku: r.get(2)?,
+                    quantity: parse_dec("order_lines.quantity", &r.get::<_, String>(3)?)?,
+                    total: parse_dec("order_lines.total", &r.get::<_, String>(4)?)?,
+                    refunded_quantity: parse_dec(
+                        "order_lines.refunded_quantity",
+                        &r.get::<_, String>(5)?,
+                    )?,
+                    refunded_amount: parse_dec(
+                        "order_lines.refunded_amount",
+                        &r.get::<_, String>(6)?,
+                    )?,
+                });
             }
         }
         let mut stmt = db.conn.prepare_cached(

@@ -124,9 +124,15 @@ impl Harness {
     pub async fn kpi(&self, id: KpiId, window: &str, now: DateTime<Utc>) -> Option<Value> {
         let window: WindowSpec = window.parse().unwrap();
         // What `okrsync kpis` loads: the one window asked for.
-        let loaded = Loaded::load_windows(&self.settings, &self.db, true, &[window.clone()], now)
-            .await
-            .unwrap();
+        let loaded = Loaded::load_windows(
+            &self.settings,
+            &self.db,
+            true,
+            std::slice::from_ref(&window),
+            now,
+        )
+        .await
+        .unwrap();
         let report =
             keyresults::kpi_report(&loaded, &StoreSelector::Named("main".into()), &window, now)
                 .unwrap();

@@ -3,6 +3,7 @@
 mod analytics;
 mod cli;
 mod helpers;
+mod kpi_load;
 mod limits;
 mod resilience;
 mod secrets;
