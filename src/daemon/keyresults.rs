@@ -105,6 +105,11 @@ impl Loaded {
         Ok(Loaded { stores, missing })
     }
 
+    /// How many orders were loaded, over all stores.
+    pub fn order_count(&self) -> usize {
+        self.stores.iter().map(|s| s.orders.len()).sum()
+    }
+
     fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
         match sel {
             StoreSelector::All => {
