@@ -627,8 +627,10 @@ fn upsert_refund(tx: &Transaction<'_>, store_id: i64, r: &Refund) -> Result<bool
 fn apply_refunds(tx: &Transaction<'_>, store_id: i64, order_id: &str) -> Result<(), StoreError> {
     let mut per_line: HashMap<String, (Decimal, Decimal)> = HashMap::new();
     let mut stmt = tx.prepare_cached(
-        "SELECT rl.order_line_id, rl.quantity, rl.amount FROM refund_lines rl
-         JOIN refunds r ON r.store_id = rl.store_id AND r.platform_id = rl.refund_id
+        // CROSS JOIN keeps `refunds` (found by order) the outer loop: otherwise SQLite may
+        // scan every refund line of the store for each order (issue 16).
+        "SELECT rl.order_line_id, rl.quantity, rl.amount FROM refunds r
+         CROSS JOIN refund_lines rl ON r.store_id = rl.store_id AND r.platform_id = rl.refund_id
          WHERE r.store_id = ?1 AND r.order_id = ?2",
     )?;
     let rows = stmt.query_map(params![store_id, order_id], |r| {
