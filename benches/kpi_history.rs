@@ -42,6 +42,20 @@ fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 5, 14, 10, 0, 0).unwrap()
 }
 
+/// CPU time (user + system) of this process so far, from `/proc/self/stat` (Linux; 10 ms
+/// ticks): the machine may be shared, so wall time alone can mislead.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -264,6 +278,7 @@ fn main() {
 
         let mut kpis = Vec::new();
         let mut loaded_orders = 0;
+        let cpu = cpu_time();
         for _ in 0..runs {
             let t = Instant::now();
             let loaded = if full {
@@ -280,12 +295,14 @@ fn main() {
             std::hint::black_box(report);
         }
         println!(
-            "every KPI, {window} ({loaded_orders} orders loaded): median {:?} of {runs}",
-            median(kpis)
+            "every KPI, {window} ({loaded_orders} orders loaded): median {:?} of {runs}, CPU {:?} per run",
+            median(kpis),
+            (cpu_time() - cpu) / runs
         );
 
         let mut krs = Vec::new();
         let mut written = Vec::new();
+        let cpu = cpu_time();
         for _ in 0..runs {
             let t = Instant::now();
             let n = if full {
@@ -299,8 +316,9 @@ fn main() {
             written.push(n);
         }
         println!(
-            "50 key results re-evaluated: median {:?} of {runs} (first {:?}; check-ins written per run: {written:?})",
+            "50 key results re-evaluated: median {:?} of {runs}, CPU {:?} per run (first {:?}; check-ins written per run: {written:?})",
             median(krs.clone()),
+            (cpu_time() - cpu) / runs,
             krs[0]
         );
     });

@@ -184,11 +184,11 @@ const MIGRATIONS: &[&str] = &[
     // without reading the order rows. Covering, so each customer costs one index seek.
     r#"
     CREATE INDEX orders_by_customer
-        ON orders(store_id, platform_customer_id, counted, created_at, email_hash)
-        WHERE deleted = 0 AND platform_customer_id IS NOT NULL;
+        ON orders(store_id, platform_customer_id, counted, created_at, deleted, email_hash)
+        WHERE platform_customer_id IS NOT NULL;
     CREATE INDEX orders_by_email
-        ON orders(store_id, email_hash, created_at, platform_id, platform_customer_id, counted)
-        WHERE deleted = 0 AND email_hash IS NOT NULL;
+        ON orders(store_id, email_hash, created_at, platform_id, platform_customer_id, counted, deleted)
+        WHERE email_hash IS NOT NULL;
     "#,
     // ---- end of issue 16 ----
 ];
