@@ -272,7 +272,7 @@ fn main() {
         }
         let window: WindowSpec = "previous_quarter".parse().unwrap();
         let clock = Clock::fixed(now());
-        let runs = if quick { 1 } else { 5 };
+        let runs = if quick { 1 } else { env_u64("OKRSYNC_BENCH_RUNS", 5) as u32 };
         let mode = if full { "whole-history load (before)" } else { "window-limited load" };
         println!("{mode}, {} key results", settings.key_results.len());
 
