@@ -63,8 +63,24 @@ fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
+/// A text column borrowed from the row (`None` for NULL).
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
+    r.get_ref(i)?.as_str_or_null().map_err(|e| {
+        StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            Box::new(e),
+        ))
+    })
+}
+
+/// The keys as a JSON array for `json_each`, sorted: seeks in index order read each index
+/// page once, while SQLite's small page cache still holds it (unsorted, nearly every seek
+/// reads a page from the file).
 fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    serde_json::to_string(&items.into_iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+    let mut v: Vec<&String> = items.into_iter().collect();
+    v.sort_unstable();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
 /// What the orders carrying some emails say about them.
@@ -73,8 +89,9 @@ struct EmailFacts {
     /// Smallest registered id on an order carrying the email (read in the order the full
     /// load reads orders: creation time, then id).
     owner: HashMap<String, String>,
-    /// First counted order without a customer id carrying the email.
-    guest_first: HashMap<String, DateTime<Utc>>,
+    /// First counted order without a customer id carrying the email (stored text: fixed-width
+    /// UTC, so it sorts as it compares).
+    guest_first: HashMap<String, String>,
 }
 
 fn email_facts(
@@ -96,27 +113,30 @@ fn email_facts(
            AND o.email_hash = j.value",
     )?;
     let mut rows = stmt.query(params![store_id, json_list(emails)])?;
+    // Values are borrowed from the row; a string is allocated only for a new key.
     while let Some(r) = rows.next()? {
-        let email: String = r.get(0)?;
-        let id = non_empty(r.get(1)?);
-        let counted: bool = r.get(2)?;
-        match id {
-            Some(id) => match out.owner.get_mut(&email) {
+        let email = text(r, 0)?.unwrap_or_default().trim();
+        let id = text(r, 1)?.map(str::trim);
+        match id.filter(|id| !id.is_empty()) {
+            Some(id) => match out.owner.get_mut(email) {
                 Some(cur) => {
-                    if crate::kpi::smaller_id(cur, &id) != cur.as_str() {
-                        *cur = id;
+                    if crate::kpi::smaller_id(cur, id) != cur.as_str() {
+                        *cur = id.to_string();
                     }
                 }
                 None => {
-                    out.owner.insert(email, id);
+                    out.owner.insert(email.to_string(), id.to_string());
                 }
             },
-            None if counted => {
-                let at = parse_ts("orders.created_at", &r.get::<_, String>(3)?)?;
-                out.guest_first
-                    .entry(email)
-                    .and_modify(|f| *f = (*f).min(at))
-                    .or_insert(at);
+            None if r.get::<_, bool>(2)? => {
+                let at = text(r, 3)?.unwrap_or_default();
+                match out.guest_first.get_mut(email) {
+                    Some(f) if f.as_str() <= at => {}
+                    Some(f) => *f = at.to_string(),
+                    None => {
+                        out.guest_first.insert(email.to_string(), at.to_string());
+                    }
+                }
             }
             None => {}
         }
@@ -128,7 +148,8 @@ fn email_facts(
 /// orders (counted or not).
 #[derive(Default)]
 struct IdFacts {
-    first: HashMap<String, DateTime<Utc>>,
+    /// Stored text, as in `EmailFacts::guest_first`.
+    first: HashMap<String, String>,
     emails: HashMap<String, Vec<String>>,
 }
 
@@ -145,20 +166,28 @@ fn id_facts(db: &Db, store_id: i64, ids: &HashSet<String>) -> Result<IdFacts, St
     )?;
     let mut rows = stmt.query(params![store_id, json_list(ids)])?;
     while let Some(r) = rows.next()? {
-        let Some(id) = non_empty(r.get(0)?) else {
+        let id = text(r, 0)?.unwrap_or_default().trim();
+        if id.is_empty() {
             continue;
-        };
-        if r.get::<_, bool>(1)? {
-            let at = parse_ts("orders.created_at", &r.get::<_, String>(2)?)?;
-            out.first
-                .entry(id.clone())
-                .and_modify(|f| *f = (*f).min(at))
-                .or_insert(at);
         }
-        if let Some(email) = non_empty(r.get(3)?) {
-            let list = out.emails.entry(id).or_default();
-            if !list.contains(&email) {
-                list.push(email);
+        if r.get::<_, bool>(1)? {
+            let at = text(r, 2)?.unwrap_or_default();
+            match out.first.get_mut(id) {
+                Some(f) if f.as_str() <= at => {}
+                Some(f) => *f = at.to_string(),
+                None => {
+                    out.first.insert(id.to_string(), at.to_string());
+                }
+            }
+        }
+        let email = text(r, 3)?.map(str::trim);
+        if let Some(email) = email.filter(|e| !e.is_empty()) {
+            match out.emails.get_mut(id) {
+                Some(list) if list.iter().any(|e| e == email) => {}
+                Some(list) => list.push(email.to_string()),
+                None => {
+                    out.emails.insert(id.to_string(), vec![email.to_string()]);
+                }
             }
         }
     }
@@ -208,17 +237,18 @@ fn customer_history(
     email_facts(db, store_id, &more, &mut emails)?;
 
     let mut h = CustomerHistory::default();
+    let at = |t: &str| parse_ts("orders.created_at", t);
     for id in &ids {
-        let mut first = by_id.first.get(id).copied();
+        let mut first = by_id.first.get(id);
         for e in by_id.emails.get(id).into_iter().flatten() {
             if emails.owner.get(e) == Some(id)
                 && let Some(g) = emails.guest_first.get(e)
             {
-                first = Some(first.map_or(*g, |f| f.min(*g)));
+                first = Some(first.map_or(g, |f| f.min(g)));
             }
         }
         if let Some(f) = first {
-            h.first_by_id.insert(id.clone(), f);
+            h.first_by_id.insert(id.clone(), at(f)?);
         }
     }
     for g in &guests {
@@ -228,7 +258,7 @@ fn customer_history(
             }
             None => {
                 if let Some(f) = emails.guest_first.get(g) {
-                    h.first_by_email.insert(g.clone(), *f);
+                    h.first_by_email.insert(g.clone(), at(f)?);
                 }
             }
         }
@@ -284,15 +314,15 @@ fn load_windows(
                 lines.entry(r.get(0)?).or_default().push(LineFacts {
                     product_id: r.get(1)?,
                     sku: r.get(2)?,
-                    quantity: parse_dec("order_lines.quantity", &r.get::<_, String>(3)?)?,
-                    total: parse_dec("order_lines.total", &r.get::<_, String>(4)?)?,
+                    quantity: parse_dec("order_lines.quantity", text(r, 3)?.unwrap_or_default())?,
+                    total: parse_dec("order_lines.total", text(r, 4)?.unwrap_or_default())?,
                     refunded_quantity: parse_dec(
                         "order_lines.refunded_quantity",
-                        &r.get::<_, String>(5)?,
+                        text(r, 5)?.unwrap_or_default(),
                     )?,
                     refunded_amount: parse_dec(
                         "order_lines.refunded_amount",
-                        &r.get::<_, String>(6)?,
+                        text(r, 6)?.unwrap_or_default(),
                     )?,
                 });
             }
@@ -311,13 +341,16 @@ fn load_windows(
             orders.push(OrderFacts {
                 lines: lines.remove(&id).unwrap_or_default(),
                 order_id: id,
-                created_at: parse_ts("orders.created_at", &r.get::<_, String>(1)?)?,
+                created_at: parse_ts("orders.created_at", text(r, 1)?.unwrap_or_default())?,
                 counted: true,
-                items_gross: parse_dec("orders.items_gross", &r.get::<_, String>(2)?)?,
-                discounts: parse_dec("orders.discounts", &r.get::<_, String>(3)?)?,
-                total: parse_dec("orders.total", &r.get::<_, String>(4)?)?,
-                refunded: parse_dec("orders.refunded", &r.get::<_, String>(5)?)?,
-                refunded_items: parse_dec("orders.refunded_items", &r.get::<_, String>(6)?)?,
+                items_gross: parse_dec("orders.items_gross", text(r, 2)?.unwrap_or_default())?,
+                discounts: parse_dec("orders.discounts", text(r, 3)?.unwrap_or_default())?,
+                total: parse_dec("orders.total", text(r, 4)?.unwrap_or_default())?,
+                refunded: parse_dec("orders.refunded", text(r, 5)?.unwrap_or_default())?,
+                refunded_items: parse_dec(
+                    "orders.refunded_items",
+                    text(r, 6)?.unwrap_or_default(),
+                )?,
                 customer_id: r.get(7)?,
                 email_hash: r.get(8)?,
             });
@@ -332,7 +365,7 @@ fn load_windows(
             while let Some(r) = rows.next()? {
                 abandoned.push(parse_ts(
                     "abandoned_checkouts.created_at",
-                    &r.get::<_, String>(0)?,
+                    text(r, 0)?.unwrap_or_default(),
                 )?);
             }
         }
