@@ -26,8 +26,17 @@ pub(super) async fn kpis(
 ) -> Result<ExitCode> {
     let sel = selector(settings, store)?;
     let window = WindowSpec::from_str(window).map_err(|e| UsageError(format!("--window: {e}")))?;
-    let loaded = Loaded::load(settings, db, product.is_some()).await?;
-    let mut report = match keyresults::kpi_report(&loaded, &sel, &window, clock.now()) {
+    // One instant for loading and computing: the window loaded is the window computed.
+    let now = clock.now();
+    let loaded = Loaded::load_windows(
+        settings,
+        db,
+        product.is_some(),
+        std::slice::from_ref(&window),
+        now,
+    )
+    .await?;
+    let mut report = match keyresults::kpi_report(&loaded, &sel, &window, now) {
         Ok(r) => r,
         // Not synced completely yet: every KPI is null with the reason, in the usual shape.
         Err(reason) => {
@@ -35,11 +44,11 @@ pub(super) async fn kpis(
                 StoreSelector::Named(n) => settings.store(n).and_then(|s| s.timezone),
                 StoreSelector::All => None,
             };
-            keyresults::empty_report(&sel, &window, tz, clock.now(), &reason)
+            keyresults::empty_report(&sel, &window, tz, now, &reason)
         }
     };
     if let Some(p) = product {
-        add_product_kpis(&loaded, &sel, &window, clock.now(), &p, &mut report);
+        add_product_kpis(&loaded, &sel, &window, now, &p, &mut report);
     }
     match format {
         Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&report.to_json())?),

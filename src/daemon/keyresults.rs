@@ -21,11 +21,64 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Loads every configured store (lines only when a product KPI needs them).
+    /// Loads every order of every configured store (lines only when a product KPI needs
+    /// them). Costs memory and time in proportion to the history: the commands and the
+    /// daemon use [`Loaded::load_windows`] / [`Loaded::load_for_key_results`].
     pub async fn load(
         settings: &Settings,
         db: &Store,
         with_lines: bool,
+    ) -> Result<Loaded, StoreError> {
+        Self::load_each(settings, db, with_lines, |_| None).await
+    }
+
+    /// Loads, for every configured store, only what KPIs over `windows` at `now` need: the
+    /// counted orders created in them and their customers' history (see
+    /// `store::loaders`). Evaluating over any other window, or at another `now` whose
+    /// windows reach outside, is an error, never a silent 0.
+    pub async fn load_windows(
+        settings: &Settings,
+        db: &Store,
+        with_lines: bool,
+        windows: &[WindowSpec],
+        now: DateTime<Utc>,
+    ) -> Result<Loaded, StoreError> {
+        Self::load_each(settings, db, with_lines, |_| Some((windows.to_vec(), now))).await
+    }
+
+    /// Loads what the configured key results need at `now`: for each store, the windows of
+    /// the key results that read it (named or through "all stores").
+    pub async fn load_for_key_results(
+        settings: &Settings,
+        db: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<Loaded, StoreError> {
+        let with_lines = settings
+            .key_results
+            .iter()
+            .any(|k| k.kpi.id.needs_product());
+        Self::load_each(settings, db, with_lines, |store| {
+            let mut windows: Vec<WindowSpec> = Vec::new();
+            for kr in &settings.key_results {
+                let reads = match &kr.store {
+                    StoreSelector::All => true,
+                    StoreSelector::Named(n) => n == store,
+                };
+                if reads && !windows.contains(&kr.window) {
+                    windows.push(kr.window.clone());
+                }
+            }
+            Some((windows, now))
+        })
+        .await
+    }
+
+    /// Loads each synced store: whole (`scope` gives `None`) or for the given windows.
+    async fn load_each(
+        settings: &Settings,
+        db: &Store,
+        with_lines: bool,
+        scope: impl Fn(&str) -> Option<(Vec<WindowSpec>, DateTime<Utc>)>,
     ) -> Result<Loaded, StoreError> {
         let mut stores = Vec::new();
         let mut missing = Vec::new();
@@ -34,7 +87,14 @@ impl Loaded {
                 missing.push(s.name.clone());
                 continue;
             }
-            match db.load_store_data(&s.name, s.timezone, with_lines).await? {
+            let data = match scope(&s.name) {
+                Some((windows, now)) => {
+                    db.load_store_windows(&s.name, s.timezone, with_lines, windows, now)
+                        .await?
+                }
+                None => db.load_store_data(&s.name, s.timezone, with_lines).await?,
+            };
+            match data {
                 Some(mut d) => {
                     attach_analytics(settings, db, &mut d).await?;
                     stores.push(d);
@@ -43,6 +103,11 @@ impl Loaded {
             }
         }
         Ok(Loaded { stores, missing })
+    }
+
+    /// How many orders were loaded, over all stores.
+    pub fn order_count(&self) -> usize {
+        self.stores.iter().map(|s| s.orders.len()).sum()
     }
 
     fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
@@ -500,12 +565,8 @@ pub async fn evaluate_key_results(
     if settings.key_results.is_empty() {
         return Ok(0);
     }
-    let with_lines = settings
-        .key_results
-        .iter()
-        .any(|k| k.kpi.id.needs_product());
-    let loaded = Loaded::load(settings, db, with_lines).await?;
     let now = clock.now();
+    let loaded = Loaded::load_for_key_results(settings, db, now).await?;
     let mut reports = evaluate(settings, &loaded, now);
     record_checkins(db, &mut reports, now).await
 }
@@ -517,11 +578,7 @@ pub async fn current_reports(
     db: &Store,
     now: DateTime<Utc>,
 ) -> Result<Vec<KrReport>, StoreError> {
-    let with_lines = settings
-        .key_results
-        .iter()
-        .any(|k| k.kpi.id.needs_product());
-    let loaded = Loaded::load(settings, db, with_lines).await?;
+    let loaded = Loaded::load_for_key_results(settings, db, now).await?;
     let mut reports = evaluate(settings, &loaded, now);
     attach_updated_at(db, &mut reports).await?;
     Ok(reports)

@@ -9,6 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+#[cfg(test)]
+use super::customers::smaller_id;
+use super::customers::{CustomerHistory, Partial};
 use super::{Computed, DateRange, KpiError, KpiId, KpiSpec, Value, ValueKind};
 use crate::domain::{Money, StoreTz};
 
@@ -50,7 +53,8 @@ pub struct StoreData {
     pub name: String,
     pub tz: StoreTz,
     pub currency: Option<String>,
-    /// All orders of the store, counted and not, at any time.
+    /// All orders of the store, counted and not, at any time; with `partial`, only the
+    /// counted orders created in its spans.
     pub orders: Vec<OrderFacts>,
     /// Daily sessions by local day; `None` when no analytics source is linked. A day without
     /// an entry is unknown (not measured yet, or before tracking started), never 0.
@@ -71,6 +75,9 @@ pub struct StoreData {
     /// Feeds whose data is usable but whose source's last sync failed: values computed from
     /// them carry this note (the data stops where the last good sync left it).
     pub stale: BTreeMap<Feed, String>,
+    /// `None`: `orders` (and `abandoned_checkouts`) hold the whole history. `Some`: a
+    /// window-limited load; KPIs can be computed only over windows inside its spans.
+    pub partial: Option<Partial>,
 }
 
 /// The kinds of data analytics and site sources feed into KPIs.
@@ -146,7 +153,34 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
     }
     let mut t = Totals::default();
     for w in inputs {
-        t.add_store(id, product, w).ok_or(KpiError::Overflow(id))?;
+        let (start, end) = w.range.utc_bounds(&w.store.tz);
+        let incomplete = |what: String| KpiError::Incomplete {
+            store: w.store.name.clone(),
+            what,
+        };
+        if let Some(p) = &w.store.partial
+            && !p.covers(start, end)
+        {
+            return Err(incomplete(format!("the window {}", w.range)));
+        }
+        t.add_store(product, w).ok_or(KpiError::Overflow(id))?;
+        if needs_customers(id) {
+            let built;
+            let history = match &w.store.partial {
+                Some(p) => &p.customers,
+                None => {
+                    built = CustomerHistory::from_orders(&w.store.orders);
+                    &built
+                }
+            };
+            let c = history
+                .stats(&w.store.orders, start, end)
+                .map_err(|who| incomplete(format!("the history of {who}")))?;
+            t.customers += c.customers;
+            t.repeat_customers += c.repeat;
+            t.returning_customers += c.returning;
+            t.new_customers += c.new;
+        }
     }
     let mut c = t.finish(id).ok_or(KpiError::Overflow(id))?;
     if c.value.is_some()
@@ -269,7 +303,7 @@ fn needs_customers(id: KpiId) -> bool {
 }
 
 impl Totals {
-    fn add_store(&mut self, id: KpiId, product: Option<&str>, w: &WindowedStore<'_>) -> Option<()> {
+    fn add_store(&mut self, product: Option<&str>, w: &WindowedStore<'_>) -> Option<()> {
         let store = w.store;
         let (start, end) = w.range.utc_bounds(&store.tz);
         let in_window = |at: DateTime<Utc>| start <= at && at < end;
@@ -299,13 +333,6 @@ impl Totals {
                     )?;
                 }
             }
-        }
-        if needs_customers(id) {
-            let c = customer_stats(&store.orders, start, end);
-            self.customers += c.customers;
-            self.repeat_customers += c.repeat;
-            self.returning_customers += c.returning;
-            self.new_customers += c.new;
         }
         // The days whose sessions are known: [from, through], `through` being the last
         // stored day in the window. `None` when the store has no usable sessions.
@@ -645,93 +672,6 @@ fn stores_phrase(names: &[String]) -> String {
     }
 }
 
-/// Who placed an order, after merging guest orders into registered customers.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum CustomerKey<'a> {
-    Id(&'a str),
-    Email(&'a str),
-    /// A one-off customer: the order's position in the store's order list.
-    Anonymous(usize),
-}
-
-#[derive(Default)]
-struct CustomerStats {
-    customers: u64,
-    repeat: u64,
-    returning: u64,
-    new: u64,
-}
-
-fn non_empty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-}
-
-/// The smaller of two customer ids: as numbers when both are numbers ("9" < "10"), else as
-/// text, so the choice never depends on the order the orders are read in.
-fn smaller_id<'a>(a: &'a str, b: &'a str) -> &'a str {
-    match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(x), Ok(y)) => {
-            if y < x {
-                b
-            } else {
-                a
-            }
-        }
-        _ => a.min(b),
-    }
-}
-
-/// Customer figures of one store for the window `[start, end)`.
-fn customer_stats<'a>(
-    orders: &'a [OrderFacts],
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> CustomerStats {
-    // Which registered customer each email belongs to, from any order (counted or not) that
-    // carries both; the smallest id wins when an email is on several accounts.
-    let mut owner: BTreeMap<&'a str, &'a str> = BTreeMap::new();
-    for o in orders {
-        if let (Some(id), Some(email)) = (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
-            owner
-                .entry(email)
-                .and_modify(|cur| *cur = smaller_id(cur, id))
-                .or_insert(id);
-        }
-    }
-    let key = |i: usize, o: &'a OrderFacts| -> CustomerKey<'a> {
-        match (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
-            (Some(id), _) => CustomerKey::Id(id),
-            (None, Some(email)) => match owner.get(email) {
-                Some(&id) => CustomerKey::Id(id),
-                None => CustomerKey::Email(email),
-            },
-            (None, None) => CustomerKey::Anonymous(i),
-        }
-    };
-    // Per customer: counted orders in the window, and the first counted order ever.
-    let mut seen: BTreeMap<CustomerKey<'a>, (u64, DateTime<Utc>)> = BTreeMap::new();
-    for (i, o) in orders.iter().enumerate().filter(|(_, o)| o.counted) {
-        let in_window = u64::from(start <= o.created_at && o.created_at < end);
-        seen.entry(key(i, o))
-            .and_modify(|(n, first)| {
-                *n += in_window;
-                *first = (*first).min(o.created_at);
-            })
-            .or_insert((in_window, o.created_at));
-    }
-    let mut s = CustomerStats::default();
-    for (n, first) in seen.values().filter(|(n, _)| *n > 0) {
-        s.customers += 1;
-        s.repeat += u64::from(*n >= 2);
-        if *first < start {
-            s.returning += 1;
-        } else {
-            s.new += 1;
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -985,6 +925,7 @@ mod tests {
             reviews: None,
             unavailable: Default::default(),
             stale: Default::default(),
+            partial: None,
         }
     }
 
@@ -1147,6 +1088,7 @@ mod tests {
             reviews: None,
             unavailable: Default::default(),
             stale: Default::default(),
+            partial: None,
         };
         let got = value(
             KpiId::Orders,
@@ -1421,6 +1363,7 @@ mod tests {
             reviews: None,
             unavailable: Default::default(),
             stale: Default::default(),
+            partial: None,
         };
         let feb = range("2026-02-01", "2026-02-28");
         // C(W) = {c10 (b, c), hy (d, e), f, g} = 4; 2 with two orders.
@@ -1467,6 +1410,7 @@ mod tests {
             reviews: None,
             unavailable: Default::default(),
             stale: Default::default(),
+            partial: None,
         };
         let stores = [
             (&main, main_window()),
@@ -1611,6 +1555,7 @@ mod tests {
             reviews: None,
             unavailable: Default::default(),
             stale: Default::default(),
+            partial: None,
         };
         let w = range("2026-01-01", "2026-01-01");
         assert_eq!(

@@ -7,11 +7,14 @@
 //! database, the network or the clock.
 
 mod compute;
+mod customers;
 mod value;
 mod window;
 
 pub use compute::{
     Feed, LineFacts, OrderFacts, PageSpeedFacts, ReviewFacts, StoreData, WindowedStore, compute,
 };
+pub(crate) use customers::smaller_id;
+pub use customers::{CustomerHistory, Partial};
 pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
 pub use window::{DateRange, WindowSpec};

@@ -327,6 +327,10 @@ pub enum KpiError {
     UnknownKpi(String),
     #[error("invalid window `{input}`: {reason}")]
     InvalidWindow { input: String, reason: String },
+    #[error(
+        "the data loaded for store {store} does not include {what}; this is a bug in okrsync, please report it"
+    )]
+    Incomplete { store: String, what: String },
 }
 
 fn pairs(stores: &[String], currencies: &[String]) -> String {

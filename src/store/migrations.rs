@@ -188,6 +188,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE stores ADD COLUMN facts_key TEXT;
     ALTER TABLE stores ADD COLUMN count_rules TEXT;
     "#,
+    // 5: window-limited KPI loads (store/loaders.rs): a customer's orders by id and by email
+    // without reading the order rows. Covering, so each customer costs one index seek.
+    r#"
+    CREATE INDEX orders_by_customer
+        ON orders(store_id, platform_customer_id, counted, created_at, deleted, email_hash)
+        WHERE platform_customer_id IS NOT NULL;
+    CREATE INDEX orders_by_email
+        ON orders(store_id, email_hash, created_at, platform_id, platform_customer_id, counted, deleted)
+        WHERE email_hash IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

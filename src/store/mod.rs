@@ -7,6 +7,7 @@
 
 mod analytics;
 mod checkins;
+mod loaders;
 mod migrations;
 mod orders;
 mod runs;

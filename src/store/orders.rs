@@ -872,6 +872,7 @@ fn load_store_data(
         reviews: None,
         unavailable: Default::default(),
         stale: Default::default(),
+        partial: None,
     }))
 }
 

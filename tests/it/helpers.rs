@@ -122,8 +122,17 @@ impl Harness {
 
     /// A KPI of the store over a window, evaluated at `now`.
     pub async fn kpi(&self, id: KpiId, window: &str, now: DateTime<Utc>) -> Option<Value> {
-        let loaded = Loaded::load(&self.settings, &self.db, true).await.unwrap();
         let window: WindowSpec = window.parse().unwrap();
+        // What `okrsync kpis` loads: the one window asked for.
+        let loaded = Loaded::load_windows(
+            &self.settings,
+            &self.db,
+            true,
+            std::slice::from_ref(&window),
+            now,
+        )
+        .await
+        .unwrap();
         let report =
             keyresults::kpi_report(&loaded, &StoreSelector::Named("main".into()), &window, now)
                 .unwrap();

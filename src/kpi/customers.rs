@@ -1,0 +1,181 @@
+//! Who placed an order, and what the customer KPIs need from a store's whole history
+//! (`kpi-definitions.md`, "Customers"; `repeat_purchase_rate`, `returning_customer_rate`,
+//! `new_customers`).
+//!
+//! A window's customer figures need, besides the window's orders, two facts from the rest of
+//! the history: which registered customer a guest email belongs to, and each customer's first
+//! counted order ever. [`CustomerHistory`] holds them. It is built here from every order of a
+//! store ([`CustomerHistory::from_orders`], the reference), or by the store's loader with
+//! indexed queries for the customers of the loaded orders only (a window-limited load,
+//! [`Partial`]); both must give the same figures.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::OrderFacts;
+
+/// What a window-limited load holds: the counted orders created in `spans`, and the history
+/// of their customers.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Partial {
+    /// Half-open instant ranges `[start, end)`, sorted and disjoint: every counted order
+    /// created in them (and every abandoned checkout) is loaded; nothing else is. A KPI over a
+    /// window outside them is an error, never a silent 0.
+    pub spans: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The customers of the loaded orders.
+    pub customers: CustomerHistory,
+}
+
+impl Partial {
+    /// Whether `[start, end)` lies inside one loaded span (an empty range always does).
+    pub fn covers(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> bool {
+        start >= end || self.spans.iter().any(|(s, e)| *s <= start && end <= *e)
+    }
+}
+
+/// Identity and first counted order of customers. Keys are as stored: registered customer ids
+/// and keyed email hashes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CustomerHistory {
+    /// Guest email → the registered customer it belongs to: the smallest id among the
+    /// store's orders (counted or not) that carry both the id and the email. Emails that no
+    /// registered order carries are absent.
+    pub email_owner: HashMap<String, String>,
+    /// First counted order ever of each registered customer, their merged guest orders
+    /// included.
+    pub first_by_id: HashMap<String, DateTime<Utc>>,
+    /// First counted order ever of each guest customer (an email no registered order carries).
+    pub first_by_email: HashMap<String, DateTime<Utc>>,
+}
+
+/// A customer of a window, borrowed from the orders and the history.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Id(&'a str),
+    Email(&'a str),
+}
+
+/// Customer figures of one store for one window.
+#[derive(Default)]
+pub(super) struct CustomerStats {
+    pub customers: u64,
+    pub repeat: u64,
+    pub returning: u64,
+    pub new: u64,
+}
+
+pub(super) fn non_empty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The smaller of two customer ids: as numbers when both are numbers ("9" < "10"), else as
+/// text, so the choice never depends on the order the orders are read in.
+pub fn smaller_id<'a>(a: &'a str, b: &'a str) -> &'a str {
+    match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(x), Ok(y)) => {
+            if y < x {
+                b
+            } else {
+                a
+            }
+        }
+        _ => a.min(b),
+    }
+}
+
+impl CustomerHistory {
+    /// The history of every customer, from every order of a store (counted or not).
+    pub fn from_orders(orders: &[OrderFacts]) -> CustomerHistory {
+        // Which registered customer each email belongs to, from any order that carries both;
+        // the smallest id wins when an email is on several accounts.
+        let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+        for o in orders {
+            if let (Some(id), Some(email)) = (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
+                owner
+                    .entry(email)
+                    .and_modify(|cur| *cur = smaller_id(cur, id))
+                    .or_insert(id);
+            }
+        }
+        let mut h = CustomerHistory {
+            email_owner: owner
+                .iter()
+                .map(|(e, id)| ((*e).to_string(), (*id).to_string()))
+                .collect(),
+            ..CustomerHistory::default()
+        };
+        for o in orders.iter().filter(|o| o.counted) {
+            let (map, key) = match (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
+                (Some(id), _) => (&mut h.first_by_id, id),
+                (None, Some(email)) => match owner.get(email) {
+                    Some(&id) => (&mut h.first_by_id, id),
+                    None => (&mut h.first_by_email, email),
+                },
+                (None, None) => continue,
+            };
+            match map.get_mut(key) {
+                Some(first) => *first = (*first).min(o.created_at),
+                None => {
+                    map.insert(key.to_string(), o.created_at);
+                }
+            }
+        }
+        h
+    }
+
+    /// Customer figures of the counted orders created in `[start, end)`. `Err` names a
+    /// customer of the window whose history is missing (a loader bug, never read as "new").
+    pub(super) fn stats(
+        &self,
+        orders: &[OrderFacts],
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<CustomerStats, String> {
+        let mut seen: HashMap<Key<'_>, u64> = HashMap::new();
+        let mut anonymous = 0;
+        for o in orders
+            .iter()
+            .filter(|o| o.counted && start <= o.created_at && o.created_at < end)
+        {
+            let key = match (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
+                (Some(id), _) => Key::Id(id),
+                (None, Some(email)) => match self.email_owner.get(email) {
+                    Some(id) => Key::Id(id),
+                    None => Key::Email(email),
+                },
+                // A one-off customer of its own: one order, the first.
+                (None, None) => {
+                    anonymous += 1;
+                    continue;
+                }
+            };
+            *seen.entry(key).or_default() += 1;
+        }
+        let mut s = CustomerStats {
+            customers: anonymous,
+            new: anonymous,
+            ..CustomerStats::default()
+        };
+        for (key, n) in seen {
+            let first = match key {
+                Key::Id(id) => self.first_by_id.get(id),
+                Key::Email(e) => self.first_by_email.get(e),
+            };
+            let Some(first) = first else {
+                return Err(match key {
+                    Key::Id(id) => format!("customer {id}"),
+                    Key::Email(_) => "a guest customer".to_string(),
+                });
+            };
+            s.customers += 1;
+            s.repeat += u64::from(n >= 2);
+            if *first < start {
+                s.returning += 1;
+            } else {
+                s.new += 1;
+            }
+        }
+        Ok(s)
+    }
+}

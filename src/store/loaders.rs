@@ -1,0 +1,388 @@
+//! Window-limited loading for `kpi`: only the counted orders created in the windows in use,
+//! and, for their customers, what the customer KPIs need from the rest of the history (who a
+//! guest email belongs to, each customer's first counted order). SQLite does the filtering
+//! with the indexes of migration 4; the cost follows the windows, not the store's history.
+//!
+//! Refunds need no date filter: `refunded` and `refunded_items` are kept on the order row and
+//! count on the order's creation day (`docs/kpis.md`), so a refund made in a window for an
+//! order created before it is, correctly, not in that window.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Db, Store, StoreError, parse_dec, parse_ts, ts};
+use crate::domain::StoreTz;
+use crate::kpi::{CustomerHistory, LineFacts, OrderFacts, Partial, StoreData, WindowSpec};
+
+impl Store {
+    /// The named store's data for KPIs over `windows` evaluated at `now` (each resolved in
+    /// the store's time zone): the counted orders created in them (with their lines when
+    /// `with_lines`), their abandoned checkouts, and their customers' history. `None` when the
+    /// store was never synced.
+    pub async fn load_store_windows(
+        &self,
+        name: &str,
+        tz_override: Option<StoreTz>,
+        with_lines: bool,
+        windows: Vec<WindowSpec>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoreData>, StoreError> {
+        let name = name.to_string();
+        self.call(move |db| load_windows(db, &name, tz_override, with_lines, &windows, now))
+            .await
+    }
+}
+
+/// Resolves `windows` at `now` in `tz` into sorted, disjoint half-open instant spans.
+pub(crate) fn spans(
+    windows: &[WindowSpec],
+    tz: &StoreTz,
+    now: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let today = tz.local_date(now);
+    let mut v: Vec<(DateTime<Utc>, DateTime<Utc>)> = windows
+        .iter()
+        .map(|w| w.resolve(today))
+        .filter(|r| r.from <= r.to)
+        .map(|r| r.utc_bounds(tz))
+        .collect();
+    v.sort();
+    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(v.len());
+    for (s, e) in v {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// A text column borrowed from the row (`None` for NULL).
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, StoreError> {
+    r.get_ref(i)?.as_str_or_null().map_err(|e| {
+        StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            Box::new(e),
+        ))
+    })
+}
+
+/// The keys as a JSON array for `json_each`, sorted: seeks in index order read each index
+/// page once, while SQLite's small page cache still holds it (unsorted, nearly every seek
+/// reads a page from the file).
+fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+    let mut v: Vec<&String> = items.into_iter().collect();
+    v.sort_unstable();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
+}
+
+/// What the orders carrying some emails say about them.
+#[derive(Default)]
+struct EmailFacts {
+    /// Smallest registered id on an order carrying the email (read in the order the full
+    /// load reads orders: creation time, then id).
+    owner: HashMap<String, String>,
+    /// First counted order without a customer id carrying the email (stored text: fixed-width
+    /// UTC, so it sorts as it compares).
+    guest_first: HashMap<String, String>,
+}
+
+fn email_facts(
+    db: &Db,
+    store_id: i64,
+    emails: &HashSet<String>,
+    out: &mut EmailFacts,
+) -> Result<(), StoreError> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = db.conn.prepare_cached(
+        // One seek per email in the covering index, which lists an email's orders by creation
+        // time, then id: the order the whole-history load folds owners in. INDEXED BY: without
+        // statistics SQLite would rather scan the store's orders.
+        "SELECT o.email_hash, o.platform_customer_id, o.counted, o.created_at
+         FROM json_each(?2) j CROSS JOIN orders o INDEXED BY orders_by_email
+         WHERE o.store_id = ?1 AND o.deleted = 0 AND o.email_hash IS NOT NULL
+           AND o.email_hash = j.value",
+    )?;
+    let mut rows = stmt.query(params![store_id, json_list(emails)])?;
+    // Values are borrowed from the row; a string is allocated only for a new key.
+    while let Some(r) = rows.next()? {
+        let email = text(r, 0)?.unwrap_or_default().trim();
+        let id = text(r, 1)?.map(str::trim);
+        match id.filter(|id| !id.is_empty()) {
+            Some(id) => match out.owner.get_mut(email) {
+                Some(cur) => {
+                    if crate::kpi::smaller_id(cur, id) != cur.as_str() {
+                        *cur = id.to_string();
+                    }
+                }
+                None => {
+                    out.owner.insert(email.to_string(), id.to_string());
+                }
+            },
+            None if r.get::<_, bool>(2)? => {
+                let at = text(r, 3)?.unwrap_or_default();
+                match out.guest_first.get_mut(email) {
+                    Some(f) if f.as_str() <= at => {}
+                    Some(f) => *f = at.to_string(),
+                    None => {
+                        out.guest_first.insert(email.to_string(), at.to_string());
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Per registered customer: first counted order under their id, and every email on their
+/// orders (counted or not).
+#[derive(Default)]
+struct IdFacts {
+    /// Stored text, as in `EmailFacts::guest_first`.
+    first: HashMap<String, String>,
+    emails: HashMap<String, Vec<String>>,
+}
+
+fn id_facts(db: &Db, store_id: i64, ids: &HashSet<String>) -> Result<IdFacts, StoreError> {
+    let mut out = IdFacts::default();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT o.platform_customer_id, o.counted, o.created_at, o.email_hash
+         FROM json_each(?2) j CROSS JOIN orders o INDEXED BY orders_by_customer
+         WHERE o.store_id = ?1 AND o.deleted = 0 AND o.platform_customer_id IS NOT NULL
+           AND o.platform_customer_id = j.value",
+    )?;
+    let mut rows = stmt.query(params![store_id, json_list(ids)])?;
+    while let Some(r) = rows.next()? {
+        let id = text(r, 0)?.unwrap_or_default().trim();
+        if id.is_empty() {
+            continue;
+        }
+        if r.get::<_, bool>(1)? {
+            let at = text(r, 2)?.unwrap_or_default();
+            match out.first.get_mut(id) {
+                Some(f) if f.as_str() <= at => {}
+                Some(f) => *f = at.to_string(),
+                None => {
+                    out.first.insert(id.to_string(), at.to_string());
+                }
+            }
+        }
+        let email = text(r, 3)?.map(str::trim);
+        if let Some(email) = email.filter(|e| !e.is_empty()) {
+            match out.emails.get_mut(id) {
+                Some(list) if list.iter().any(|e| e == email) => {}
+                Some(list) => list.push(email.to_string()),
+                None => {
+                    out.emails.insert(id.to_string(), vec![email.to_string()]);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The history of the customers of `orders` (see `kpi::CustomerHistory`).
+///
+/// Ids and emails are matched as stored; the sources store them without surrounding blanks
+/// (ids come from numbers or GraphQL ids, emails as keyed hashes), as the full load assumes
+/// when it trims them.
+fn customer_history(
+    db: &Db,
+    store_id: i64,
+    orders: &[OrderFacts],
+) -> Result<CustomerHistory, StoreError> {
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut guests: HashSet<String> = HashSet::new();
+    for o in orders {
+        match (
+            non_empty(o.customer_id.clone()),
+            non_empty(o.email_hash.clone()),
+        ) {
+            (Some(id), _) => {
+                ids.insert(id);
+            }
+            (None, Some(email)) => {
+                guests.insert(email);
+            }
+            (None, None) => {}
+        }
+    }
+    // Who the guest emails belong to; their owners are customers of the window too.
+    let mut emails = EmailFacts::default();
+    email_facts(db, store_id, &guests, &mut emails)?;
+    ids.extend(emails.owner.values().cloned());
+    // The registered customers' own orders, and the other emails on them: guest orders with
+    // an email a customer owns are that customer's.
+    let by_id = id_facts(db, store_id, &ids)?;
+    let more: HashSet<String> = by_id
+        .emails
+        .values()
+        .flatten()
+        .filter(|e| !guests.contains(*e))
+        .cloned()
+        .collect();
+    email_facts(db, store_id, &more, &mut emails)?;
+
+    let mut h = CustomerHistory::default();
+    let at = |t: &str| parse_ts("orders.created_at", t);
+    for id in &ids {
+        let mut first = by_id.first.get(id);
+        for e in by_id.emails.get(id).into_iter().flatten() {
+            if emails.owner.get(e) == Some(id)
+                && let Some(g) = emails.guest_first.get(e)
+            {
+                first = Some(first.map_or(g, |f| f.min(g)));
+            }
+        }
+        if let Some(f) = first {
+            h.first_by_id.insert(id.clone(), at(f)?);
+        }
+    }
+    for g in &guests {
+        match emails.owner.get(g) {
+            Some(owner) => {
+                h.email_owner.insert(g.clone(), owner.clone());
+            }
+            None => {
+                if let Some(f) = emails.guest_first.get(g) {
+                    h.first_by_email.insert(g.clone(), at(f)?);
+                }
+            }
+        }
+    }
+    Ok(h)
+}
+
+fn load_windows(
+    db: &mut Db,
+    name: &str,
+    tz_override: Option<StoreTz>,
+    with_lines: bool,
+    windows: &[WindowSpec],
+    now: DateTime<Utc>,
+) -> Result<Option<StoreData>, StoreError> {
+    type Row = (i64, Option<String>, Option<String>, Option<bool>);
+    let row: Option<Row> = db
+        .conn
+        .query_row(
+            "SELECT id, timezone, currency, abandoned_access FROM stores WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((store_id, tz, currency, abandoned_access)) = row else {
+        return Ok(None);
+    };
+    let tz = match (tz_override, tz) {
+        (Some(t), _) => t,
+        (None, Some(t)) => StoreTz::parse(&t).map_err(|_| StoreError::Corrupt {
+            column: "stores.timezone",
+            value: t,
+        })?,
+        (None, None) => StoreTz::UTC,
+    };
+    let spans = spans(windows, &tz, now);
+    let mut orders = Vec::new();
+    let mut abandoned = Vec::new();
+    for (start, end) in &spans {
+        let (start, end) = (ts(*start), ts(*end));
+        let mut lines: HashMap<String, Vec<LineFacts>> = HashMap::new();
+        if with_lines {
+            let mut stmt = db.conn.prepare_cached(
+                "SELECT l.order_id, l.product_id, l.sku, l.quantity, l.total,
+                        l.refunded_quantity, l.refunded_amount
+                 FROM orders o JOIN order_lines l
+                   ON l.store_id = o.store_id AND l.order_id = o.platform_id
+                 WHERE o.store_id = ?1 AND o.created_at >= ?2 AND o.created_at < ?3
+                   AND o.counted = 1 AND o.deleted = 0",
+            )?;
+            let mut rows = stmt.query(params![store_id, start, end])?;
+            while let Some(r) = rows.next()? {
+                lines.entry(r.get(0)?).or_default().push(LineFacts {
+                    product_id: r.get(1)?,
+                    sku: r.get(2)?,
+                    quantity: parse_dec("order_lines.quantity", text(r, 3)?.unwrap_or_default())?,
+                    total: parse_dec("order_lines.total", text(r, 4)?.unwrap_or_default())?,
+                    refunded_quantity: parse_dec(
+                        "order_lines.refunded_quantity",
+                        text(r, 5)?.unwrap_or_default(),
+                    )?,
+                    refunded_amount: parse_dec(
+                        "order_lines.refunded_amount",
+                        text(r, 6)?.unwrap_or_default(),
+                    )?,
+                });
+            }
+        }
+        let mut stmt = db.conn.prepare_cached(
+            "SELECT platform_id, created_at, items_gross, discounts, total, refunded,
+                    refunded_items, platform_customer_id, email_hash
+             FROM orders
+             WHERE store_id = ?1 AND created_at >= ?2 AND created_at < ?3
+               AND counted = 1 AND deleted = 0
+             ORDER BY created_at, platform_id",
+        )?;
+        let mut rows = stmt.query(params![store_id, start, end])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            orders.push(OrderFacts {
+                lines: lines.remove(&id).unwrap_or_default(),
+                order_id: id,
+                created_at: parse_ts("orders.created_at", text(r, 1)?.unwrap_or_default())?,
+                counted: true,
+                items_gross: parse_dec("orders.items_gross", text(r, 2)?.unwrap_or_default())?,
+                discounts: parse_dec("orders.discounts", text(r, 3)?.unwrap_or_default())?,
+                total: parse_dec("orders.total", text(r, 4)?.unwrap_or_default())?,
+                refunded: parse_dec("orders.refunded", text(r, 5)?.unwrap_or_default())?,
+                refunded_items: parse_dec(
+                    "orders.refunded_items",
+                    text(r, 6)?.unwrap_or_default(),
+                )?,
+                customer_id: r.get(7)?,
+                email_hash: r.get(8)?,
+            });
+        }
+        if abandoned_access == Some(true) {
+            let mut stmt = db.conn.prepare_cached(
+                "SELECT created_at FROM abandoned_checkouts
+                 WHERE store_id = ?1 AND created_at >= ?2 AND created_at < ?3
+                 ORDER BY created_at",
+            )?;
+            let mut rows = stmt.query(params![store_id, start, end])?;
+            while let Some(r) = rows.next()? {
+                abandoned.push(parse_ts(
+                    "abandoned_checkouts.created_at",
+                    text(r, 0)?.unwrap_or_default(),
+                )?);
+            }
+        }
+    }
+    let customers = customer_history(db, store_id, &orders)?;
+    Ok(Some(StoreData {
+        name: name.to_string(),
+        tz,
+        currency,
+        orders,
+        sessions: None,
+        abandoned_checkouts: (abandoned_access == Some(true)).then_some(abandoned),
+        bounces: None,
+        pagespeed: None,
+        reviews: None,
+        unavailable: Default::default(),
+        stale: Default::default(),
+        partial: Some(Partial { spans, customers }),
+    }))
+}

@@ -1,0 +1,409 @@
+//! A window-limited load (what `okrsync kpis` and key-result evaluation read) gives exactly the
+//! KPIs of a load of the whole history, for every KPI and many windows.
+//!
+//! The history is generated (3½ years, ~2,400 orders) with everything the customer and refund
+//! rules touch: registered customers with several emails, guest orders merged into accounts,
+//! an email on two accounts whose ids compare differently as numbers and as text, cancelled
+//! orders that link an email to an account, deleted orders, anonymous orders, customers whose
+//! first order is long before the window, and refunds made inside a window for orders created
+//! before it (refunds count on the order's creation day).
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use okrsync::domain::{
+    CustomerRef, Order, OrderLine, Platform, Refund, RefundLine, StoreInfo, StoreTz,
+};
+use okrsync::kpi::{
+    self, DateRange, KpiError, KpiId, KpiSpec, StoreData, Value, WindowSpec, WindowedStore,
+};
+use okrsync::store::{Page, Store};
+use rust_decimal::Decimal;
+
+/// A small deterministic generator (no test depends on a random seed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 14, 10, 0, 0).unwrap()
+}
+
+fn money(cents: u64) -> Decimal {
+    Decimal::new(cents as i64, 2)
+}
+
+/// Who places an order.
+fn customer(g: &mut Lcg) -> CustomerRef {
+    let (id, email) = match g.below(20) {
+        // Registered, with their main email, a second one, or none.
+        0..=9 => {
+            let n = 1 + g.below(150);
+            let email = match g.below(10) {
+                0 => None,
+                1 | 2 => Some(format!("second{n}@example.com")),
+                _ => Some(format!("c{n}@example.com")),
+            };
+            (Some(n.to_string()), email)
+        }
+        // A guest using a registered customer's email (any case, blanks): merged into them.
+        10..=11 => (None, Some(format!(" C{}@Example.com", 1 + g.below(150)))),
+        // A guest with an email no account carries.
+        12..=16 => (None, Some(format!("guest{}@example.com", g.below(120)))),
+        // An email on two accounts, 9 and 10 ("9" < "10" as numbers, not as text): guest
+        // orders with it belong to 9.
+        17 => match g.below(3) {
+            0 => (Some("9".into()), Some("shared@example.com".into())),
+            1 => (Some("10".into()), Some("shared@example.com".into())),
+            _ => (None, Some("shared@example.com".into())),
+        },
+        // Anonymous: a customer of its own.
+        _ => (None, None),
+    };
+    CustomerRef {
+        platform_id: id,
+        email,
+    }
+}
+
+/// The generated history and the ids of the orders to delete afterwards.
+fn history() -> (Vec<Order>, Vec<Refund>, Vec<String>) {
+    let mut g = Lcg(16);
+    let start = Utc.with_ymd_and_hms(2022, 11, 1, 0, 0, 0).unwrap();
+    let span = (now() - start).num_seconds() as u64;
+    let mut orders = Vec::new();
+    let mut refunds = Vec::new();
+    let mut deleted = Vec::new();
+    for i in 0..2400u64 {
+        let id = format!("{}", 1000 + i);
+        // Many orders near the window edges of "now" too, not only spread evenly.
+        let created = if i % 10 == 0 {
+            now() - Duration::seconds(g.below(120 * 86_400) as i64)
+        } else {
+            start + Duration::seconds(g.below(span) as i64)
+        };
+        let counted = g.below(8) != 0;
+        let mut lines = Vec::new();
+        let mut first_line = (String::new(), 0u64);
+        let (mut gross, mut net) = (0u64, 0u64);
+        for l in 0..1 + g.below(3) {
+            let qty = 1 + g.below(3);
+            let price = 500 + g.below(5000);
+            let discount = if g.below(4) == 0 { price / 10 } else { 0 };
+            let sub = qty * price;
+            let tot = sub - qty * discount;
+            gross += sub;
+            net += tot;
+            if l == 0 {
+                first_line = (format!("{id}-{l}"), tot / qty);
+            }
+            let product = format!("P{}", 1 + g.below(5));
+            lines.push(OrderLine {
+                line_id: format!("{id}-{l}"),
+                sku: (g.below(2) == 0).then(|| format!("SKU-{product}")),
+                product_id: Some(product),
+                name: "item".into(),
+                quantity: Decimal::from(qty),
+                subtotal: money(sub),
+                total: money(tot),
+                tax: money(tot / 5),
+            });
+        }
+        let shipping = 500;
+        let total = net + net / 5 + shipping;
+        let mut refund_ids = Vec::new();
+        let mut refunded = 0;
+        if counted && g.below(6) == 0 {
+            // Refunded up to four months later: often inside a later window.
+            let rid = format!("r{id}");
+            let at = created + Duration::seconds(g.below(120 * 86_400) as i64);
+            let (amount, rl) = if g.below(3) == 0 {
+                (700, Vec::new()) // amount-only
+            } else {
+                let (line, unit) = &first_line;
+                (
+                    unit + unit / 5,
+                    vec![RefundLine {
+                        order_line_id: line.clone(),
+                        quantity: Decimal::ONE,
+                        amount: money(*unit),
+                    }],
+                )
+            };
+            refunded = amount;
+            refund_ids.push(rid.clone());
+            refunds.push(Refund {
+                platform_id: rid,
+                order_id: id.clone(),
+                created_at: at.min(now()),
+                amount: money(amount),
+                lines: rl,
+            });
+        }
+        let customer = customer(&mut g);
+        if g.below(60) == 0 {
+            deleted.push(id.clone());
+        }
+        orders.push(Order {
+            platform_id: id.clone(),
+            number: id,
+            created_at: created,
+            modified_at: created,
+            status: if counted { "completed" } else { "cancelled" }.into(),
+            counted,
+            currency: "EUR".into(),
+            items_gross: money(gross),
+            discounts: money(gross - net),
+            shipping: money(shipping),
+            tax: money(net / 5),
+            total: money(total),
+            refunded: money(refunded),
+            customer,
+            test: false,
+            trashed: false,
+            lines,
+            refund_ids,
+            refunds: None,
+        });
+    }
+    // A deleted order that would otherwise give the shared email to account 1.
+    orders.push(Order {
+        platform_id: "999".into(),
+        number: "999".into(),
+        created_at: now() - Duration::days(400),
+        modified_at: now() - Duration::days(400),
+        customer: CustomerRef {
+            platform_id: Some("1".into()),
+            email: Some("shared@example.com".into()),
+        },
+        ..orders[0].clone()
+    });
+    deleted.push("999".into());
+    (orders, refunds, deleted)
+}
+
+async fn seeded_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("okrsync.db")).await.unwrap();
+    let id = db
+        .ensure_store("main", Platform::WooCommerce, "shop.example")
+        .await
+        .unwrap();
+    let info = StoreInfo {
+        timezone: StoreTz::parse("Europe/Paris").unwrap(),
+        currency: "EUR".into(),
+    };
+    db.update_store_info(id, info, "", now()).await.unwrap();
+    let (orders, refunds, deleted) = history();
+    for chunk in orders.chunks(500) {
+        let page = Page {
+            orders: chunk.to_vec(),
+            ..Page::default()
+        };
+        db.commit_page(id, page, now()).await.unwrap();
+    }
+    let page = Page {
+        refunds,
+        ..Page::default()
+    };
+    db.commit_page(id, page, now()).await.unwrap();
+    db.mark_orders_deleted(id, deleted, None, now())
+        .await
+        .unwrap();
+    db.mark_complete(id, now()).await.unwrap();
+    (dir, db)
+}
+
+fn windows() -> Vec<WindowSpec> {
+    [
+        "today",
+        "yesterday",
+        "last_7_days",
+        "last_30_days",
+        "last_90_days",
+        "week_to_date",
+        "month_to_date",
+        "quarter_to_date",
+        "year_to_date",
+        "previous_month",
+        "previous_quarter",
+        "previous_year",
+        // The whole history and more (the longest window there is).
+        "2000-01-01..2100-12-31",
+        // The day clocks go forward in Paris (23 hours).
+        "2026-03-29..2026-03-29",
+        "2024-02-01..2024-02-29",
+        // No order at all.
+        "2010-01-01..2010-12-31",
+    ]
+    .iter()
+    .map(|w| w.parse().unwrap())
+    .collect()
+}
+
+fn specs() -> Vec<KpiSpec> {
+    KpiId::ALL
+        .iter()
+        .map(|id| KpiSpec {
+            id: *id,
+            product: id.needs_product().then(|| "P1".to_string()),
+        })
+        .chain(
+            // A product named by its SKU.
+            [KpiId::ProductNetSales, KpiId::ProductUnits].map(|id| KpiSpec {
+                id,
+                product: Some("SKU-P2".into()),
+            }),
+        )
+        .collect()
+}
+
+fn compute(spec: &KpiSpec, store: &StoreData, w: &WindowSpec) -> Result<kpi::Computed, KpiError> {
+    let range: DateRange = w.resolve(store.tz.local_date(now()));
+    kpi::compute(spec, &[WindowedStore { store, range }])
+}
+
+#[tokio::test]
+async fn window_limited_loads_give_the_kpis_of_the_whole_history() {
+    let (_dir, db) = seeded_store().await;
+    let tz = None;
+    let full = db.load_store_data("main", tz, true).await.unwrap().unwrap();
+    // Every window at once (as for many key results) and each window on its own (`kpis`).
+    let all = db
+        .load_store_windows("main", tz, true, windows(), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(all.partial.is_some());
+    let mut compared = 0;
+    for w in windows() {
+        let one = db
+            .load_store_windows("main", tz, true, vec![w.clone()], now())
+            .await
+            .unwrap()
+            .unwrap();
+        if w != "2000-01-01..2100-12-31".parse().unwrap() {
+            assert!(
+                one.orders.len() < full.orders.len(),
+                "{w}: the load is not limited to the window"
+            );
+        }
+        for spec in specs() {
+            let expected = compute(&spec, &full, &w);
+            assert_eq!(compute(&spec, &one, &w), expected, "{} over {w}", spec.id);
+            assert_eq!(
+                compute(&spec, &all, &w),
+                expected,
+                "{} over {w} (all windows)",
+                spec.id
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, windows().len() * specs().len());
+
+    // The history exercises what it is meant to: customers who ordered before the quarter,
+    // new ones, repeat buyers, refunds, and product lines.
+    let q: WindowSpec = "quarter_to_date".parse().unwrap();
+    let value = |id: KpiId| {
+        compute(&KpiSpec { id, product: None }, &full, &q)
+            .unwrap()
+            .value
+            .unwrap()
+    };
+    let rate = |id| match value(id) {
+        Value::Rate(r) => r,
+        v => panic!("{v:?}"),
+    };
+    for id in [
+        KpiId::ReturningCustomerRate,
+        KpiId::RepeatPurchaseRate,
+        KpiId::RefundRate,
+    ] {
+        let r = rate(id);
+        assert!(r > Decimal::ZERO && r < Decimal::ONE, "{id}: {r}");
+    }
+    assert!(matches!(value(KpiId::NewCustomers), Value::Count(n) if n > 0));
+    assert!(matches!(value(KpiId::Returns), Value::Money(m) if m > Decimal::ZERO));
+}
+
+/// A refund made in a window for an order created before it does not count in that window,
+/// and a customer whose only earlier order is before the window is returning: the two rules
+/// a load of "the window's rows" alone gets wrong.
+#[tokio::test]
+async fn refunds_count_on_the_order_day_and_first_orders_before_the_window_count() {
+    let (_dir, db) = seeded_store().await;
+    let w: WindowSpec = "last_30_days".parse().unwrap();
+    let one = db
+        .load_store_windows("main", None, false, vec![w.clone()], now())
+        .await
+        .unwrap()
+        .unwrap();
+    let range = w.resolve(NaiveDate::from_ymd_opt(2026, 5, 14).unwrap());
+    let (start, _) = range.utc_bounds(&one.tz);
+    assert!(
+        one.orders
+            .iter()
+            .all(|o| o.created_at >= start && o.counted)
+    );
+    // Refunds made in the window for orders created before it exist in the history...
+    let (orders, refunds, _) = history();
+    let created: std::collections::HashMap<&str, DateTime<Utc>> = orders
+        .iter()
+        .map(|o| (o.platform_id.as_str(), o.created_at))
+        .collect();
+    let late: Vec<&Refund> = refunds
+        .iter()
+        .filter(|r| r.created_at >= start && created[r.order_id.as_str()] < start)
+        .collect();
+    assert!(!late.is_empty());
+    // ...and their orders are not in the window's load.
+    for r in late {
+        assert!(one.orders.iter().all(|o| o.order_id != r.order_id));
+    }
+    let history = &one.partial.as_ref().unwrap().customers;
+    assert!(
+        history.first_by_id.values().any(|f| *f < start),
+        "no customer of the window ordered before it"
+    );
+    let returning = compute(
+        &KpiSpec {
+            id: KpiId::ReturningCustomerRate,
+            product: None,
+        },
+        &one,
+        &w,
+    )
+    .unwrap();
+    assert!(matches!(returning.value, Some(Value::Rate(r)) if r > Decimal::ZERO));
+}
+
+/// A KPI over a window the load did not cover is an error naming the window, never a silent 0.
+#[tokio::test]
+async fn windows_outside_a_limited_load_are_refused() {
+    let (_dir, db) = seeded_store().await;
+    let loaded: WindowSpec = "last_7_days".parse().unwrap();
+    let data = db
+        .load_store_windows("main", None, false, vec![loaded], now())
+        .await
+        .unwrap()
+        .unwrap();
+    let spec = KpiSpec {
+        id: KpiId::Orders,
+        product: None,
+    };
+    let err = compute(&spec, &data, &"quarter_to_date".parse().unwrap()).unwrap_err();
+    assert!(
+        matches!(&err, KpiError::Incomplete { store, what } if store == "main" && what.contains("2026-04-01..2026-05-14")),
+        "{err}"
+    );
+}
