@@ -136,8 +136,10 @@ pub async fn deliver_sink(
                         summary.retries += 1;
                         let wait = backoff(entry.attempts + 1, e.retry_after, settings.retry_max);
                         let now = clock.now();
+                        // Stored to the second: round up, so a Retry-After is never cut short.
                         let next = now
-                            + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                            + chrono::Duration::from_std(wait + Duration::from_secs(1))
+                                .unwrap_or(chrono::Duration::MAX);
                         tracing::warn!(key_result = %entry.key_result, checkin = entry.checkin_id, retry_in_s = wait.as_secs_f64(), "delivery failed: {}", e.message);
                         db.record_failed_attempt(entry.id, e.status, e.message.clone(), next, now)
                             .await
