@@ -308,7 +308,7 @@ fn main() {
             let n = if full {
                 let loaded = Loaded::load(&settings, &db, true).await.unwrap();
                 let mut reports = keyresults::evaluate(&settings, &loaded, now());
-                keyresults::record_checkins(&db, &mut reports, now()).await.unwrap()
+                keyresults::record_checkins(&db, &settings.sinks, &mut reports, now()).await.unwrap()
             } else {
                 keyresults::evaluate_key_results(&settings, &db, &clock).await.unwrap()
             };

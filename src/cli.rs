@@ -61,7 +61,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Print the sync log, newest first.
+    /// Send check-ins waiting in the outbox to their sinks now (also those waiting for a retry).
+    Push {
+        /// Only this sink.
+        #[arg(long)]
+        sink: Option<String>,
+        /// List what would be sent, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the sync log (syncs and deliveries), newest first.
     Logs {
         #[arg(long)]
         store: Option<String>,

@@ -1,5 +1,5 @@
-//! `okrsync check [--online]`: validate the configuration; with `--online`, reach every store
-//! and analytics source once.
+//! `okrsync check [--online]`: validate the configuration; with `--online`, reach every store,
+//! analytics source and sink once.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -111,6 +111,25 @@ pub(super) async fn check(
             Err(e) => {
                 failed = true;
                 crate::outln!("analytics {} ({}): FAILED: {e}", a.name, a.provider.name());
+            }
+        }
+    }
+    for s in &settings.sinks {
+        use crate::sinks::Sink;
+        let result = match crate::sinks::AnySink::new(s, &crate::runtime::Clock::System) {
+            Ok(sink) => sink.check_online().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(notes) => {
+                crate::outln!("sink {} ({}): OK", s.name, s.kind.name());
+                for n in notes {
+                    crate::outln!("  - {n}");
+                }
+            }
+            Err(e) => {
+                failed = true;
+                crate::outln!("sink {} ({}): FAILED: {e}", s.name, s.kind.name());
             }
         }
     }

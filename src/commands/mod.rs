@@ -1,12 +1,13 @@
 //! What each CLI command does, one file per command: load settings, open the store, call the
 //! library, print through `output`. Exit codes: 0 success, 1 error, 2 invalid configuration or
-//! command line, 3 a sync or online check failed, 130/143 a `sync` stopped by SIGINT/SIGTERM.
+//! command line, 3 a sync, delivery or online check failed, 130/143 a `sync` stopped by SIGINT/SIGTERM.
 
 mod check;
 mod demo;
 mod kpis;
 mod krs;
 mod logs;
+mod push;
 mod run;
 mod sync;
 
@@ -57,6 +58,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     product,
                     format,
                 } => kpis::kpis(&settings, &db, &clock, store, &window, product, format).await,
+                Command::Push { sink, dry_run } => {
+                    push::push(&settings, &db, &clock, sink, dry_run).await
+                }
                 Command::Krs { format } => krs::krs(&settings, &db, &clock, format).await,
                 Command::Logs {
                     store,

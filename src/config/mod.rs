@@ -8,6 +8,7 @@
 
 mod analytics;
 mod secret;
+mod sinks;
 
 pub use analytics::{
     AnalyticsSettings, DEFAULT_ANALYTICS_SCHEDULE, Ga4Settings, MatomoSettings, PageSpeedSettings,
@@ -16,6 +17,9 @@ pub use analytics::{
 };
 
 pub use secret::{ExposeSecret, SecretString, check_private};
+pub use sinks::{
+    DEFAULT_RETRY_MAX_SECONDS, SINK_KINDS, SinkKind, SinkSettings, SlackSettings, WebhookSettings,
+};
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -55,6 +59,8 @@ pub struct Settings {
     pub key_results: Vec<KeyResultSettings>,
     /// Analytics and site sources (`[[analytics]]`).
     pub analytics: Vec<AnalyticsSettings>,
+    /// Where check-ins are pushed (`[[sinks]]`).
+    pub sinks: Vec<SinkSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -208,7 +214,7 @@ pub struct KeyResultSettings {
     pub baseline: Decimal,
     pub target: Decimal,
     pub direction: Direction,
-    /// Sinks to push check-ins to (the sinks themselves arrive with their issue).
+    /// Names of the `[[sinks]]` each check-in is pushed to (validated: every name exists).
     pub sinks: Vec<String>,
 }
 
@@ -440,11 +446,12 @@ impl Validator<'_> {
             self.problem("stores", "no store configured: add a [[stores]] section");
         }
 
+        let (sinks, sink_names) = self.sinks(top);
         let mut key_results = Vec::new();
         let mut ids = BTreeSet::new();
         for (i, k) in self.array(top, "key_results").iter().enumerate() {
             let key = format!("key_results[{i}]");
-            if let Some(kr) = self.key_result(&key, k, &names) {
+            if let Some(kr) = self.key_result(&key, k, &names, &sink_names) {
                 if !ids.insert(kr.id.clone()) {
                     self.problem(
                         format!("{key}.id"),
@@ -456,10 +463,7 @@ impl Validator<'_> {
         }
         let analytics = self.analytics(top, &stores, &names);
         let mut notes = Vec::new();
-        for (key, what) in [
-            ("http", "the status server"),
-            ("sinks", "pushing check-ins to OKR tools"),
-        ] {
+        for (key, what) in [("http", "the status server")] {
             if top.contains_key(key) {
                 notes.push(format!(
                     "`{key}` ({what}) is not supported by this version of okrsync yet and is ignored"
@@ -472,6 +476,7 @@ impl Validator<'_> {
             stores,
             key_results,
             analytics,
+            sinks,
         })
     }
 
@@ -991,6 +996,7 @@ impl Validator<'_> {
         prefix: &str,
         raw: &Json,
         stores: &BTreeSet<String>,
+        sinks: &BTreeSet<String>,
     ) -> Option<KeyResultSettings> {
         let Some(obj) = raw.as_object() else {
             self.problem(prefix, "expected a table");
@@ -1108,7 +1114,29 @@ impl Validator<'_> {
             },
             _ => None,
         };
-        let sinks = self.string_list(obj, prefix, "sinks").unwrap_or_default();
+        let named = self.string_list(obj, prefix, "sinks").unwrap_or_default();
+        for (i, n) in named.iter().enumerate() {
+            if !sinks.contains(n) {
+                self.problem(
+                    format!("{prefix}.sinks[{i}]"),
+                    format!(
+                        "unknown sink `{n}` (configured: {}); add a [[sinks]] section with name = \"{n}\"",
+                        if sinks.is_empty() {
+                            "none".to_string()
+                        } else {
+                            sinks.iter().cloned().collect::<Vec<_>>().join(", ")
+                        }
+                    ),
+                );
+            }
+        }
+        let mut sinks_named = Vec::new();
+        for n in named {
+            if !sinks_named.contains(&n) {
+                sinks_named.push(n);
+            }
+        }
+        let sinks = sinks_named;
         let id = id?;
         Some(KeyResultSettings {
             title: title.unwrap_or_else(|| id.clone()),

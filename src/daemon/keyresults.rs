@@ -504,9 +504,11 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
     report
 }
 
-/// Records a check-in for every key result whose value changed; fills `updated_at`.
+/// Records a check-in for every key result whose value changed, with its outbox entries (one
+/// per sink the key result names that wants it) in the same transaction; fills `updated_at`.
 pub async fn record_checkins(
     db: &Store,
+    sinks: &[crate::config::SinkSettings],
     reports: &mut [KrReport],
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
@@ -533,7 +535,31 @@ pub async fn record_checkins(
             window_to: window.range.to.to_string(),
             timezone: window.timezone.clone(),
         };
-        if db.record_checkin(checkin, now).await? {
+        let targets: Vec<crate::config::SinkSettings> = sinks
+            .iter()
+            .filter(|s| r.settings.sinks.contains(&s.name))
+            .cloned()
+            .collect();
+        let (report, model) = (r.clone(), r.to_json());
+        let plan = move |ctx: &crate::store::CheckinContext| {
+            let body = crate::sinks::payload::checkin_body(&report, &model, ctx);
+            let text = body.to_string();
+            targets
+                .iter()
+                .filter(|s| {
+                    let last = ctx
+                        .last_bodies
+                        .get(&s.name)
+                        .and_then(|b| serde_json::from_str::<Json>(b).ok());
+                    crate::sinks::wants(s, &body, last.as_ref())
+                })
+                .map(|s| crate::store::OutboxEntry {
+                    sink: s.name.clone(),
+                    body: text.clone(),
+                })
+                .collect()
+        };
+        if db.record_checkin(checkin, now, plan).await? {
             written += 1;
             tracing::info!(key_result = %r.settings.id, value = ?r.current, "key result check-in");
         }
@@ -568,7 +594,7 @@ pub async fn evaluate_key_results(
     let now = clock.now();
     let loaded = Loaded::load_for_key_results(settings, db, now).await?;
     let mut reports = evaluate(settings, &loaded, now);
-    record_checkins(db, &mut reports, now).await
+    record_checkins(db, &settings.sinks, &mut reports, now).await
 }
 
 /// Every key result's report as of `now`, with the time of its last check-in: what `krs`

@@ -31,14 +31,28 @@ pub const WAIT_FOR_STORE_ATTEMPTS: u32 = 20;
 /// the loop.
 pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shutdown) {
     let mut tickers = JoinSet::new();
+    // The delivery worker: woken after each evaluation, and on its own timer for retries.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    tickers.spawn(
+        crate::sinks::worker(
+            settings.clone(),
+            db.clone(),
+            clock.clone(),
+            shutdown.clone(),
+            wake.clone(),
+        )
+        .instrument(tracing::info_span!("sinks")),
+    );
     for store in settings.stores.clone() {
         let settings = settings.clone();
         let db = db.clone();
         let clock = clock.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("schedule", store = %store.name);
-        tickers
-            .spawn(ticker(SyncJob::store(store), settings, db, clock, shutdown).instrument(span));
+        let wake = wake.clone();
+        tickers.spawn(
+            ticker(SyncJob::store(store), settings, db, clock, shutdown, wake).instrument(span),
+        );
     }
     for source in settings.analytics.clone() {
         let settings = settings.clone();
@@ -46,8 +60,17 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
         let clock = clock.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("schedule", analytics = %source.name);
+        let wake = wake.clone();
         tickers.spawn(
-            ticker(SyncJob::analytics(source), settings, db, clock, shutdown).instrument(span),
+            ticker(
+                SyncJob::analytics(source),
+                settings,
+                db,
+                clock,
+                shutdown,
+                wake,
+            )
+            .instrument(span),
         );
     }
     while tickers.join_next().await.is_some() {}
@@ -60,6 +83,7 @@ async fn ticker(
     db: Store,
     clock: Clock,
     mut shutdown: Shutdown,
+    wake: Arc<tokio::sync::Notify>,
 ) {
     let running = Arc::new(AtomicBool::new(false));
     let mut runs = JoinSet::new();
@@ -95,17 +119,20 @@ async fn ticker(
             }
             continue;
         }
-        let (store, settings, db, clock, sd, running) = (
+        let (store, settings, db, clock, sd, running, wake) = (
             store.clone(),
             settings.clone(),
             db.clone(),
             clock.clone(),
             shutdown.clone(),
             running.clone(),
+            wake.clone(),
         );
         runs.spawn(
             async move {
                 run_and_evaluate(&store, &settings, &db, &clock, &sd, WAIT_FOR_STORE_RETRY).await;
+                // New check-ins may wait in the outbox.
+                wake.notify_one();
                 running.store(false, Ordering::SeqCst);
             }
             .in_current_span(),

@@ -205,6 +205,16 @@ pub enum Value {
 }
 
 impl Value {
+    /// A value of `kind` from its exact decimal (as stored in check-ins).
+    pub fn of_kind(kind: ValueKind, d: Decimal) -> Value {
+        match kind {
+            ValueKind::Count => d.to_i64().map_or(Value::Number(d), Value::Count),
+            ValueKind::Money => Value::Money(d),
+            ValueKind::Rate => Value::Rate(d),
+            ValueKind::Number => Value::Number(d),
+        }
+    }
+
     /// The exact value as a decimal (for progress computations).
     pub fn as_decimal(&self) -> Decimal {
         match self {

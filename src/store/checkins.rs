@@ -21,6 +21,41 @@ pub struct NewCheckin {
     pub timezone: String,
 }
 
+/// What an outbox plan knows about the check-in being written.
+#[derive(Debug, Clone)]
+pub struct CheckinContext {
+    pub checkin_id: i64,
+    /// Same for every resend of this check-in to any sink; unique per database.
+    pub idempotency_key: String,
+    /// The key result's previous check-in value (canonical decimal text), if any.
+    pub previous_value: Option<String>,
+    /// The check-in's time.
+    pub at: DateTime<Utc>,
+    /// The body last queued for each sink of this key result (before this check-in).
+    pub last_bodies: std::collections::HashMap<String, String>,
+}
+
+/// One outbox entry to queue with a check-in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEntry {
+    pub sink: String,
+    /// The exact JSON every attempt sends; never holds a secret.
+    pub body: String,
+}
+
+/// The idempotency key of a check-in: a keyed hash of (key result, check-in id) with the
+/// database's own random key, so two databases never produce the same key.
+fn idempotency_key(db_key: &[u8], key_result: &str, checkin_id: i64) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(db_key).expect("any key length");
+    mac.update(b"okrsync outbox\n");
+    mac.update(key_result.as_bytes());
+    mac.update(format!("\n{checkin_id}").as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("okrsync-{}", &hex[..32])
+}
+
 /// A stored check-in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckinRow {
@@ -31,13 +66,24 @@ pub struct CheckinRow {
 
 impl Store {
     /// Records a check-in unless the key result's latest one has the same value (a check-in
-    /// is made whenever a key result's value changes). Returns whether a row was written.
-    pub async fn record_checkin(
+    /// is made whenever a key result's value changes), and in the SAME transaction the outbox
+    /// entries `plan` returns for it (one per sink that should receive it). Returns whether a
+    /// check-in was written.
+    ///
+    /// `plan` runs on the database thread inside the transaction; it gets the new check-in's
+    /// id, its idempotency key, the previous value and the last body queued per sink of this
+    /// key result, and returns `(sink, body)` pairs. It does no IO.
+    pub async fn record_checkin<F>(
         &self,
         c: NewCheckin,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+        plan: F,
+    ) -> Result<bool, StoreError>
+    where
+        F: FnOnce(&CheckinContext) -> Vec<OutboxEntry> + Send + 'static,
+    {
         self.call(move |db| {
+            let key = db.email_key.clone();
             let tx = db.write_tx()?;
             let last: Option<Option<String>> = tx
                 .query_row(
@@ -57,6 +103,35 @@ impl Store {
                     c.window_from, c.window_to, c.timezone, ts(now)
                 ],
             )?;
+            let checkin_id = tx.last_insert_rowid();
+            let mut last_bodies = std::collections::HashMap::new();
+            {
+                let mut stmt = tx.prepare(
+                    "SELECT sink, body FROM outbox WHERE id IN
+                       (SELECT MAX(id) FROM outbox WHERE key_result = ?1 GROUP BY sink)",
+                )?;
+                let rows = stmt.query_map([&c.key_result], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (sink, body) = row?;
+                    last_bodies.insert(sink, body);
+                }
+            }
+            let ctx = CheckinContext {
+                checkin_id,
+                idempotency_key: idempotency_key(&key, &c.key_result, checkin_id),
+                previous_value: last.flatten(),
+                at: now,
+                last_bodies,
+            };
+            for e in plan(&ctx) {
+                tx.execute(
+                    "INSERT INTO outbox (key_result, checkin_id, sink, idempotency_key, body, next_attempt_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                    params![c.key_result, checkin_id, e.sink, ctx.idempotency_key, e.body, ts(now)],
+                )?;
+            }
             tx.commit()?;
             Ok(true)
         })

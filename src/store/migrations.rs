@@ -198,6 +198,34 @@ const MIGRATIONS: &[&str] = &[
         ON orders(store_id, email_hash, created_at, platform_id, platform_customer_id, counted, deleted)
         WHERE email_hash IS NOT NULL;
     "#,
+    // 6: the outbox of check-ins to push, one row per (check-in, sink), written in the
+    // check-in's transaction, and every delivery attempt.
+    r#"
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        key_result      TEXT NOT NULL,
+        checkin_id      INTEGER NOT NULL REFERENCES checkins(id),
+        sink            TEXT NOT NULL,          -- the [[sinks]] name
+        idempotency_key TEXT NOT NULL,          -- f(database, key result, check-in)
+        body            TEXT NOT NULL,          -- the exact v1 JSON sent on every attempt; never a secret
+        state           TEXT NOT NULL DEFAULT 'pending',   -- pending | delivered
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        created_at      TEXT NOT NULL,
+        delivered_at    TEXT,
+        UNIQUE (sink, idempotency_key)
+    );
+    CREATE INDEX outbox_pending ON outbox(sink, state, key_result, id);
+    CREATE TABLE outbox_attempts (
+        id          INTEGER PRIMARY KEY,
+        outbox_id   INTEGER NOT NULL REFERENCES outbox(id),
+        at          TEXT NOT NULL,
+        status      INTEGER,                    -- HTTP status; NULL when no answer
+        error       TEXT                        -- NULL on success
+    );
+    CREATE INDEX outbox_attempts_by_entry ON outbox_attempts(outbox_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

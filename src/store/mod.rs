@@ -10,12 +10,14 @@ mod checkins;
 mod loaders;
 mod migrations;
 mod orders;
+mod outbox;
 mod runs;
 
 pub use analytics::LastRun;
-pub use checkins::{CheckinRow, NewCheckin};
+pub use checkins::{CheckinContext, CheckinRow, NewCheckin, OutboxEntry};
 pub use migrations::SCHEMA_VERSION;
 pub use orders::{Page, PageStats, StoreFacts, StoreRow};
+pub use outbox::{OutboxRow, OutboxStatus};
 pub use runs::{BUSY, HEARTBEAT_EVERY, RunRow, RunStart, RunStatus, RunSummary, process_owner};
 
 use std::path::{Path, PathBuf};

@@ -14,5 +14,6 @@ mod resilience;
 mod secrets;
 mod shopify;
 mod shopify_sessions;
+mod sinks;
 mod tls;
 mod woo_kpis;

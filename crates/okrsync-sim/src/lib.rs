@@ -1,13 +1,14 @@
 //! Simulated services behind `okrsync demo`, the integration tests and the benches: servers on
 //! loopback speaking the documented wire formats (WooCommerce REST v3 with OAuth 1.0a and Basic
 //! auth, Shopify Admin GraphQL with its leaky bucket and bulk operations, GA4, Plausible, Matomo,
-//! PageSpeed), with fault knobs. okrsync reaches them over HTTP like any store; nothing in its
+//! PageSpeed, and fake sinks: a webhook receiver and a Slack incoming webhook), with fault knobs. okrsync reaches them over HTTP like any store; nothing in its
 //! production path knows about them.
 
 #![allow(clippy::disallowed_methods)] // a simulator, test or bench may read the system clock
 
 pub mod sim_analytics;
 pub mod sim_shopify;
+pub mod sim_sinks;
 pub mod sim_woo;
 pub mod tls;
 mod tz;

@@ -1,0 +1,387 @@
+//! Sinks over real HTTP: check-ins reach a webhook receiver and a Slack incoming webhook
+//! (fakes in `okrsync-sim` that check what each promises: v1 body, `Idempotency-Key`, the HMAC
+//! signature, Slack's payload) through the outbox, once each, in order, across failures,
+//! `Retry-After`, a SIGKILL between send and mark, and without leaking a secret.
+
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use okrsync::daemon::keyresults::evaluate_key_results;
+use okrsync::daemon::{Clock, Shutdown};
+use okrsync::sinks::deliver::{DeliveryMode, DeliveryRun, build_sinks, deliver_sink};
+use okrsync_sim::NewOrder;
+use okrsync_sim::sim_sinks::{SimSink, SinkFault};
+use serde_json::Value as Json;
+
+use crate::helpers::*;
+
+const HOOK_SECRET: &str = "whsec_T3stSigningSecret_9f8e";
+const SLACK_TOKEN: &str = "xS1ackT0kenPathPart77";
+
+fn key_result(id: &str, sinks: &str) -> String {
+    format!(
+        r#"
+[[key_results]]
+id = "{id}"
+objective = "Grow revenue"
+title = "Orders in the last 30 days"
+kpi = "orders"
+store = "main"
+window = "last_30_days"
+baseline = 0
+target = 1000
+sinks = [{sinks}]
+"#
+    )
+}
+
+fn webhook_section(url: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[sinks]]
+name = "hook"
+kind = "webhook"
+url = "{url}/okr"
+{extra}
+"#
+    )
+}
+
+/// One more order in the store, a sync, an evaluation: one check-in per key result.
+async fn new_checkin(h: &Harness, n: u64) {
+    h.sim.with_state(|s| {
+        s.add_order(NewOrder::new(
+            "completed",
+            Utc::now() - chrono::Duration::days(2),
+            &format!("c{n}@example.com"),
+        ))
+    });
+    h.sync().await;
+    evaluate_key_results(&h.settings, &h.db, &Clock::System)
+        .await
+        .unwrap();
+}
+
+async fn pass(h: &Harness, clock: &Clock, mode: DeliveryMode) -> Vec<DeliveryRun> {
+    let mut out = Vec::new();
+    for (s, sink) in build_sinks(&h.settings, clock) {
+        out.push(
+            deliver_sink(&sink, &s, &h.db, clock, &Shutdown::never(), mode)
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+fn json(b: &[u8]) -> Json {
+    serde_json::from_slice(b).unwrap()
+}
+
+/// Lower-case hex HMAC-SHA256, computed here independently of okrsync and the fake.
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    ring::hmac::sign(&key, body)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_checkin_is_delivered_once_signed_with_the_v1_body() {
+    let hook = SimSink::webhook(Some(HOOK_SECRET)).await.unwrap();
+    let extra = format!(
+        "{}{}",
+        webhook_section(&hook.url(), &format!("secret = \"{HOOK_SECRET}\"")),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    for n in 1..=3 {
+        new_checkin(&h, n).await;
+    }
+    // No change, no check-in, nothing queued.
+    evaluate_key_results(&h.settings, &h.db, &Clock::System)
+        .await
+        .unwrap();
+    let runs = pass(&h, &Clock::System, DeliveryMode::Due).await;
+    assert_eq!(runs[0].delivered, 3);
+    // A second pass sends nothing delivered again.
+    let runs = pass(&h, &Clock::System, DeliveryMode::Now).await;
+    assert_eq!((runs[0].delivered, runs[0].report.is_none()), (0, true));
+
+    let reqs = hook.with_state(|s| s.requests.clone());
+    assert_eq!(reqs.len(), 3, "one request per check-in");
+    let mut keys = Vec::new();
+    for (i, r) in reqs.iter().enumerate() {
+        assert_eq!(r.answered, 200);
+        let sig = r.signature.as_deref().unwrap();
+        assert_eq!(sig, format!("sha256={}", hmac_hex(HOOK_SECRET, &r.body)));
+        let b = json(&r.body);
+        assert_eq!(b["version"], 1);
+        assert_eq!(b["event"], "key_result.checkin");
+        assert_eq!(b["key_result"]["id"], "orders-30d");
+        assert_eq!(b["key_result"]["target"], 1000);
+        assert_eq!(b["value"], (i + 1) as u64, "in check-in order");
+        let prev = if i == 0 {
+            Json::Null
+        } else {
+            Json::from(i as u64)
+        };
+        assert_eq!(b["previous_value"], prev);
+        assert_eq!(b["idempotency_key"].as_str(), r.idempotency_key.as_deref());
+        assert!(b["window"]["timezone"].is_string() && b["at"].is_string());
+        keys.push(r.idempotency_key.clone().unwrap());
+    }
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "one idempotency key per check-in");
+    // The sync log records the delivery run under the sink's name.
+    let logs = h.run_bin(&["logs", "--store", "hook"]).await;
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains("hook") && text.contains(" ok "), "{text}");
+}
+
+#[tokio::test]
+async fn a_failing_sink_gets_every_update_in_order_after_backoff_and_retry_after() {
+    let hook = SimSink::webhook(None).await.unwrap();
+    let extra = format!(
+        "{}{}{}",
+        webhook_section(&hook.url(), ""),
+        key_result("a-orders", "\"hook\""),
+        key_result("b-orders", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    for n in 1..=3 {
+        new_checkin(&h, n).await;
+    }
+    hook.with_state(|s| s.faults.push_back(SinkFault::Status(500)));
+    let t0 = (Utc::now() + chrono::Duration::minutes(1)).trunc_subsecs(0);
+    let clock = Clock::fixed(t0);
+    let sent = || hook.with_state(|s| s.requests.len());
+
+    // Pass 1: a's first entry gets the 500 and blocks a's later entries; b is not blocked.
+    let runs = pass(&h, &clock, DeliveryMode::Due).await;
+    assert_eq!((runs[0].delivered, runs[0].failed), (3, 1));
+    let head = &h.db.pending_outbox("hook").await.unwrap()[0];
+    assert_eq!(head.key_result, "a-orders");
+    let wait = head.next_attempt_at - t0;
+    assert!(
+        wait >= chrono::Duration::seconds(1) && wait <= chrono::Duration::seconds(5),
+        "first retry within 5 s: {wait}"
+    );
+    // Not due yet: nothing is sent.
+    let before = sent();
+    pass(&h, &clock, DeliveryMode::Due).await;
+    assert_eq!(sent(), before);
+
+    // Pass 2 (due): 429 with Retry-After: 120 s is honoured.
+    hook.with_state(|s| {
+        s.faults.push_back(SinkFault::TooMany {
+            retry_after_secs: 120,
+        })
+    });
+    let t1 = t0 + chrono::Duration::seconds(5);
+    clock.set(t1);
+    pass(&h, &clock, DeliveryMode::Due).await;
+    let head = &h.db.pending_outbox("hook").await.unwrap()[0];
+    assert!(
+        head.next_attempt_at - t1 >= chrono::Duration::seconds(120),
+        "{head:?} {t1}"
+    );
+    assert!(
+        head.last_error.as_deref().unwrap().contains("429"),
+        "{head:?}"
+    );
+    clock.set(t1 + chrono::Duration::seconds(60));
+    let before = sent();
+    pass(&h, &clock, DeliveryMode::Due).await;
+    assert_eq!(sent(), before, "Retry-After not honoured");
+
+    // Then a 503, then recovery.
+    hook.with_state(|s| s.faults.push_back(SinkFault::Status(503)));
+    for k in 1..=3 {
+        clock.set(t1 + chrono::Duration::seconds(200 * k));
+        pass(&h, &clock, DeliveryMode::Due).await;
+    }
+    assert!(h.db.pending_outbox("hook").await.unwrap().is_empty());
+    let accepted: Vec<Json> = hook.with_state(|s| {
+        s.accepted()
+            .iter()
+            .map(|r| json(&r.body))
+            .collect::<Vec<_>>()
+    });
+    for kr in ["a-orders", "b-orders"] {
+        let values: Vec<Json> = accepted
+            .iter()
+            .filter(|b| b["key_result"]["id"] == kr)
+            .map(|b| b["value"].clone())
+            .collect();
+        assert_eq!(
+            values,
+            vec![Json::from(1), Json::from(2), Json::from(3)],
+            "{kr}"
+        );
+    }
+    // Every attempt is recorded: 3 failures + 6 deliveries.
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let attempts: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox_attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(attempts, 9);
+}
+
+#[tokio::test]
+async fn a_push_killed_between_send_and_mark_resends_that_one_entry_with_the_same_key() {
+    let hook = SimSink::webhook(None).await.unwrap();
+    let extra = format!(
+        "{}{}",
+        webhook_section(&hook.url(), "timeout_seconds = 120"),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    // The receiver holds its answer: the binary has sent, not yet marked.
+    hook.with_state(|s| s.delay = Duration::from_secs(600));
+    let mut child = h.spawn_bin(&["push"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while hook.with_state(|s| s.requests.is_empty()) {
+        assert!(std::time::Instant::now() < deadline, "push never sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    hook.with_state(|s| s.delay = Duration::ZERO);
+    let out = h.run_bin(&["push"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let again = h.run_bin(&["push"]).await;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 delivered"));
+
+    let reqs = hook.with_state(|s| s.requests.clone());
+    assert_eq!(
+        reqs.len(),
+        3,
+        "the killed entry once more, then the next: {reqs:?}"
+    );
+    assert_eq!(
+        reqs[0].answered, 0,
+        "the first answer never reached okrsync"
+    );
+    assert_eq!(reqs[0].idempotency_key, reqs[1].idempotency_key);
+    assert_eq!(reqs[0].body, reqs[1].body, "same body on resend");
+    assert_ne!(reqs[1].idempotency_key, reqs[2].idempotency_key);
+    assert_eq!(json(&reqs[2].body)["value"], 2);
+}
+
+#[tokio::test]
+async fn slack_posts_moves_past_the_threshold_and_no_secret_leaks() {
+    let path = format!("/services/T0001/B0001/{SLACK_TOKEN}");
+    let slack = SimSink::slack(&path).await.unwrap();
+    let hook = SimSink::webhook(Some(HOOK_SECRET)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("slack-url");
+    write_private(&url_file, &format!("{}{path}\n", slack.url()));
+    let secret_file = dir.path().join("hook-secret");
+    write_private(&secret_file, HOOK_SECRET);
+    let extra = format!(
+        r#"
+[[sinks]]
+name = "team"
+kind = "slack"
+url_file = "{}"
+threshold = 2
+
+[[sinks]]
+name = "hook"
+kind = "webhook"
+url = "{}/okr"
+secret_file = "{}"
+{}"#,
+        url_file.display(),
+        hook.url(),
+        secret_file.display(),
+        key_result("orders-30d", "\"team\", \"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    for n in 1..=3 {
+        new_checkin(&h, n).await;
+    }
+    // Fail once so an error message passes through the logs and the database.
+    slack.with_state(|s| s.faults.push_back(SinkFault::Status(500)));
+    let traced = |args: &'static [&'static str]| {
+        let config = h.config_path.clone();
+        tokio::task::spawn_blocking(move || {
+            let o = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+                .arg("--config")
+                .arg(&config)
+                .args(args)
+                .env("RUST_LOG", "trace")
+                .output()
+                .unwrap();
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+    };
+    let mut text = String::new();
+    for args in [
+        &["push", "--dry-run"][..],
+        &["push"],
+        &["push"],
+        &["logs"],
+        &["check", "--online"],
+    ] {
+        text += &traced(args).await.unwrap();
+    }
+    // Statuses did not change (progress stays far from target), so only the threshold
+    // decides: 1 (first), not 2 (moved 1), 3 (moved 2 since the last message).
+    let posts: Vec<Json> =
+        slack.with_state(|s| s.accepted().iter().map(|r| json(&r.body)).collect());
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    let last = posts[1]["text"].as_str().unwrap();
+    assert!(
+        last.contains("Orders in the last 30 days") && last.contains("2 → 3") && last.contains('░'),
+        "{last}"
+    );
+    assert!(text.contains("sink team (slack): OK"), "{text}");
+    assert!(text.contains("sink hook (webhook): OK"), "{text}");
+    assert_eq!(hook.with_state(|s| s.accepted().len()), 3);
+
+    // No secret in the output, the logs or the database (WAL included).
+    for secret in [SLACK_TOKEN, HOOK_SECRET] {
+        assert!(!text.contains(secret), "output leaks `{secret}`:\n{text}");
+        for suffix in ["", "-wal"] {
+            let p = format!("{}{suffix}", h.settings.database.path.display());
+            if let Ok(bytes) = std::fs::read(&p) {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{p} holds `{secret}`"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_sink_in_a_key_result_is_a_config_error_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("okrsync.toml");
+    write_private(
+        &path,
+        &config_text("http://127.0.0.1:9", "", &key_result("k", "\"nope\"")),
+    );
+    let err = okrsync::config::load(&path, &std::collections::HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("key_results[0].sinks[0]") && err.contains("unknown sink `nope`"),
+        "{err}"
+    );
+}
