@@ -6,6 +6,7 @@ mod concurrency;
 mod helpers;
 mod limits;
 mod listing_faults;
+mod pages_in_flight;
 mod resilience;
 mod secrets;
 mod shopify;

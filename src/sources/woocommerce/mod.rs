@@ -125,10 +125,12 @@ impl WooSource {
         redactor.add(key);
         redactor.add(secret);
         redactor.add_basic(key, secret);
-        let http = HttpClient::for_store(store, redactor)?.with_auth_hint(format!(
-            "; check consumer_key and consumer_secret of store `{}` (a WooCommerce REST API key with Read permission)",
-            store.name
-        ));
+        let http = HttpClient::for_store(store, redactor)?
+            .with_auth_hint(format!(
+                "; check consumer_key and consumer_secret of store `{}` (a WooCommerce REST API key with Read permission)",
+                store.name
+            ))
+            .with_max_concurrency(w.max_concurrency);
         Ok(WooSource {
             name: store.name.clone(),
             settings: w.clone(),
@@ -709,6 +711,14 @@ impl WooSource {
         let fresh = offset == 0 && last_id == 0;
         tracing::info!(store = %self.name, stream = listing.stream, offset, "backfill");
         let mut reread = false;
+        // Pages requested ahead of the one to commit (keyed by their first row), and answers
+        // that arrived before their turn: pages are fetched out of order, committed in order.
+        let depth = self.settings.max_concurrency.max(1);
+        let shutdown: &Shutdown = ctx.shutdown;
+        let mut pending: Vec<(u64, Fetch<'_>)> = Vec::new();
+        let mut ready: std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>> =
+            std::collections::BTreeMap::new();
+        let mut known_total: Option<u64> = None;
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
@@ -718,14 +728,43 @@ impl WooSource {
             } else {
                 offset
             };
-            let mut q = listing.base.clone();
-            q.extend([
-                ("orderby".to_string(), "id".to_string()),
-                ("order".to_string(), "asc".to_string()),
-                ("per_page".to_string(), PER_PAGE.to_string()),
-                ("offset".to_string(), start.to_string()),
-            ]);
-            let resp = self.get(listing.path, &q, ctx.shutdown).await?;
+            // Answers for pages before this one are never wanted again.
+            ready.retain(|s, _| *s >= start);
+            // This page, and those that follow it while the listing holds still: each starts
+            // at the last row of the one before (99 rows further), up to X-WP-Total.
+            let mut next = start;
+            for i in 0..depth * 2 {
+                if pending.len() + ready.len() >= depth && i > 0 {
+                    break;
+                }
+                if i > 0 && known_total.is_none_or(|t| next >= t) {
+                    break;
+                }
+                if !ready.contains_key(&next) && !pending.iter().any(|(s, _)| *s == next) {
+                    let q = backfill_query(listing, next);
+                    let path = listing.path;
+                    pending.push((
+                        next,
+                        Box::pin(async move { self.get(path, &q, shutdown).await }),
+                    ));
+                }
+                next += PER_PAGE - 1;
+            }
+            let resp = loop {
+                if let Some(r) = ready.remove(&start) {
+                    break r;
+                }
+                let (s, r) = next_done(&mut pending).await;
+                if let Ok(resp) = &r
+                    && let Some(t) = resp
+                        .header("x-wp-total")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                {
+                    known_total = Some(t);
+                }
+                ready.insert(s, r);
+            };
+            let resp = resp?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
             let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
             // Sorted by id: every row after the first has a larger id than the one before.
@@ -757,6 +796,9 @@ impl WooSource {
                     "rows moved back during the backfill; stepping back a page"
                 );
                 offset = offset.min(total).saturating_sub(PER_PAGE);
+                // Pages read ahead assumed the old positions.
+                pending.clear();
+                ready.clear();
                 continue;
             }
             let fetched = rows.len() as u64;
@@ -1029,6 +1071,40 @@ fn repeated_row(rows: &[(u64, Option<u64>)]) -> Option<String> {
         }
     }
     None
+}
+
+/// A page request in flight.
+type Fetch<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, SourceError>> + Send + 'a>,
+>;
+
+/// Waits for the first of `pending` to finish and returns it with its key. `pending` must not
+/// be empty.
+async fn next_done(
+    pending: &mut Vec<(u64, Fetch<'_>)>,
+) -> (u64, Result<HttpResponse, SourceError>) {
+    std::future::poll_fn(|cx| {
+        for i in 0..pending.len() {
+            if let std::task::Poll::Ready(r) = pending[i].1.as_mut().poll(cx) {
+                let (s, _) = pending.swap_remove(i);
+                return std::task::Poll::Ready((s, r));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// The backfill request for the page starting at row `start`: by id, ascending.
+fn backfill_query(listing: &Listing, start: u64) -> Vec<(String, String)> {
+    let mut q = listing.base.clone();
+    q.extend([
+        ("orderby".to_string(), "id".to_string()),
+        ("order".to_string(), "asc".to_string()),
+        ("per_page".to_string(), PER_PAGE.to_string()),
+        ("offset".to_string(), start.to_string()),
+    ]);
+    q
 }
 
 fn cursor_json(c: &Cursor) -> String {
