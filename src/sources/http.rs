@@ -754,6 +754,31 @@ mod tests {
     }
 
     #[test]
+    fn the_window_halves_on_throttling_and_grows_back_one_by_one() {
+        let p = Pacer::new(8);
+        assert_eq!(p.window(), 8);
+        p.throttled(None);
+        assert_eq!(p.window(), 4);
+        p.throttled(None);
+        p.throttled(None);
+        p.throttled(None);
+        assert_eq!(p.window(), 1, "never below one");
+        // Additive: one more request in flight per window of successes.
+        p.succeeded();
+        assert_eq!(p.window(), 2);
+        p.succeeded();
+        assert_eq!(p.window(), 2);
+        p.succeeded();
+        assert_eq!(p.window(), 2);
+        p.succeeded();
+        assert_eq!(p.window(), 3);
+        for _ in 0..100 {
+            p.succeeded();
+        }
+        assert_eq!(p.window(), 8, "never above max_concurrency");
+    }
+
+    #[test]
     fn retry_after_seconds() {
         let mut h = HeaderMap::new();
         h.insert("retry-after", "7".parse().unwrap());
