@@ -120,7 +120,7 @@ impl Pacer {
         let mut st = self.lock();
         st.window = (st.window / 2.0).max(1.0);
         if let Some(d) = retry_after {
-            let t = tokio::time::Instant::now() + d;
+            let t = tokio::time::Instant::now() + d.min(MAX_RETRY_AFTER);
             st.not_before = Some(st.not_before.map_or(t, |n| n.max(t)));
         }
         drop(st);
