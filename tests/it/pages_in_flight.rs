@@ -382,3 +382,38 @@ async fn a_retry_after_holds_every_request_of_the_store_not_only_the_throttled_o
     assert!(during.is_empty(), "sent during Retry-After: {during:?}");
     assert_eq!(report.summary.retries, 2);
 }
+
+#[tokio::test]
+async fn the_reconciliation_lists_ids_max_concurrency_pages_at_a_time() {
+    for conc in [1usize, 4] {
+        let h = Harness::start_with(
+            store(30),
+            &format!("max_concurrency = {conc}\nreconcile_schedule = \"* * * * * *\""),
+            "",
+        )
+        .await;
+        h.sim.set_latency(Duration::from_millis(20));
+        assert_eq!(h.sync().await.status, "ok");
+        // Due again a second later, whenever the first one was.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(h.sync().await.status, "ok");
+        let ids: Vec<_> = h
+            .sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.query.iter().any(|(k, v)| k == "_fields" && v == "id"))
+            .collect();
+        assert!(ids.len() >= 10, "the id listing ran: {} pages", ids.len());
+        // The most id pages the store was answering at once.
+        let peak = ids
+            .iter()
+            .map(|a| {
+                ids.iter()
+                    .filter(|b| b.arrived <= a.arrived && b.answered.is_some_and(|t| t > a.arrived))
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert_eq!(peak, conc, "max_concurrency = {conc}");
+    }
+}

@@ -472,39 +472,41 @@ impl WooSource {
         if !ctx.reconcile_due(&self.settings.reconcile_schedule).await? {
             return Ok(());
         }
+        // Every id of both listings. The first page gives X-WP-Total; the pages after it are
+        // then known and read `max_concurrency` at a time (their order does not matter: the
+        // ids are collected, and rows moving meanwhile are confirmed one by one below).
         let mut seen = std::collections::HashSet::new();
+        let depth = self.settings.max_concurrency.max(1);
+        let shutdown: &Shutdown = ctx.shutdown;
         for status in ["any", "trash"] {
-            let mut page = 1u64;
-            loop {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let resp = self.get("orders", &id_query(status, 1), shutdown).await?;
+            let (ids, total) = self.id_page(&resp)?;
+            let short = (ids.len() as u64) < PER_PAGE;
+            seen.extend(ids);
+            if short || PER_PAGE >= total {
+                continue;
+            }
+            let last = total.div_ceil(PER_PAGE);
+            let mut next = 2u64;
+            let mut pending: Vec<(u64, Fetch<'_>)> = Vec::new();
+            while next <= last || !pending.is_empty() {
                 if ctx.stopping() {
                     return Err(SourceError::Cancelled);
                 }
-                let q = vec![
-                    ("status".to_string(), status.to_string()),
-                    ("orderby".to_string(), "id".to_string()),
-                    ("order".to_string(), "asc".to_string()),
-                    ("per_page".to_string(), PER_PAGE.to_string()),
-                    ("page".to_string(), page.to_string()),
-                    ("_fields".to_string(), "id".to_string()),
-                ];
-                let resp = self.get("orders", &q, ctx.shutdown).await?;
-                let ids: Vec<IdOnly> = self.parse("orders", &resp)?;
-                let Some(total) = resp
-                    .header("x-wp-total")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                else {
-                    return Err(SourceError::Inconsistent {
-                        url: format!("{}/wp-json/wc/v3/orders", self.site()),
-                        detail: "the order-id listing lacks X-WP-Total".into(),
-                    });
-                };
-                let short = (ids.len() as u64) < PER_PAGE;
-                seen.extend(ids.into_iter().map(|o| o.id.to_string()));
-                // Bounded even if the server ignored `page`.
-                if short || page * PER_PAGE >= total || page > total / PER_PAGE + 2 {
-                    break;
+                while next <= last && pending.len() < depth {
+                    let q = id_query(status, next);
+                    pending.push((
+                        next,
+                        Box::pin(async move { self.get("orders", &q, shutdown).await }),
+                    ));
+                    next += 1;
                 }
-                page += 1;
+                let (_, resp) = next_done(&mut pending).await;
+                let (ids, _) = self.id_page(&resp?)?;
+                seen.extend(ids);
             }
         }
         let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
@@ -547,6 +549,21 @@ impl WooSource {
             tracing::info!(store = %self.name, deleted = n, "reconciliation: orders deleted from the store are now excluded");
         }
         Ok(())
+    }
+
+    /// The ids of one page of the id listing, and its `X-WP-Total`.
+    fn id_page(&self, resp: &HttpResponse) -> Result<(Vec<String>, u64), SourceError> {
+        let ids: Vec<IdOnly> = self.parse("orders", resp)?;
+        let Some(total) = resp
+            .header("x-wp-total")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            return Err(SourceError::Inconsistent {
+                url: format!("{}/wp-json/wc/v3/orders", self.site()),
+                detail: "the order-id listing lacks X-WP-Total".into(),
+            });
+        };
+        Ok((ids.into_iter().map(|o| o.id.to_string()).collect(), total))
     }
 
     /// Orders the store lists but the database lacks (a listing that hid a row, an order
@@ -1093,6 +1110,18 @@ async fn next_done(
         std::task::Poll::Pending
     })
     .await
+}
+
+/// A page of the id listing of one status (`_fields=id`), by id.
+fn id_query(status: &str, page: u64) -> Vec<(String, String)> {
+    vec![
+        ("status".to_string(), status.to_string()),
+        ("orderby".to_string(), "id".to_string()),
+        ("order".to_string(), "asc".to_string()),
+        ("per_page".to_string(), PER_PAGE.to_string()),
+        ("page".to_string(), page.to_string()),
+        ("_fields".to_string(), "id".to_string()),
+    ]
 }
 
 /// The backfill request for the page starting at row `start`: by id, ascending.
