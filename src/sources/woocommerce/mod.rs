@@ -748,10 +748,11 @@ impl WooSource {
             // Answers for pages before this one are never wanted again.
             ready.retain(|s, _| *s >= start);
             // This page, and those that follow it while the listing holds still: each starts
-            // at the last row of the one before (99 rows further), up to X-WP-Total.
+            // at the last row of the one before (99 rows further), up to X-WP-Total. `depth`
+            // requests stay in flight while answers wait for their turn (at most 2 × depth).
             let mut next = start;
-            for i in 0..depth * 2 {
-                if pending.len() + ready.len() >= depth && i > 0 {
+            for i in 0..depth * 3 {
+                if i > 0 && (pending.len() >= depth || ready.len() >= 2 * depth) {
                     break;
                 }
                 if i > 0 && known_total.is_none_or(|t| next >= t) {
