@@ -842,7 +842,22 @@ impl WooSource {
                 }
             };
             page.cursor = Some((listing.stream.to_string(), cursor_json(&next)));
-            ctx.commit(fetched, page).await?;
+            // While the page is written, the pages in flight keep being read.
+            {
+                let commit = ctx.commit(fetched, page);
+                tokio::pin!(commit);
+                loop {
+                    tokio::select! {
+                        r = &mut commit => {
+                            r?;
+                            break;
+                        }
+                        (s, r) = next_done(&mut pending), if !pending.is_empty() => {
+                            ready.insert(s, r);
+                        }
+                    }
+                }
+            }
             ctx.progress
                 .update(&self.name, listing.stream, offset, Some(total));
             if finished {
