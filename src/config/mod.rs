@@ -120,6 +120,10 @@ pub const RETRY_BACKOFF_MS_RANGE: (u64, u64) = (0, 60_000);
 pub const MAX_RESPONSE_MB_RANGE: (u64, u64) = (1, 4096);
 pub const DEFAULT_MAX_RESPONSE_MB: u64 = 64;
 
+/// Allowed `max_concurrency` (WooCommerce listing pages in flight at once) and its default.
+pub const MAX_CONCURRENCY_RANGE: (u64, u64) = (1, 16);
+pub const DEFAULT_MAX_CONCURRENCY: u64 = 4;
+
 /// Orders above which a first sync reads through a bulk operation instead of paging.
 pub const DEFAULT_BULK_THRESHOLD: u64 = 150;
 
@@ -176,6 +180,9 @@ pub struct WooSettings {
     pub excluded_statuses: Vec<String>,
     /// When deleted-order reconciliation runs (at most once per due time, at the next sync).
     pub reconcile_schedule: cron::Schedule,
+    /// Listing pages requested at once during a backfill (`max_concurrency`, default 4; 1 reads
+    /// one page at a time). Halved on 429/5xx answers and grown back one by one.
+    pub max_concurrency: usize,
 }
 
 /// The WooCommerce statuses that do not count as sales by default (`docs/kpis.md`).
@@ -745,6 +752,7 @@ impl Validator<'_> {
                     "counted_statuses",
                     "excluded_statuses",
                     "reconcile_schedule",
+                    "max_concurrency",
                 ]);
                 self.unknown_keys(prefix, obj, &known);
                 self.woo(prefix, obj).map(PlatformSettings::WooCommerce)
@@ -912,7 +920,15 @@ impl Validator<'_> {
                     .collect()
             });
         let reconcile_schedule = self.reconcile_schedule(obj, prefix);
+        let max_concurrency = self.uint_in(
+            obj,
+            prefix,
+            "max_concurrency",
+            DEFAULT_MAX_CONCURRENCY,
+            MAX_CONCURRENCY_RANGE,
+        ) as usize;
         Some(WooSettings {
+            max_concurrency,
             reconcile_schedule: reconcile_schedule?,
             url: url?,
             consumer_key: consumer_key?,

@@ -20,6 +20,126 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// The longest backoff between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// How many requests of one client may be in flight, and when the next may be sent.
+///
+/// Shared by every clone of a client (one store's poller). The window starts at the
+/// configured maximum, is halved on every 429 or 5xx answer and grows back additively (by one
+/// request per window of successes, i.e. `+1/window` per success), never above the maximum
+/// or below one. A `Retry-After` sets a shared "not before" instant: every request of the
+/// client, new ones and retries of those already in flight, waits for it.
+#[derive(Debug)]
+pub struct Pacer {
+    state: std::sync::Mutex<PacerState>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PacerState {
+    max: usize,
+    window: f64,
+    in_flight: usize,
+    not_before: Option<tokio::time::Instant>,
+}
+
+impl PacerState {
+    fn allowed(&self) -> usize {
+        (self.window.floor() as usize).clamp(1, self.max.max(1))
+    }
+}
+
+/// A request slot: released (and waiters woken) when dropped.
+pub struct Slot<'a> {
+    pacer: &'a Pacer,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.pacer.lock().in_flight -= 1;
+        self.pacer.changed.notify_waiters();
+    }
+}
+
+impl Pacer {
+    pub fn new(max: usize) -> Pacer {
+        let max = max.max(1);
+        Pacer {
+            state: std::sync::Mutex::new(PacerState {
+                max,
+                window: max as f64,
+                in_flight: 0,
+                not_before: None,
+            }),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PacerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most requests allowed in flight now.
+    pub fn window(&self) -> usize {
+        self.lock().allowed()
+    }
+
+    /// Waits for a free slot and for the shared "not before" instant.
+    pub async fn acquire(&self) -> Slot<'_> {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let wait_until = {
+                let mut st = self.lock();
+                match st.not_before {
+                    Some(t) if t > tokio::time::Instant::now() => Some(t),
+                    _ => {
+                        st.not_before = None;
+                        if st.in_flight < st.allowed() {
+                            st.in_flight += 1;
+                            return Slot { pacer: self };
+                        }
+                        None
+                    }
+                }
+            };
+            match wait_until {
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(t) => {}
+                        _ = notified => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// A 429 or 5xx answer: halve the window; with `Retry-After`, hold every request until
+    /// then (the later of this and any earlier hold).
+    pub fn throttled(&self, retry_after: Option<Duration>) {
+        let mut st = self.lock();
+        st.window = (st.window / 2.0).max(1.0);
+        if let Some(d) = retry_after {
+            let t = tokio::time::Instant::now() + d.min(MAX_RETRY_AFTER);
+            st.not_before = Some(st.not_before.map_or(t, |n| n.max(t)));
+        }
+        drop(st);
+        self.changed.notify_waiters();
+    }
+
+    /// A successful answer: grow the window by one per window of successes.
+    pub fn succeeded(&self) {
+        let mut st = self.lock();
+        let before = st.allowed();
+        st.window = (st.window + 1.0 / st.window).min(st.max as f64);
+        let grew = st.allowed() > before;
+        drop(st);
+        if grew {
+            self.changed.notify_waiters();
+        }
+    }
+}
+
 /// Requests and retries sent, for the sync log and metrics.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -136,6 +256,8 @@ pub struct HttpClient {
     max_body: u64,
     /// "Now" for this client's source (signatures, `Retry-After` dates, "today").
     clock: Clock,
+    /// Requests in flight and the shared `Retry-After` hold (see [`Pacer`]).
+    pacer: Arc<Pacer>,
 }
 
 /// The TLS settings of a client with `tls_ca_file`: its certificates are trusted as CAs and,
@@ -275,6 +397,8 @@ impl HttpClient {
             has_ca_file: ca_pem.is_some(),
             max_body: crate::config::DEFAULT_MAX_RESPONSE_MB << 20,
             clock: Clock::System,
+            // Sources that send one request at a time never reach it.
+            pacer: Arc::new(Pacer::new(64)),
         })
     }
 
@@ -282,6 +406,17 @@ impl HttpClient {
     pub fn with_max_response_bytes(mut self, bytes: u64) -> HttpClient {
         self.max_body = bytes;
         self
+    }
+
+    /// Allows at most `n` requests in flight at once (`max_concurrency`), shared by clones.
+    pub fn with_max_concurrency(mut self, n: usize) -> HttpClient {
+        self.pacer = Arc::new(Pacer::new(n));
+        self
+    }
+
+    /// The client's pacer: its current window of requests in flight.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
     }
 
     /// Names what to check when the credentials are refused (`"; check api_key of …"`).
@@ -360,11 +495,22 @@ impl HttpClient {
             if shutdown.is_shutdown() {
                 return Err(SourceError::Cancelled);
             }
+            let slot = {
+                let mut sd = shutdown.clone();
+                tokio::select! {
+                    s = self.pacer.acquire() => s,
+                    _ = sd.recv() => return Err(SourceError::Cancelled),
+                }
+            };
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = build(&self.client).send().await;
             let (retry_after, error) = match outcome {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    if status == 429 || status >= 500 {
+                        self.pacer
+                            .throttled(parse_retry_after(resp.headers(), self.clock.now()));
+                    }
                     let headers = resp.headers().clone();
                     let body = match self.read_body(&what, resp).await {
                         Ok(Ok(b)) => b,
@@ -372,6 +518,7 @@ impl HttpClient {
                         Ok(Err(too_large)) => return Err(too_large),
                         Err(e) => {
                             let err = self.transport_error(&what, e);
+                            drop(slot);
                             if attempt < self.policy.max_retries {
                                 self.wait(attempt, None, shutdown, &err).await?;
                                 attempt += 1;
@@ -381,6 +528,8 @@ impl HttpClient {
                         }
                     };
                     if (200..300).contains(&status) {
+                        self.pacer.succeeded();
+                        drop(slot);
                         return Ok(HttpResponse {
                             status,
                             headers,
@@ -446,6 +595,7 @@ impl HttpClient {
                     (None, err)
                 }
             };
+            drop(slot);
             if attempt >= self.policy.max_retries {
                 return Err(error);
             }
@@ -657,6 +807,31 @@ mod tests {
             .with_ymd_and_hms(2026, 10, 21, 7, 28, 20)
             .unwrap();
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_window_halves_on_throttling_and_grows_back_one_by_one() {
+        let p = Pacer::new(8);
+        assert_eq!(p.window(), 8);
+        p.throttled(None);
+        assert_eq!(p.window(), 4);
+        p.throttled(None);
+        p.throttled(None);
+        p.throttled(None);
+        assert_eq!(p.window(), 1, "never below one");
+        // Additive: one more request in flight per window of successes.
+        p.succeeded();
+        assert_eq!(p.window(), 2);
+        p.succeeded();
+        assert_eq!(p.window(), 2);
+        p.succeeded();
+        assert_eq!(p.window(), 2);
+        p.succeeded();
+        assert_eq!(p.window(), 3);
+        for _ in 0..100 {
+            p.succeeded();
+        }
+        assert_eq!(p.window(), 8, "never above max_concurrency");
     }
 
     #[test]

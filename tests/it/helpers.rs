@@ -234,6 +234,32 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// The stored cursor of a stream, if any (read straight from the database file).
+    pub fn cursor(&self, stream: &str) -> Option<String> {
+        let conn = rusqlite::Connection::open(&self.settings.database.path).ok()?;
+        conn.query_row(
+            "SELECT value FROM cursors WHERE stream = ?1",
+            [stream],
+            |r| r.get(0),
+        )
+        .ok()
+    }
+
+    /// Waits (up to 60 s) until the cursor of `stream` contains `needle`.
+    pub async fn wait_for_cursor(&self, stream: &str, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.cursor(stream).is_some_and(|c| c.contains(needle)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cursor of {stream} never reached {needle}: {:?}",
+                self.cursor(stream)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// Sends SIGTERM to a child and waits (up to 15 s) for it to exit.
 pub async fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
     std::process::Command::new("kill")

@@ -222,3 +222,32 @@ fn max_response_mb_is_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn max_concurrency_out_of_range_is_refused_naming_the_key() {
+    for (value, needle) in [
+        (
+            "0",
+            "stores[0].max_concurrency: 0 is out of range: allowed 1 to 16",
+        ),
+        (
+            "64",
+            "stores[0].max_concurrency: 64 is out of range: allowed 1 to 16",
+        ),
+    ] {
+        let text = config_text(
+            "https://shop.example",
+            &format!("max_concurrency = {value}"),
+            "",
+        );
+        let (code, err) = check(&text);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+    let (code, err) = check(&config_text(
+        "https://shop.example",
+        "max_concurrency = 8",
+        "",
+    ));
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -9,6 +9,7 @@ mod helpers;
 mod kpi_load;
 mod limits;
 mod listing_faults;
+mod pages_in_flight;
 mod polling;
 mod resilience;
 mod secrets;

@@ -95,7 +95,8 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
     let expected = dump(&reference.settings.database.path);
 
     // The same store; the binary hangs on the third page of the backfill (offset 198: pages
-    // overlap by one row) and is killed with SIGKILL.
+    // overlap by one row) and is killed with SIGKILL once the two pages before it are stored
+    // (pages after it may have arrived already: they are read ahead, never stored before it).
     let h = Harness::start(state).await;
     h.sim.inject(Fault {
         path_contains: "&offset=198&".into(),
@@ -104,6 +105,7 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
     });
     let mut child = h.spawn_bin(&["sync"]);
     h.wait_for_query("offset", "198").await;
+    h.wait_for_cursor("orders", "\"offset\":199").await;
     child.kill().unwrap();
     child.wait().unwrap();
     let partial = dump(&h.settings.database.path);

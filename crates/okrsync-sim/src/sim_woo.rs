@@ -29,6 +29,9 @@ pub struct RequestRecord {
     pub authorization: Option<String>,
     /// 0 while unanswered (a `Hang`).
     pub status: u16,
+    /// When the request arrived and when its answer was ready (`None` while unanswered).
+    pub arrived: std::time::Instant,
+    pub answered: Option<std::time::Instant>,
 }
 
 /// What an injected fault does.
@@ -66,6 +69,9 @@ struct Shared {
     requests: Mutex<Vec<RequestRecord>>,
     faults: Mutex<VecDeque<Fault>>,
     stop: watch::Receiver<bool>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: std::sync::atomic::AtomicUsize,
+    peak_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The running store. Dropping it without [`SimWoo::stop`] leaves the server task running until
@@ -94,6 +100,8 @@ impl SimWoo {
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(VecDeque::new()),
             stop: stop_rx.clone(),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            peak_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let mut rx = stop_rx;
@@ -133,6 +141,13 @@ impl SimWoo {
     /// Every request received so far, in order of arrival.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// The most requests the store was answering at once so far.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Queues a fault; faults apply in the order queued.
@@ -211,9 +226,12 @@ async fn handle(
             query: query.clone(),
             authorization: authorization.clone(),
             status: 0,
+            arrived: std::time::Instant::now(),
+            answered: None,
         });
         reqs.len() - 1
     };
+    let _in_flight = InFlight::enter(&shared);
     let latency = shared.latency_us.load(std::sync::atomic::Ordering::Relaxed);
     if latency > 0 {
         tokio::time::sleep(Duration::from_micros(latency)).await;
@@ -321,6 +339,7 @@ async fn handle(
     let reply = reply.unwrap_or_else(|| Reply::error(500, "sim_error", "No reply."));
     if let Some(rec) = lock(&shared.requests).get_mut(index) {
         rec.status = reply.status;
+        rec.answered = Some(std::time::Instant::now());
     }
     let mut resp = Response::new(Body::from(reply.body));
     *resp.status_mut() =
@@ -336,6 +355,26 @@ async fn handle(
         }
     }
     resp
+}
+
+/// Counts a request as being answered while it lives.
+struct InFlight<'a>(&'a Shared);
+
+impl<'a> InFlight<'a> {
+    fn enter(shared: &'a Shared) -> InFlight<'a> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = shared.in_flight.fetch_add(1, SeqCst) + 1;
+        shared.peak_in_flight.fetch_max(now, SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 fn url_query_pairs(raw: &str) -> Vec<(String, String)> {

@@ -159,6 +159,7 @@ mod tests {
                 .map(|s| s.to_string())
                 .collect(),
             reconcile_schedule: "0 30 3 * * *".parse().unwrap(),
+            max_concurrency: 1,
         }
     }
 

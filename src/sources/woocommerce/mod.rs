@@ -126,11 +126,13 @@ impl WooSource {
         redactor.add(key);
         redactor.add(secret);
         redactor.add_basic(key, secret);
-        let http = HttpClient::for_store(store, redactor)?.with_auth_hint(format!(
-            "; check consumer_key and consumer_secret of store `{}` (a WooCommerce REST API key with Read permission)",
-            store.name
-        ))
-        .with_clock(clock.clone());
+        let http = HttpClient::for_store(store, redactor)?
+            .with_auth_hint(format!(
+                "; check consumer_key and consumer_secret of store `{}` (a WooCommerce REST API key with Read permission)",
+                store.name
+            ))
+            .with_max_concurrency(w.max_concurrency)
+            .with_clock(clock.clone());
         Ok(WooSource {
             name: store.name.clone(),
             settings: w.clone(),
@@ -491,39 +493,41 @@ impl WooSource {
         if !ctx.reconcile_due(&self.settings.reconcile_schedule).await? {
             return Ok(());
         }
+        // Every id of both listings. The first page gives X-WP-Total; the pages after it are
+        // then known and read `max_concurrency` at a time (their order does not matter: the
+        // ids are collected, and rows moving meanwhile are confirmed one by one below).
         let mut seen = std::collections::HashSet::new();
+        let depth = self.settings.max_concurrency.max(1);
+        let shutdown: &Shutdown = ctx.shutdown;
         for status in ["any", "trash"] {
-            let mut page = 1u64;
-            loop {
+            if ctx.stopping() {
+                return Err(SourceError::Cancelled);
+            }
+            let resp = self.get("orders", &id_query(status, 1), shutdown).await?;
+            let (ids, total) = self.id_page(&resp)?;
+            let short = (ids.len() as u64) < PER_PAGE;
+            seen.extend(ids);
+            if short || PER_PAGE >= total {
+                continue;
+            }
+            let last = total.div_ceil(PER_PAGE);
+            let mut next = 2u64;
+            let mut pending: Vec<(u64, Fetch<'_>)> = Vec::new();
+            while next <= last || !pending.is_empty() {
                 if ctx.stopping() {
                     return Err(SourceError::Cancelled);
                 }
-                let q = vec![
-                    ("status".to_string(), status.to_string()),
-                    ("orderby".to_string(), "id".to_string()),
-                    ("order".to_string(), "asc".to_string()),
-                    ("per_page".to_string(), PER_PAGE.to_string()),
-                    ("page".to_string(), page.to_string()),
-                    ("_fields".to_string(), "id".to_string()),
-                ];
-                let resp = self.get("orders", &q, ctx.shutdown).await?;
-                let ids: Vec<IdOnly> = self.parse("orders", &resp)?;
-                let Some(total) = resp
-                    .header("x-wp-total")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                else {
-                    return Err(SourceError::Inconsistent {
-                        url: format!("{}/wp-json/wc/v3/orders", self.site()),
-                        detail: "the order-id listing lacks X-WP-Total".into(),
-                    });
-                };
-                let short = (ids.len() as u64) < PER_PAGE;
-                seen.extend(ids.into_iter().map(|o| o.id.to_string()));
-                // Bounded even if the server ignored `page`.
-                if short || page * PER_PAGE >= total || page > total / PER_PAGE + 2 {
-                    break;
+                while next <= last && pending.len() < depth {
+                    let q = id_query(status, next);
+                    pending.push((
+                        next,
+                        Box::pin(async move { self.get("orders", &q, shutdown).await }),
+                    ));
+                    next += 1;
                 }
-                page += 1;
+                let (_, resp) = next_done(&mut pending).await;
+                let (ids, _) = self.id_page(&resp?)?;
+                seen.extend(ids);
             }
         }
         let stored = ctx.db.live_order_ids_created(ctx.store_id).await?;
@@ -546,6 +550,21 @@ impl WooSource {
         }
         super::mark_deleted(ctx, missing, now).await?;
         Ok(())
+    }
+
+    /// The ids of one page of the id listing, and its `X-WP-Total`.
+    fn id_page(&self, resp: &HttpResponse) -> Result<(Vec<String>, u64), SourceError> {
+        let ids: Vec<IdOnly> = self.parse("orders", resp)?;
+        let Some(total) = resp
+            .header("x-wp-total")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        else {
+            return Err(SourceError::Inconsistent {
+                url: format!("{}/wp-json/wc/v3/orders", self.site()),
+                detail: "the order-id listing lacks X-WP-Total".into(),
+            });
+        };
+        Ok((ids.into_iter().map(|o| o.id.to_string()).collect(), total))
     }
 
     /// Orders the store lists but the database lacks (a listing that hid a row, an order
@@ -710,6 +729,14 @@ impl WooSource {
         let fresh = offset == 0 && last_id == 0;
         tracing::info!(store = %self.name, stream = listing.stream, offset, "backfill");
         let mut reread = false;
+        // Pages requested ahead of the one to commit (keyed by their first row), and answers
+        // that arrived before their turn: pages are fetched out of order, committed in order.
+        let depth = self.settings.max_concurrency.max(1);
+        let shutdown: &Shutdown = ctx.shutdown;
+        let mut pending: Vec<(u64, Fetch<'_>)> = Vec::new();
+        let mut ready: std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>> =
+            std::collections::BTreeMap::new();
+        let mut known_total: Option<u64> = None;
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
@@ -719,14 +746,44 @@ impl WooSource {
             } else {
                 offset
             };
-            let mut q = listing.base.clone();
-            q.extend([
-                ("orderby".to_string(), "id".to_string()),
-                ("order".to_string(), "asc".to_string()),
-                ("per_page".to_string(), PER_PAGE.to_string()),
-                ("offset".to_string(), start.to_string()),
-            ]);
-            let resp = self.get(listing.path, &q, ctx.shutdown).await?;
+            // Answers for pages before this one are never wanted again.
+            ready.retain(|s, _| *s >= start);
+            // This page, and those that follow it while the listing holds still: each starts
+            // at the last row of the one before (99 rows further), up to X-WP-Total. `depth`
+            // requests stay in flight while answers wait for their turn (at most 2 × depth).
+            let mut next = start;
+            for i in 0..depth * 3 {
+                if i > 0 && (pending.len() >= depth || ready.len() >= 2 * depth) {
+                    break;
+                }
+                if i > 0 && known_total.is_none_or(|t| next >= t) {
+                    break;
+                }
+                if !ready.contains_key(&next) && !pending.iter().any(|(s, _)| *s == next) {
+                    let q = backfill_query(listing, next);
+                    let path = listing.path;
+                    pending.push((
+                        next,
+                        Box::pin(async move { self.get(path, &q, shutdown).await }),
+                    ));
+                }
+                next += PER_PAGE - 1;
+            }
+            let resp = loop {
+                if let Some(r) = ready.remove(&start) {
+                    break r;
+                }
+                let (s, r) = next_done(&mut pending).await;
+                if let Ok(resp) = &r
+                    && let Some(t) = resp
+                        .header("x-wp-total")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                {
+                    known_total = Some(t);
+                }
+                ready.insert(s, r);
+            };
+            let resp = resp?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
             let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
             // Sorted by id: every row after the first has a larger id than the one before.
@@ -758,6 +815,9 @@ impl WooSource {
                     "rows moved back during the backfill; stepping back a page"
                 );
                 offset = offset.min(total).saturating_sub(PER_PAGE);
+                // Pages read ahead assumed the old positions.
+                pending.clear();
+                ready.clear();
                 continue;
             }
             let fetched = rows.len() as u64;
@@ -783,7 +843,22 @@ impl WooSource {
                 }
             };
             page.cursor = Some((listing.stream.to_string(), cursor_json(&next)));
-            ctx.commit(fetched, page).await?;
+            // While the page is written, the pages in flight keep being read.
+            {
+                let commit = ctx.commit(fetched, page);
+                tokio::pin!(commit);
+                loop {
+                    tokio::select! {
+                        r = &mut commit => {
+                            r?;
+                            break;
+                        }
+                        (s, r) = next_done(&mut pending), if !pending.is_empty() => {
+                            ready.insert(s, r);
+                        }
+                    }
+                }
+            }
             ctx.progress
                 .update(&self.name, listing.stream, offset, Some(total));
             if finished {
@@ -1018,6 +1093,52 @@ fn repeated_row(rows: &[(u64, Option<u64>)]) -> Option<String> {
         }
     }
     None
+}
+
+/// A page request in flight.
+type Fetch<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, SourceError>> + Send + 'a>,
+>;
+
+/// Waits for the first of `pending` to finish and returns it with its key. `pending` must not
+/// be empty.
+async fn next_done(
+    pending: &mut Vec<(u64, Fetch<'_>)>,
+) -> (u64, Result<HttpResponse, SourceError>) {
+    std::future::poll_fn(|cx| {
+        for i in 0..pending.len() {
+            if let std::task::Poll::Ready(r) = pending[i].1.as_mut().poll(cx) {
+                let (s, _) = pending.swap_remove(i);
+                return std::task::Poll::Ready((s, r));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// A page of the id listing of one status (`_fields=id`), by id.
+fn id_query(status: &str, page: u64) -> Vec<(String, String)> {
+    vec![
+        ("status".to_string(), status.to_string()),
+        ("orderby".to_string(), "id".to_string()),
+        ("order".to_string(), "asc".to_string()),
+        ("per_page".to_string(), PER_PAGE.to_string()),
+        ("page".to_string(), page.to_string()),
+        ("_fields".to_string(), "id".to_string()),
+    ]
+}
+
+/// The backfill request for the page starting at row `start`: by id, ascending.
+fn backfill_query(listing: &Listing, start: u64) -> Vec<(String, String)> {
+    let mut q = listing.base.clone();
+    q.extend([
+        ("orderby".to_string(), "id".to_string()),
+        ("order".to_string(), "asc".to_string()),
+        ("per_page".to_string(), PER_PAGE.to_string()),
+        ("offset".to_string(), start.to_string()),
+    ]);
+    q
 }
 
 fn cursor_json(c: &Cursor) -> String {

@@ -98,7 +98,16 @@ async fn main() -> std::io::Result<()> {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}
     }
-    eprintln!("requests: {}", sim.requests().len());
+    let requests = sim.requests();
+    eprintln!("requests: {}", requests.len());
+    // The deleted-order reconciliation's id listings (`_fields=id`), counted apart.
+    eprintln!(
+        "id-listing requests: {}",
+        requests
+            .iter()
+            .filter(|r| r.query.iter().any(|(k, v)| k == "_fields" && v == "id"))
+            .count()
+    );
     sim.stop().await;
     Ok(())
 }

@@ -1,0 +1,419 @@
+//! Pages in flight: the WooCommerce backfill reads up to `max_concurrency` pages at once,
+//! commits them in order, backs off together on 429/5xx, and still loses no order when rows
+//! move, the store throttles, or the process is killed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use okrsync::kpi::{KpiId, Value};
+use okrsync_sim::{Fault, FaultKind, NewOrder, SimState};
+
+use crate::helpers::*;
+
+/// About 900 orders: ten pages of the orders listing.
+fn store(per_day: u32) -> SimState {
+    let mut s = SimState::generate(11, at(2026, 11, 1, 0, 0), 30, per_day);
+    s.consumer_key = KEY.into();
+    s.consumer_secret = SECRET.into();
+    s.now_override = Some(at(2026, 11, 1, 0, 0));
+    s
+}
+
+/// Live (not deleted) stored order ids, and how many rows they are.
+fn stored(h: &Harness) -> (BTreeSet<u64>, usize) {
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let ids: Vec<u64> = conn
+        .prepare("SELECT platform_id FROM orders WHERE deleted = 0")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|r| r.unwrap().parse().unwrap())
+        .collect();
+    let n = ids.len();
+    (ids.into_iter().collect(), n)
+}
+
+const KPIS: [KpiId; 7] = [
+    KpiId::Orders,
+    KpiId::GrossSales,
+    KpiId::NetSales,
+    KpiId::Returns,
+    KpiId::RefundRate,
+    KpiId::NewCustomers,
+    KpiId::AverageOrderValue,
+];
+const ALL: &str = "2026-09-01..2026-11-30";
+
+async fn kpis(h: &Harness) -> Vec<Option<Value>> {
+    let mut out = Vec::new();
+    for k in KPIS {
+        out.push(h.kpi(k, ALL, at(2026, 12, 1, 0, 0)).await);
+    }
+    out
+}
+
+/// The offsets of the `status=any` backfill requests, in order of arrival.
+fn any_offsets(h: &Harness) -> Vec<u64> {
+    h.sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path.ends_with("/orders")
+                && r.query.iter().any(|(k, v)| k == "status" && v == "any")
+                && r.query.iter().any(|(k, v)| k == "orderby" && v == "id")
+                && !r.query.iter().any(|(k, _)| k == "_fields")
+        })
+        .filter_map(|r| {
+            r.query
+                .iter()
+                .find(|(k, _)| k == "offset")
+                .and_then(|(_, v)| v.parse().ok())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order() {
+    let state = store(30);
+    let n_any = state
+        .orders
+        .values()
+        .filter(|o| o.status != "trash")
+        .count() as u64;
+    assert!(n_any > 700, "need many pages: {n_any}");
+    for conc in [1usize, 4] {
+        let h = Harness::start_with(state.clone(), &format!("max_concurrency = {conc}"), "").await;
+        h.sim.set_latency(Duration::from_millis(20));
+        let report = h.sync().await;
+        assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+        assert_eq!(
+            h.sim.peak_in_flight(),
+            conc,
+            "max_concurrency = {conc}: the store never had more (nor fewer) requests at once"
+        );
+        // Every page once: read-ahead wastes no request. Pages start at the last row of the
+        // page before (0, 99, 198, …), up to X-WP-Total.
+        let mut offsets = any_offsets(&h);
+        offsets.sort_unstable();
+        let expected: Vec<u64> = (0..).map(|i| i * 99).take_while(|o| *o < n_any).collect();
+        assert_eq!(offsets, expected, "max_concurrency = {conc}");
+        // Nothing but the pages, the two store facts and one catch-up read per stream
+        // (the reconciliation's id listing aside).
+        let listing: Vec<_> = h
+            .sim
+            .requests()
+            .into_iter()
+            .filter(|r| !r.query.iter().any(|(k, _)| k == "_fields"))
+            .collect();
+        let backfill = listing
+            .iter()
+            .filter(|r| r.query.iter().any(|(k, v)| k == "orderby" && v == "id"))
+            .count();
+        assert_eq!(
+            listing.len(),
+            backfill + 2 + 3,
+            "requests: {:?}",
+            listing
+                .iter()
+                .map(|r| format!("{}?{:?}", r.path, r.query))
+                .collect::<Vec<_>>()
+        );
+        let (ids, rows) = stored(&h);
+        assert_eq!(rows, state.orders.len());
+        assert_eq!(ids, state.orders.keys().copied().collect());
+    }
+}
+
+#[tokio::test]
+async fn a_failed_page_stores_nothing_after_it_even_when_later_pages_arrived_first() {
+    let state = store(30);
+    let any: Vec<u64> = state
+        .orders
+        .values()
+        .filter(|o| o.status != "trash")
+        .map(|o| o.id)
+        .collect();
+    let reference = Harness::start(state.clone()).await;
+    assert_eq!(reference.sync().await.status, "ok");
+    let h = Harness::start_with(state, "max_concurrency = 4", "").await;
+    h.sim.set_latency(Duration::from_millis(20));
+    // The third page fails on every attempt (max_retries = 3); the fourth and fifth arrive
+    // while it is retried.
+    h.sim.inject(Fault {
+        path_contains: "&offset=198&".into(),
+        kind: FaultKind::Status(500),
+        times: 4,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    assert!(
+        any_offsets(&h).contains(&396),
+        "later pages were read ahead: {:?}",
+        any_offsets(&h)
+    );
+    // Exactly the first two pages (rows 0 to 198) are stored, and the cursor is right after them.
+    let (ids, _) = stored(&h);
+    assert_eq!(ids, any[..199].iter().copied().collect::<BTreeSet<u64>>());
+    let cursor = h.cursor("orders").unwrap();
+    assert!(cursor.contains("\"offset\":199"), "{cursor}");
+    // The next run resumes there and ends with the reference rows.
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(
+        dump(&h.settings.database.path),
+        dump(&reference.settings.database.path)
+    );
+}
+
+#[tokio::test]
+async fn rows_moving_during_a_concurrent_backfill_under_a_429_storm_lose_no_order() {
+    let state = store(30);
+    let ids: Vec<u64> = state.orders.keys().copied().collect();
+    let live: Vec<u64> = state
+        .orders
+        .values()
+        .filter(|o| o.status != "trash")
+        .map(|o| o.id)
+        .collect();
+    let trashed = state
+        .orders
+        .values()
+        .rev()
+        .find(|o| o.status == "trash")
+        .map(|o| o.id)
+        .expect("the generated store has trashed orders");
+    let h = Harness::start_with(state, "max_concurrency = 4\nmax_retries = 10", "").await;
+    h.sim.set_latency(Duration::from_millis(10));
+    // While the third page is delayed (the pages after it read ahead), rows move both ways:
+    // two early orders are trashed and another one, on the delayed page, deleted for good
+    // (rows move back), the last trashed one is restored (rows after it move forward), and a
+    // new order arrives.
+    h.sim.inject(Fault {
+        path_contains: "&offset=198&".into(),
+        kind: FaultKind::Delay(Duration::from_millis(800)),
+        times: 1,
+    });
+    let sync = h.sync();
+    let mutate = async {
+        h.wait_for_query("offset", "99").await;
+        // A storm: 429s (Retry-After: 0) and 5xx on every listing, from the second page on.
+        for (path, kind, times) in [
+            (
+                "status=any&orderby=id",
+                FaultKind::RateLimited {
+                    retry_after_secs: 0,
+                },
+                6,
+            ),
+            ("status=any&orderby=id", FaultKind::Status(503), 3),
+            (
+                "status=trash",
+                FaultKind::RateLimited {
+                    retry_after_secs: 0,
+                },
+                2,
+            ),
+            ("/wc/v3/refunds", FaultKind::Status(502), 3),
+        ] {
+            h.sim.inject(Fault {
+                path_contains: path.into(),
+                kind,
+                times,
+            });
+        }
+        h.wait_for_query("offset", "396").await;
+        h.sim.with_state(|s| {
+            s.now_override = None;
+            s.set_status(live[0], "trash");
+            s.set_status(live[1], "trash");
+            s.delete_order(live[250]);
+            s.set_status(trashed, "completed");
+            s.add_order(
+                NewOrder::new("completed", at(2026, 11, 2, 9, 0), "late@example.com").line(
+                    11,
+                    "MUG",
+                    "Mug",
+                    1,
+                    dec("10.00"),
+                ),
+            );
+        });
+    };
+    let (report, ()) = tokio::join!(sync, mutate);
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(report.summary.retries, 14, "the storm happened");
+    // The listing itself read every order: the reconciliation that follows a first sync
+    // (today) had no order to fetch one by one.
+    let single: Vec<String> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/orders/"))
+        .map(|r| r.path)
+        .collect();
+    assert!(single.is_empty(), "orders the listing missed: {single:?}");
+    // Every order the store has, once; none it never had.
+    let (stored_ids, rows) = stored(&h);
+    let expected: BTreeSet<u64> = h.sim.with_state(|s| s.orders.keys().copied().collect());
+    let missing: Vec<_> = expected.difference(&stored_ids).collect();
+    assert!(missing.is_empty(), "orders never read: {missing:?}");
+    let extra: Vec<_> = stored_ids.difference(&expected).collect();
+    assert!(
+        extra.is_empty(),
+        "orders the store does not have: {extra:?}"
+    );
+    assert_eq!(rows, stored_ids.len(), "no duplicate rows");
+    assert_eq!(expected.len(), ids.len(), "one deleted, one added");
+    // The same KPIs as a one-page-at-a-time sync of the store as it is now.
+    let now_state = h.sim.with_state(|s| s.clone());
+    let reference = Harness::start_with(now_state, "max_concurrency = 1", "").await;
+    assert_eq!(reference.sync().await.status, "ok");
+    assert_eq!(kpis(&h).await, kpis(&reference).await);
+}
+
+#[tokio::test]
+async fn sigkill_at_random_pages_of_a_concurrent_backfill_under_429s_resumes_to_the_same_rows() {
+    let state = store(30);
+    let reference = Harness::start_with(state.clone(), "max_concurrency = 1", "").await;
+    assert_eq!(reference.sync().await.status, "ok");
+    let expected = dump(&reference.settings.database.path);
+    let expected_kpis = kpis(&reference).await;
+    let any: Vec<u64> = state
+        .orders
+        .values()
+        .filter(|o| o.status != "trash")
+        .map(|o| o.id)
+        .collect();
+
+    let h = Harness::start_with(state, "max_concurrency = 4\nmax_retries = 10", "").await;
+    h.sim.set_latency(Duration::from_millis(20));
+    // Kill points drawn afresh each run (the seed is in every message).
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut rng = seed | 1;
+    let mut draw = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    for round in 0..3 {
+        // Some 429s in every round, on whichever pages come next.
+        h.sim.inject(Fault {
+            path_contains: "orderby=id".into(),
+            kind: FaultKind::RateLimited {
+                retry_after_secs: 0,
+            },
+            times: 2,
+        });
+        let before = h.sim.requests().len();
+        let k = 2 + draw(8) as usize;
+        let mut child = h.spawn_bin(&["sync"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while h.sim.requests().len() < before + k && child.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline, "seed {seed}: stuck");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        // Pages are stored in order: the orders stored so far are a prefix of the listing
+        // (later columns, such as refunded items, fill in when the refunds are read).
+        let (ids, _) = stored(&h);
+        let got: Vec<u64> = any.iter().copied().filter(|id| ids.contains(id)).collect();
+        assert_eq!(
+            got,
+            any[..got.len()].to_vec(),
+            "seed {seed}, round {round} (killed after {k} requests): a gap in the stored pages"
+        );
+    }
+    let report = h.sync().await;
+    assert_eq!(
+        report.status, "ok",
+        "seed {seed}: {:?}",
+        report.summary.error
+    );
+    assert_eq!(
+        dump(&h.settings.database.path),
+        expected,
+        "seed {seed}: the resumed database differs from an uninterrupted one"
+    );
+    let (ids, rows) = stored(&h);
+    assert_eq!(rows, ids.len(), "seed {seed}: duplicate rows");
+    assert_eq!(kpis(&h).await, expected_kpis, "seed {seed}");
+}
+
+#[tokio::test]
+async fn a_retry_after_holds_every_request_of_the_store_not_only_the_throttled_one() {
+    let h = Harness::start_with(store(30), "max_concurrency = 4\nretry_backoff_ms = 40", "").await;
+    h.sim.set_latency(Duration::from_millis(30));
+    // Pages 2 and 3 are requested together: page 2 gets 429 with Retry-After: 1, page 3 a
+    // 503 (retried after ~40 ms by itself).
+    h.sim.inject(Fault {
+        path_contains: "&offset=99&".into(),
+        kind: FaultKind::RateLimited {
+            retry_after_secs: 1,
+        },
+        times: 1,
+    });
+    h.sim.inject(Fault {
+        path_contains: "&offset=198&".into(),
+        kind: FaultKind::Status(503),
+        times: 1,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let reqs = h.sim.requests();
+    let throttled = reqs
+        .iter()
+        .find(|r| r.status == 429)
+        .and_then(|r| r.answered)
+        .unwrap();
+    // Nothing reached the store while the hold lasted (a margin for requests already sent).
+    let during: Vec<_> = reqs
+        .iter()
+        .filter(|r| {
+            r.arrived > throttled + Duration::from_millis(10)
+                && r.arrived < throttled + Duration::from_millis(900)
+        })
+        .map(|r| (r.arrived - throttled, r.query.clone()))
+        .collect();
+    assert!(during.is_empty(), "sent during Retry-After: {during:?}");
+    assert_eq!(report.summary.retries, 2);
+}
+
+#[tokio::test]
+async fn the_reconciliation_lists_ids_max_concurrency_pages_at_a_time() {
+    for conc in [1usize, 4] {
+        let h = Harness::start_with(
+            store(30),
+            &format!("max_concurrency = {conc}\nreconcile_schedule = \"* * * * * *\""),
+            "",
+        )
+        .await;
+        h.sim.set_latency(Duration::from_millis(20));
+        assert_eq!(h.sync().await.status, "ok");
+        // Due again a second later, whenever the first one was.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(h.sync().await.status, "ok");
+        let ids: Vec<_> = h
+            .sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.query.iter().any(|(k, v)| k == "_fields" && v == "id"))
+            .collect();
+        assert!(ids.len() >= 10, "the id listing ran: {} pages", ids.len());
+        // The most id pages the store was answering at once.
+        let peak = ids
+            .iter()
+            .map(|a| {
+                ids.iter()
+                    .filter(|b| b.arrived <= a.arrived && b.answered.is_some_and(|t| t > a.arrived))
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert_eq!(peak, conc, "max_concurrency = {conc}");
+    }
+}
