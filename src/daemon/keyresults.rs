@@ -609,3 +609,75 @@ pub async fn current_reports(
     attach_updated_at(db, &mut reports).await?;
     Ok(reports)
 }
+
+/// One stored check-in of a key result, as `okrsync history` reports it.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// The value as `krs` reports it (`None`: the value was undefined then).
+    pub value: Option<Value>,
+    pub progress: Option<Decimal>,
+    pub status: Option<String>,
+    /// The check-in's window and its time zone.
+    pub window_from: String,
+    pub window_to: String,
+    pub timezone: String,
+}
+
+impl HistoryEntry {
+    /// A stored check-in read back; `kind` is the key result's value kind, used when the row's
+    /// own kind is not one we know.
+    pub fn from_row(row: &crate::store::CheckinRow, kind: kpi::ValueKind) -> HistoryEntry {
+        let c = &row.checkin;
+        let kind = match c.value_kind.as_str() {
+            "count" => kpi::ValueKind::Count,
+            "money" => kpi::ValueKind::Money,
+            "rate" => kpi::ValueKind::Rate,
+            "number" => kpi::ValueKind::Number,
+            _ => kind,
+        };
+        HistoryEntry {
+            at: row.at,
+            value: c
+                .value
+                .as_deref()
+                .and_then(|v| v.parse::<Decimal>().ok())
+                .map(|d| Value::of_kind(kind, d)),
+            progress: c.progress.as_deref().and_then(|p| p.parse().ok()),
+            status: c.status.clone(),
+            window_from: c.window_from.clone(),
+            window_to: c.window_to.clone(),
+            timezone: c.timezone.clone(),
+        }
+    }
+
+    /// The local date of the check-in in its window's time zone (UTC when unknown).
+    pub fn local_date(&self) -> chrono::NaiveDate {
+        let name = self.timezone.split(' ').next().unwrap_or_default();
+        crate::domain::StoreTz::parse(name)
+            .unwrap_or(crate::domain::StoreTz::UTC)
+            .local_date(self.at)
+    }
+
+    /// The `history --format json` contract: `{"at", "value", "progress", "status"}`, the
+    /// value as in `krs` JSON ([`Value::to_json`]).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "at": self.at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "value": self.value.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+            "progress": self.progress.map(|p| decimal_number(p.round_dp(4))).unwrap_or(Json::Null),
+            "status": self.status,
+        })
+    }
+}
+
+/// The check-ins of key result `id`, oldest first, read back as [`HistoryEntry`]s.
+pub async fn history(db: &Store, kr: &KeyResultSettings) -> Result<Vec<HistoryEntry>, StoreError> {
+    let kind = kr.kpi.id.kind();
+    Ok(db
+        .checkins_of(&kr.id)
+        .await?
+        .iter()
+        .map(|r| HistoryEntry::from_row(r, kind))
+        .collect())
+}

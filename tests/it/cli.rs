@@ -159,7 +159,7 @@ async fn check_online_reads_timezone_and_currency() {
     assert!(text.contains("currency EUR"), "{text}");
 }
 
-const KR: &str = r#"
+pub(crate) const KR: &str = r#"
 [[key_results]]
 id = "repeat-rate"
 objective = "Repeat customers"

@@ -6,6 +6,7 @@ mod analytics;
 mod cli;
 mod concurrency;
 mod helpers;
+mod history;
 mod kpi_load;
 mod limits;
 mod listing_faults;
