@@ -681,3 +681,47 @@ pub async fn history(db: &Store, kr: &KeyResultSettings) -> Result<Vec<HistoryEn
         .map(|r| HistoryEntry::from_row(r, kind))
         .collect())
 }
+
+/// The `okrsync kpis` report (also `GET /api/kpis`): every parameterless KPI of `sel` over
+/// `window` at `now`, plus the product KPIs when `product` is given. A selection not synced
+/// completely yet gives every KPI null with the reason, in the usual shape.
+pub async fn kpis_report(
+    settings: &Settings,
+    db: &Store,
+    sel: &StoreSelector,
+    window: &WindowSpec,
+    now: DateTime<Utc>,
+    product: Option<&str>,
+) -> Result<KpiReport, StoreError> {
+    // One instant for loading and computing: the window loaded is the window computed.
+    let loaded = Loaded::load_windows(
+        settings,
+        db,
+        product.is_some(),
+        std::slice::from_ref(window),
+        now,
+    )
+    .await?;
+    let mut report = match kpi_report(&loaded, sel, window, now) {
+        Ok(r) => r,
+        Err(reason) => {
+            let tz = match sel {
+                StoreSelector::Named(n) => settings.store(n).and_then(|s| s.timezone),
+                StoreSelector::All => None,
+            };
+            empty_report(sel, window, tz, now, &reason)
+        }
+    };
+    if let Some(p) = product {
+        for id in [KpiId::ProductNetSales, KpiId::ProductUnits] {
+            let spec = KpiSpec {
+                id,
+                product: Some(p.to_string()),
+            };
+            report
+                .values
+                .push((id, compute_one(&loaded, sel, window, now, &spec)));
+        }
+    }
+    Ok(report)
+}

@@ -16,5 +16,6 @@ mod secrets;
 mod shopify;
 mod shopify_sessions;
 mod sinks;
+mod status_server;
 mod tls;
 mod woo_kpis;
