@@ -412,6 +412,12 @@ pub struct KrReport {
     pub note: Option<String>,
     /// When the value last changed (the latest check-in).
     pub updated_at: Option<DateTime<Utc>>,
+    /// The value before the current one: the latest check-in of the same window whose value
+    /// differs from `current` (filled by [`current_reports`]).
+    pub previous: Option<Value>,
+    /// When the data behind the value was last synced: the end of the last successful sync
+    /// of the key result's store (for "all stores", the oldest of them).
+    pub data_as_of: Option<DateTime<Utc>>,
 }
 
 impl KrReport {
@@ -437,7 +443,19 @@ impl KrReport {
             "reason": self.reason,
             "note": self.note,
             "updated_at": self.updated_at.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            "previous_value": self.previous.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+            "change": self.change().as_ref().map(Value::to_json).unwrap_or(Json::Null),
+            "data_as_of": self.data_as_of.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         })
+    }
+
+    /// `current − previous`, of the KPI's kind (null when either is).
+    pub fn change(&self) -> Option<Value> {
+        let (cur, prev) = (self.current.as_ref()?, self.previous.as_ref()?);
+        Some(Value::of_kind(
+            self.settings.kpi.id.kind(),
+            cur.as_decimal() - prev.as_decimal(),
+        ))
     }
 }
 
@@ -466,6 +484,8 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
         reason: None,
         note: None,
         updated_at: None,
+        previous: None,
+        data_as_of: None,
     };
     let stores = match loaded.select(&kr.store) {
         Ok(s) => s,
@@ -607,7 +627,57 @@ pub async fn current_reports(
     let loaded = Loaded::load_for_key_results(settings, db, now).await?;
     let mut reports = evaluate(settings, &loaded, now);
     attach_updated_at(db, &mut reports).await?;
+    attach_previous(db, &mut reports).await?;
+    attach_data_as_of(settings, db, &mut reports).await?;
     Ok(reports)
+}
+
+/// Fills `previous`: of the last two check-ins of each key result, the newest one in the
+/// current window whose value differs from the current value. A check-in of another window
+/// (a new quarter, say) is no comparison, so it gives none.
+async fn attach_previous(db: &Store, reports: &mut [KrReport]) -> Result<(), StoreError> {
+    let rows = db.last_two_checkins().await?;
+    for r in reports {
+        let (Some(current), Some(window)) = (&r.current, &r.window) else {
+            continue;
+        };
+        let from = window.range.from.to_string();
+        let kind = r.settings.kpi.id.kind();
+        r.previous = rows
+            .iter()
+            .filter(|c| c.checkin.key_result == r.settings.id && c.checkin.window_from == from)
+            .map(|c| HistoryEntry::from_row(c, kind))
+            .filter_map(|e| e.value)
+            .find(|v| v.as_decimal() != current.as_decimal());
+    }
+    Ok(())
+}
+
+/// Fills `data_as_of` from the sync log.
+async fn attach_data_as_of(
+    settings: &Settings,
+    db: &Store,
+    reports: &mut [KrReport],
+) -> Result<(), StoreError> {
+    let totals = db.run_totals().await?;
+    let last = |name: &str| {
+        totals
+            .iter()
+            .find(|t| t.store == name)
+            .and_then(|t| t.last_success)
+    };
+    for r in reports {
+        r.data_as_of = match &r.settings.store {
+            StoreSelector::Named(n) => last(n),
+            StoreSelector::All => settings
+                .stores
+                .iter()
+                .map(|s| last(&s.name))
+                .collect::<Option<Vec<_>>>()
+                .and_then(|v| v.into_iter().min()),
+        };
+    }
+    Ok(())
 }
 
 /// One stored check-in of a key result, as `okrsync history` reports it.

@@ -91,11 +91,15 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                     .as_ref()
                     .map(|v| v.display())
                     .unwrap_or_else(|| "—".into()),
+                r.change().map(|c| signed(&c)).unwrap_or_else(|| "—".into()),
                 percent(r.progress),
                 percent(r.expected),
                 r.status
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_else(|| r.reason.clone().unwrap_or_else(|| "—".into())),
+                r.data_as_of
+                    .map(|t| t.format("%Y-%m-%d %H:%MZ").to_string())
+                    .unwrap_or_else(|| "—".into()),
             ]
         })
         .collect();
@@ -106,12 +110,28 @@ pub fn kr_table(reports: &[KrReport]) -> String {
             "window",
             "baseline → target",
             "current",
+            "change",
             "progress",
             "expected",
             "status",
+            "data as of",
         ],
         &rows,
     )
+}
+
+/// A change of a value with its sign: `+10.00`, `-3`, `+2.50 pp` (rates change by
+/// percentage points).
+fn signed(change: &Value) -> String {
+    let text = match change {
+        Value::Rate(_) => format!("{} pp", change.display().trim_end_matches('%')),
+        _ => change.display(),
+    };
+    if text.starts_with('-') {
+        text
+    } else {
+        format!("+{text}")
+    }
 }
 
 /// A key result's check-ins as `okrsync history` prints them.

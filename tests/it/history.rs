@@ -118,3 +118,61 @@ async fn history_of_an_unknown_key_result_exits_2_naming_the_configured_ones() {
         .await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn krs_shows_the_change_since_the_previous_checkin_and_when_the_data_was_synced() {
+    let h = Harness::start_with(fixture().state, "", KR).await;
+    ok(&h.run_bin(&["sync"]).await);
+    let krs = |out: String| -> serde_json::Value {
+        let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == "net-sales")
+            .unwrap()
+            .clone()
+    };
+    // One check-in: nothing to compare with.
+    let first = krs(ok(&h.run_bin(&["krs", "--format", "json"]).await));
+    assert_eq!(first["current"], serde_json::json!("135.00"));
+    assert_eq!(first["previous_value"], serde_json::Value::Null);
+    assert_eq!(first["change"], serde_json::Value::Null);
+    let synced = h.db.runs(Some("main".into()), 1, false).await.unwrap();
+    assert_eq!(
+        first["data_as_of"].as_str(),
+        synced[0].finished_at.as_deref(),
+        "data as of the end of the last successful sync"
+    );
+    // The fields the contract already had are still there, unchanged in name.
+    for key in [
+        "id",
+        "current",
+        "progress",
+        "status",
+        "updated_at",
+        "window_range",
+    ] {
+        assert!(first.get(key).is_some(), "{key}");
+    }
+
+    h.sim.with_state(|s| {
+        s.now_override = None;
+        s.add_order(
+            okrsync_sim::NewOrder::new("completed", at(2026, 10, 22, 9, 0), "new@example.com")
+                .line(11, "MUG", "Mug", 1, dec("10.00")),
+        );
+    });
+    ok(&h.run_bin(&["sync"]).await);
+    let second = krs(ok(&h.run_bin(&["krs", "--format", "json"]).await));
+    assert_eq!(second["current"], serde_json::json!("145.00"));
+    assert_eq!(second["previous_value"], serde_json::json!("135.00"));
+    assert_eq!(second["change"], serde_json::json!("10.00"));
+
+    let table = ok(&h.run_bin(&["krs"]).await);
+    assert!(table.contains("change"), "{table}");
+    assert!(table.contains("data as of"), "{table}");
+    let row = table.lines().find(|l| l.starts_with("net-sales")).unwrap();
+    assert!(row.contains("+10.00"), "{table}");
+    let day = &second["data_as_of"].as_str().unwrap()[..10];
+    assert!(row.contains(day), "{table}");
+}
