@@ -359,6 +359,7 @@ fn every_command_exits_2_on_an_invalid_configuration() {
         &["run"],
         &["kpis"],
         &["krs"],
+        &["history", "some-kr"],
         &["logs"],
         &["check"],
     ] {

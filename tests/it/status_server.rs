@@ -10,6 +10,18 @@ use crate::woo_kpis::fixture;
 
 const TOKEN: &str = "status-t0ken-never-logged";
 
+/// A key result whose value is null (no order in its window): it has no metric sample.
+const NULL_KR: &str = r#"
+[[key_results]]
+id = "aov-empty"
+title = "AOV in a month without orders"
+kpi = "average_order_value"
+store = "main"
+window = "2020-01-01..2020-01-31"
+baseline = 0
+target = 50
+"#;
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -69,7 +81,7 @@ fn json_number(v: &serde_json::Value) -> Option<f64> {
 async fn status_server_serves_readiness_metrics_and_the_cli_json() {
     let port = free_port();
     let http = format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n");
-    let h = Harness::start_with(fixture().state, "", &format!("{KR}\n{http}")).await;
+    let h = Harness::start_with(fixture().state, "", &format!("{KR}\n{NULL_KR}\n{http}")).await;
     let log = h._dir.path().join("stderr.log");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
         .arg("--config")
@@ -135,6 +147,15 @@ async fn status_server_serves_readiness_metrics_and_the_cli_json() {
         );
     }
     assert_eq!(values["net-sales"], 135.0);
+    let empty = cli_krs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "aov-empty")
+        .unwrap();
+    assert!(empty["current"].is_null(), "{empty}");
+    assert!(!metrics.contains("key_result=\"aov-empty\""), "{metrics}");
+    assert_eq!(values.len(), 2, "{metrics}");
     let runs = samples(&metrics, "okrsync_sync_runs_total");
     assert!(runs["main"] >= 1.0, "{metrics}");
     assert!(metrics.contains("okrsync_sync_runs_total{store=\"main\",status=\"ok\"}"));
