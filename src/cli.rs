@@ -27,6 +27,14 @@ pub enum Format {
     Json,
 }
 
+/// Output of a listing that spreadsheets may also read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+    Csv,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: sync every store now and then on its schedule until SIGINT/SIGTERM.
@@ -60,6 +68,16 @@ pub enum Command {
     Krs {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Print a key result's check-ins (each change of its value), oldest first.
+    History {
+        /// The key result's id (as in `okrsync krs`).
+        kr_id: String,
+        /// Only check-ins made on or after this day (YYYY-MM-DD, in the key result's time zone).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Send check-ins waiting in the outbox to their sinks now (also those waiting for a retry).
     Push {

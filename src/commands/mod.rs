@@ -4,6 +4,7 @@
 
 mod check;
 mod demo;
+mod history;
 mod kpis;
 mod krs;
 mod logs;
@@ -62,6 +63,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     push::push(&settings, &db, &clock, sink, dry_run).await
                 }
                 Command::Krs { format } => krs::krs(&settings, &db, &clock, format).await,
+                Command::History {
+                    kr_id,
+                    since,
+                    format,
+                } => history::history(&settings, &db, &kr_id, since.as_deref(), format).await,
                 Command::Logs {
                     store,
                     limit,

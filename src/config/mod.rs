@@ -61,6 +61,18 @@ pub struct Settings {
     pub analytics: Vec<AnalyticsSettings>,
     /// Where check-ins are pushed (`[[sinks]]`).
     pub sinks: Vec<SinkSettings>,
+    /// The status server (`[http]`); `None` when `listen` is not set (off).
+    pub http: Option<HttpSettings>,
+}
+
+/// The status server (`[http]`).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Where it listens; a loopback address unless a `token` is set.
+    pub listen: std::net::SocketAddr,
+    /// Bearer token every request must carry (`Authorization: Bearer …`); required for a
+    /// non-loopback `listen`.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -348,6 +360,7 @@ pub fn load_from_str(
         env,
         base_dir,
         inline_secrets: false,
+        notes: Vec::new(),
     };
     let settings = v.settings(&raw);
     if v.inline_secrets
@@ -397,6 +410,8 @@ struct Validator<'a> {
     env: &'a HashMap<String, String>,
     base_dir: &'a Path,
     inline_secrets: bool,
+    /// Notes for `Settings::notes` (sections a later version handles).
+    notes: Vec<String>,
 }
 
 impl Validator<'_> {
@@ -469,14 +484,8 @@ impl Validator<'_> {
             }
         }
         let analytics = self.analytics(top, &stores, &names);
-        let mut notes = Vec::new();
-        for (key, what) in [("http", "the status server")] {
-            if top.contains_key(key) {
-                notes.push(format!(
-                    "`{key}` ({what}) is not supported by this version of okrsync yet and is ignored"
-                ));
-            }
-        }
+        let http = self.http(top);
+        let notes = std::mem::take(&mut self.notes);
         Some(Settings {
             notes,
             database,
@@ -484,6 +493,7 @@ impl Validator<'_> {
             key_results,
             analytics,
             sinks,
+            http,
         })
     }
 
@@ -496,6 +506,64 @@ impl Validator<'_> {
                 Vec::new()
             }
         }
+    }
+
+    /// `[http]`: the status server. Off unless `listen` is set; a non-loopback address needs a
+    /// bearer `token` (else anyone on the network could read the shop's figures).
+    fn http(&mut self, top: &Map<String, Json>) -> Option<HttpSettings> {
+        let obj = match top.get("http") {
+            None => return None,
+            Some(Json::Object(o)) => o.clone(),
+            Some(_) => {
+                self.problem("http", "expected a table ([http])");
+                return None;
+            }
+        };
+        self.unknown_keys("http", &obj, &["listen", "token", "webhook_body_limit"]);
+        if obj.contains_key("webhook_body_limit") {
+            self.notes.push(
+                "`http.webhook_body_limit` (store webhooks) is not supported by this version of okrsync yet and is ignored".into(),
+            );
+        }
+        let token = if ["token", "token_env", "token_file"]
+            .iter()
+            .any(|k| obj.contains_key(*k))
+        {
+            self.secret(&obj, "http", "token")
+        } else {
+            None
+        };
+        let listen = self.string(&obj, "http", "listen", false)?;
+        let addr: std::net::SocketAddr = match listen.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.problem(
+                    "http.listen",
+                    format!(
+                        "`{listen}` is not an address and port: write e.g. \"127.0.0.1:8080\" (or \"[::1]:8080\")"
+                    ),
+                );
+                return None;
+            }
+        };
+        if !addr.ip().is_loopback()
+            && token.is_none()
+            && !obj.contains_key("token")
+            && !obj.contains_key("token_env")
+            && !obj.contains_key("token_file")
+        {
+            self.problem(
+                "http.listen",
+                format!(
+                    "`{listen}` is not a loopback address, so the status server would be open to the network: set http.token (or token_env / token_file) to require a bearer token, or listen on 127.0.0.1"
+                ),
+            );
+            return None;
+        }
+        Some(HttpSettings {
+            listen: addr,
+            token,
+        })
     }
 
     fn unknown_keys(&mut self, prefix: &str, obj: &Map<String, Json>, known: &[&str]) {

@@ -412,6 +412,12 @@ pub struct KrReport {
     pub note: Option<String>,
     /// When the value last changed (the latest check-in).
     pub updated_at: Option<DateTime<Utc>>,
+    /// The value before the current one: the latest check-in of the same window whose value
+    /// differs from `current` (filled by [`current_reports`]).
+    pub previous: Option<Value>,
+    /// When the data behind the value was last synced: the end of the last successful sync
+    /// of the key result's store (for "all stores", the oldest of them).
+    pub data_as_of: Option<DateTime<Utc>>,
 }
 
 impl KrReport {
@@ -437,7 +443,19 @@ impl KrReport {
             "reason": self.reason,
             "note": self.note,
             "updated_at": self.updated_at.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            "previous_value": self.previous.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+            "change": self.change().as_ref().map(Value::to_json).unwrap_or(Json::Null),
+            "data_as_of": self.data_as_of.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         })
+    }
+
+    /// `current − previous`, of the KPI's kind (null when either is).
+    pub fn change(&self) -> Option<Value> {
+        let (cur, prev) = (self.current.as_ref()?, self.previous.as_ref()?);
+        Some(Value::of_kind(
+            self.settings.kpi.id.kind(),
+            cur.as_decimal() - prev.as_decimal(),
+        ))
     }
 }
 
@@ -466,6 +484,8 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
         reason: None,
         note: None,
         updated_at: None,
+        previous: None,
+        data_as_of: None,
     };
     let stores = match loaded.select(&kr.store) {
         Ok(s) => s,
@@ -607,5 +627,171 @@ pub async fn current_reports(
     let loaded = Loaded::load_for_key_results(settings, db, now).await?;
     let mut reports = evaluate(settings, &loaded, now);
     attach_updated_at(db, &mut reports).await?;
+    attach_previous(db, &mut reports).await?;
+    attach_data_as_of(settings, db, &mut reports).await?;
     Ok(reports)
+}
+
+/// Fills `previous`: of the last two check-ins of each key result, the newest one in the
+/// current window whose value differs from the current value. A check-in of another window
+/// (a new quarter, say) is no comparison, so it gives none.
+async fn attach_previous(db: &Store, reports: &mut [KrReport]) -> Result<(), StoreError> {
+    let rows = db.last_two_checkins().await?;
+    for r in reports {
+        let (Some(current), Some(window)) = (&r.current, &r.window) else {
+            continue;
+        };
+        let from = window.range.from.to_string();
+        let kind = r.settings.kpi.id.kind();
+        r.previous = rows
+            .iter()
+            .filter(|c| c.checkin.key_result == r.settings.id && c.checkin.window_from == from)
+            .map(|c| HistoryEntry::from_row(c, kind))
+            .filter_map(|e| e.value)
+            .find(|v| v.as_decimal() != current.as_decimal());
+    }
+    Ok(())
+}
+
+/// Fills `data_as_of` from the sync log.
+async fn attach_data_as_of(
+    settings: &Settings,
+    db: &Store,
+    reports: &mut [KrReport],
+) -> Result<(), StoreError> {
+    let totals = db.run_totals().await?;
+    let last = |name: &str| {
+        totals
+            .iter()
+            .find(|t| t.store == name)
+            .and_then(|t| t.last_success)
+    };
+    for r in reports {
+        r.data_as_of = match &r.settings.store {
+            StoreSelector::Named(n) => last(n),
+            StoreSelector::All => settings
+                .stores
+                .iter()
+                .map(|s| last(&s.name))
+                .collect::<Option<Vec<_>>>()
+                .and_then(|v| v.into_iter().min()),
+        };
+    }
+    Ok(())
+}
+
+/// One stored check-in of a key result, as `okrsync history` reports it.
+#[derive(Debug, Clone)]
+pub struct HistoryEntry {
+    pub at: DateTime<Utc>,
+    /// The value as `krs` reports it (`None`: the value was undefined then).
+    pub value: Option<Value>,
+    pub progress: Option<Decimal>,
+    pub status: Option<String>,
+    /// The check-in's window and its time zone.
+    pub window_from: String,
+    pub window_to: String,
+    pub timezone: String,
+}
+
+impl HistoryEntry {
+    /// A stored check-in read back; `kind` is the key result's value kind, used when the row's
+    /// own kind is not one we know.
+    pub fn from_row(row: &crate::store::CheckinRow, kind: kpi::ValueKind) -> HistoryEntry {
+        let c = &row.checkin;
+        let kind = match c.value_kind.as_str() {
+            "count" => kpi::ValueKind::Count,
+            "money" => kpi::ValueKind::Money,
+            "rate" => kpi::ValueKind::Rate,
+            "number" => kpi::ValueKind::Number,
+            _ => kind,
+        };
+        HistoryEntry {
+            at: row.at,
+            value: c
+                .value
+                .as_deref()
+                .and_then(|v| v.parse::<Decimal>().ok())
+                .map(|d| Value::of_kind(kind, d)),
+            progress: c.progress.as_deref().and_then(|p| p.parse().ok()),
+            status: c.status.clone(),
+            window_from: c.window_from.clone(),
+            window_to: c.window_to.clone(),
+            timezone: c.timezone.clone(),
+        }
+    }
+
+    /// The local date of the check-in in its window's time zone (UTC when unknown).
+    pub fn local_date(&self) -> chrono::NaiveDate {
+        let name = self.timezone.split(' ').next().unwrap_or_default();
+        crate::domain::StoreTz::parse(name)
+            .unwrap_or(crate::domain::StoreTz::UTC)
+            .local_date(self.at)
+    }
+
+    /// The `history --format json` contract: `{"at", "value", "progress", "status"}`, the
+    /// value as in `krs` JSON ([`Value::to_json`]).
+    pub fn to_json(&self) -> Json {
+        json!({
+            "at": self.at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "value": self.value.as_ref().map(Value::to_json).unwrap_or(Json::Null),
+            "progress": self.progress.map(|p| decimal_number(p.round_dp(4))).unwrap_or(Json::Null),
+            "status": self.status,
+        })
+    }
+}
+
+/// The check-ins of key result `id`, oldest first, read back as [`HistoryEntry`]s.
+pub async fn history(db: &Store, kr: &KeyResultSettings) -> Result<Vec<HistoryEntry>, StoreError> {
+    let kind = kr.kpi.id.kind();
+    Ok(db
+        .checkins_of(&kr.id)
+        .await?
+        .iter()
+        .map(|r| HistoryEntry::from_row(r, kind))
+        .collect())
+}
+
+/// The `okrsync kpis` report (also `GET /api/kpis`): every parameterless KPI of `sel` over
+/// `window` at `now`, plus the product KPIs when `product` is given. A selection not synced
+/// completely yet gives every KPI null with the reason, in the usual shape.
+pub async fn kpis_report(
+    settings: &Settings,
+    db: &Store,
+    sel: &StoreSelector,
+    window: &WindowSpec,
+    now: DateTime<Utc>,
+    product: Option<&str>,
+) -> Result<KpiReport, StoreError> {
+    // One instant for loading and computing: the window loaded is the window computed.
+    let loaded = Loaded::load_windows(
+        settings,
+        db,
+        product.is_some(),
+        std::slice::from_ref(window),
+        now,
+    )
+    .await?;
+    let mut report = match kpi_report(&loaded, sel, window, now) {
+        Ok(r) => r,
+        Err(reason) => {
+            let tz = match sel {
+                StoreSelector::Named(n) => settings.store(n).and_then(|s| s.timezone),
+                StoreSelector::All => None,
+            };
+            empty_report(sel, window, tz, now, &reason)
+        }
+    };
+    if let Some(p) = product {
+        for id in [KpiId::ProductNetSales, KpiId::ProductUnits] {
+            let spec = KpiSpec {
+                id,
+                product: Some(p.to_string()),
+            };
+            report
+                .values
+                .push((id, compute_one(&loaded, sel, window, now, &spec)));
+        }
+    }
+    Ok(report)
 }

@@ -4,7 +4,7 @@
 
 mod reports;
 
-pub use reports::{kpi_table, kr_table, runs_table, sync_report};
+pub use reports::{history_csv, history_table, kpi_table, kr_table, runs_table, sync_report};
 
 use std::io::{IsTerminal, Write};
 

@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 
 use super::table;
-use crate::daemon::keyresults::{KpiReport, KrReport};
+use crate::daemon::keyresults::{HistoryEntry, KpiReport, KrReport};
 use crate::daemon::run::SyncReport;
 use crate::daemon::sync::SyncJob;
 use crate::kpi::{Value, ValueKind, WindowSpec};
@@ -91,11 +91,15 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                     .as_ref()
                     .map(|v| v.display())
                     .unwrap_or_else(|| "—".into()),
+                r.change().map(|c| signed(&c)).unwrap_or_else(|| "—".into()),
                 percent(r.progress),
                 percent(r.expected),
                 r.status
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_else(|| r.reason.clone().unwrap_or_else(|| "—".into())),
+                r.data_as_of
+                    .map(|t| t.format("%Y-%m-%d %H:%MZ").to_string())
+                    .unwrap_or_else(|| "—".into()),
             ]
         })
         .collect();
@@ -106,12 +110,83 @@ pub fn kr_table(reports: &[KrReport]) -> String {
             "window",
             "baseline → target",
             "current",
+            "change",
             "progress",
             "expected",
             "status",
+            "data as of",
         ],
         &rows,
     )
+}
+
+/// A change of a value with its sign: `+10.00`, `-3`, `+2.50 pp` (rates change by
+/// percentage points).
+fn signed(change: &Value) -> String {
+    let text = match change {
+        Value::Rate(_) => format!("{} pp", change.display().trim_end_matches('%')),
+        _ => change.display(),
+    };
+    if text.starts_with('-') {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// A key result's check-ins as `okrsync history` prints them.
+pub fn history_table(entries: &[HistoryEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                e.value
+                    .as_ref()
+                    .map(Value::display)
+                    .unwrap_or_else(|| "—".into()),
+                percent(e.progress),
+                e.status.clone().unwrap_or_else(|| "—".into()),
+                format!("{}..{}", e.window_from, e.window_to),
+            ]
+        })
+        .collect();
+    table(&["at", "value", "progress", "status", "window"], &rows)
+}
+
+/// A key result's check-ins as CSV (`history --format csv`): the JSON fields, values as in
+/// JSON (money `1234.50`, rates as fractions), empty when null.
+pub fn history_csv(entries: &[HistoryEntry]) -> String {
+    let mut out = String::from("at,value,progress,status,window_from,window_to\n");
+    for e in entries {
+        let j = e.to_json();
+        let cell = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let row = [
+            cell(&j["at"]),
+            cell(&j["value"]),
+            cell(&j["progress"]),
+            cell(&j["status"]),
+            e.window_from.clone(),
+            e.window_to.clone(),
+        ];
+        let row: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Quotes a CSV cell when it holds a comma, a quote or a line break.
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// The sync log as `okrsync logs` prints it: a table, then each run's error.

@@ -173,6 +173,77 @@ impl Store {
         .await
     }
 
+    /// The check-ins of one key result, oldest first.
+    pub async fn checkins_of(&self, key_result: &str) -> Result<Vec<CheckinRow>, StoreError> {
+        let kr = key_result.to_string();
+        self.call(move |db| {
+            let mut stmt = db.conn.prepare(
+                "SELECT id, key_result, kpi, value, value_kind, progress, status, window_from, window_to, timezone, at
+                 FROM checkins WHERE key_result = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([&kr], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    NewCheckin {
+                        key_result: r.get(1)?,
+                        kpi: r.get(2)?,
+                        value: r.get(3)?,
+                        value_kind: r.get(4)?,
+                        progress: r.get(5)?,
+                        status: r.get(6)?,
+                        window_from: r.get(7)?,
+                        window_to: r.get(8)?,
+                        timezone: r.get(9)?,
+                    },
+                    r.get::<_, String>(10)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, checkin, at) = row?;
+                out.push(CheckinRow { id, checkin, at: super::parse_ts("checkins.at", &at)? });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The last two check-ins of every key result, newest first per key result.
+    pub async fn last_two_checkins(&self) -> Result<Vec<CheckinRow>, StoreError> {
+        self.call(move |db| {
+            let mut stmt = db.conn.prepare(
+                "SELECT id, key_result, kpi, value, value_kind, progress, status, window_from, window_to, timezone, at
+                 FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY key_result ORDER BY id DESC) AS rn
+                       FROM checkins)
+                 WHERE rn <= 2 ORDER BY key_result, id DESC",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    NewCheckin {
+                        key_result: r.get(1)?,
+                        kpi: r.get(2)?,
+                        value: r.get(3)?,
+                        value_kind: r.get(4)?,
+                        progress: r.get(5)?,
+                        status: r.get(6)?,
+                        window_from: r.get(7)?,
+                        window_to: r.get(8)?,
+                        timezone: r.get(9)?,
+                    },
+                    r.get::<_, String>(10)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, checkin, at) = row?;
+                out.push(CheckinRow { id, checkin, at: super::parse_ts("checkins.at", &at)? });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Number of check-ins of one key result.
     pub async fn checkin_count(&self, key_result: &str) -> Result<u64, StoreError> {
         let kr = key_result.to_string();

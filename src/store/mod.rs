@@ -18,7 +18,9 @@ pub use checkins::{CheckinContext, CheckinRow, NewCheckin, OutboxEntry};
 pub use migrations::SCHEMA_VERSION;
 pub use orders::{Page, PageStats, StoreFacts, StoreRow};
 pub use outbox::{OutboxRow, OutboxStatus};
-pub use runs::{BUSY, HEARTBEAT_EVERY, RunRow, RunStart, RunStatus, RunSummary, process_owner};
+pub use runs::{
+    BUSY, HEARTBEAT_EVERY, RunRow, RunStart, RunStatus, RunSummary, RunTotals, process_owner,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;

@@ -137,6 +137,21 @@ pub struct RunSummary {
     pub error: Option<String>,
 }
 
+/// What the sync log says about one store (or source, or sink) over all its runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTotals {
+    pub store: String,
+    /// Finished runs by status (`ok`, `partial`, `failed`, `skipped`).
+    pub runs: Vec<(String, u64)>,
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    pub retries: u64,
+    pub fetched: u64,
+    pub upserted: u64,
+    /// When the last `ok` run finished.
+    pub last_success: Option<DateTime<Utc>>,
+}
+
 /// One row of the sync log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RunRow {
@@ -297,6 +312,66 @@ impl Store {
                 ],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Totals of the sync log per store (or analytics source, or sink), for metrics: runs by
+    /// finished status, requests, retries and records stored over every run, and the end of
+    /// the last `ok` run.
+    pub async fn run_totals(&self) -> Result<Vec<RunTotals>, StoreError> {
+        self.call(move |db| {
+            let mut out: Vec<RunTotals> = Vec::new();
+            {
+                let mut stmt = db.conn.prepare(
+                    "SELECT store, SUM(requests), SUM(retries), SUM(fetched), SUM(upserted),
+                            MAX(CASE WHEN status = 'ok' THEN finished_at END)
+                     FROM sync_runs GROUP BY store ORDER BY store",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                })?;
+                for row in rows {
+                    let (store, requests, retries, fetched, upserted, last) = row?;
+                    out.push(RunTotals {
+                        store,
+                        runs: Vec::new(),
+                        requests: requests as u64,
+                        retries: retries as u64,
+                        fetched: fetched as u64,
+                        upserted: upserted as u64,
+                        last_success: match last {
+                            Some(t) => Some(super::parse_ts("sync_runs.finished_at", &t)?),
+                            None => None,
+                        },
+                    });
+                }
+            }
+            let mut stmt = db.conn.prepare(
+                "SELECT store, status, COUNT(*) FROM sync_runs WHERE status != 'running'
+                 GROUP BY store, status ORDER BY store, status",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (store, status, n) = row?;
+                if let Some(t) = out.iter_mut().find(|t| t.store == store) {
+                    t.runs.push((status, n as u64));
+                }
+            }
+            Ok(out)
         })
         .await
     }

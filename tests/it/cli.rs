@@ -159,7 +159,7 @@ async fn check_online_reads_timezone_and_currency() {
     assert!(text.contains("currency EUR"), "{text}");
 }
 
-const KR: &str = r#"
+pub(crate) const KR: &str = r#"
 [[key_results]]
 id = "repeat-rate"
 objective = "Repeat customers"
@@ -363,6 +363,7 @@ fn every_command_exits_2_on_an_invalid_configuration() {
         &["run"],
         &["kpis"],
         &["krs"],
+        &["history", "some-kr"],
         &["logs"],
         &["check"],
     ] {
