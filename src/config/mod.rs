@@ -18,7 +18,8 @@ pub use analytics::{
 
 pub use secret::{ExposeSecret, SecretString, check_private};
 pub use sinks::{
-    DEFAULT_RETRY_MAX_SECONDS, SINK_KINDS, SinkKind, SinkSettings, SlackSettings, WebhookSettings,
+    ASANA_API_BASE, AsanaGoalSettings, DEFAULT_RETRY_MAX_SECONDS, NOTION_API_BASE, NotionSettings,
+    SINK_KINDS, SinkKind, SinkSettings, SlackSettings, WebhookSettings, notion_page_id,
 };
 
 use std::collections::{BTreeSet, HashMap};
@@ -461,6 +462,7 @@ impl Validator<'_> {
                 key_results.push(kr);
             }
         }
+        self.sink_targets(top, &sinks, &key_results);
         let analytics = self.analytics(top, &stores, &names);
         let mut notes = Vec::new();
         for (key, what) in [("http", "the status server")] {
