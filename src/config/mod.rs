@@ -18,8 +18,9 @@ pub use analytics::{
 
 pub use secret::{ExposeSecret, SecretString, check_private};
 pub use sinks::{
-    ASANA_API_BASE, AsanaGoalSettings, DEFAULT_RETRY_MAX_SECONDS, NOTION_API_BASE, NotionSettings,
-    SINK_KINDS, SinkKind, SinkSettings, SlackSettings, WebhookSettings, notion_page_id,
+    ASANA_API_BASE, AsanaGoalSettings, DEFAULT_RETRY_MAX_SECONDS, GoogleSheetsSettings,
+    NOTION_API_BASE, NotionSettings, SHEETS_API_BASE, SINK_KINDS, SinkKind, SinkSettings,
+    SlackSettings, WebhookSettings, notion_page_id,
 };
 
 use std::collections::{BTreeSet, HashMap};

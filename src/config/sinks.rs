@@ -8,14 +8,16 @@ use serde_json::{Map, Value as Json};
 use super::{SecretString, Validator, refuse_plain_http};
 
 /// The sink kinds this version delivers to.
-pub const SINK_KINDS: &[&str] = &["webhook", "slack", "asana_goal", "notion"];
+pub const SINK_KINDS: &[&str] = &["webhook", "slack", "asana_goal", "notion", "google_sheets"];
 /// Kinds named in the contract that a later version delivers to (refused with a clear message).
-const LATER_KINDS: &[&str] = &["google_sheets", "perdoo"];
+const LATER_KINDS: &[&str] = &["perdoo"];
 
 /// Asana's API root (`api_base` of an `asana_goal` sink).
 pub const ASANA_API_BASE: &str = "https://app.asana.com/api/1.0";
 /// Notion's API root (`api_base` of a `notion` sink).
 pub const NOTION_API_BASE: &str = "https://api.notion.com";
+/// Google Sheets API root (`api_base` of a `google_sheets` sink).
+pub const SHEETS_API_BASE: &str = "https://sheets.googleapis.com";
 
 /// Default cap of the backoff between delivery attempts (`retry_max_seconds`).
 pub const DEFAULT_RETRY_MAX_SECONDS: u64 = 300;
@@ -42,6 +44,7 @@ pub enum SinkKind {
     Slack(SlackSettings),
     AsanaGoal(AsanaGoalSettings),
     Notion(NotionSettings),
+    GoogleSheets(GoogleSheetsSettings),
 }
 
 impl SinkKind {
@@ -52,6 +55,7 @@ impl SinkKind {
             SinkKind::Slack(_) => "slack",
             SinkKind::AsanaGoal(_) => "asana_goal",
             SinkKind::Notion(_) => "notion",
+            SinkKind::GoogleSheets(_) => "google_sheets",
         }
     }
 
@@ -61,6 +65,8 @@ impl SinkKind {
         match self {
             SinkKind::AsanaGoal(a) => Some(("goals", &a.goals)),
             SinkKind::Notion(n) => Some(("pages", &n.pages)),
+            // Without a log tab, a key result's only place in the sheet is its cell.
+            SinkKind::GoogleSheets(g) if g.log_tab.is_none() => Some(("cells", &g.cells)),
             _ => None,
         }
     }
@@ -75,6 +81,22 @@ pub struct AsanaGoalSettings {
     pub api_base: reqwest::Url,
     /// Key result id → goal gid (the number in the goal's URL).
     pub goals: BTreeMap<String, String>,
+}
+
+/// `google_sheets`: writes each key result's value to its cell and/or appends each check-in as
+/// a row of a log tab, as a Google service account the spreadsheet is shared with.
+#[derive(Debug, Clone)]
+pub struct GoogleSheetsSettings {
+    /// The service-account JSON key (`credentials` / `_env` / `_file`).
+    pub key: super::ServiceAccountKey,
+    /// `https://sheets.googleapis.com`, or a test server.
+    pub api_base: reqwest::Url,
+    /// The id in the spreadsheet's URL (`/spreadsheets/d/<id>/edit`).
+    pub spreadsheet_id: String,
+    /// Key result id → the A1 cell its current value is written to (`OKRs!C2`).
+    pub cells: BTreeMap<String, String>,
+    /// A tab receiving one row per check-in: time, key result, value, progress, status.
+    pub log_tab: Option<String>,
 }
 
 /// `notion`: sets a number property of one page (a database row) per key result.
@@ -249,6 +271,54 @@ impl Validator<'_> {
                     api_base: api_base?,
                     property: property?,
                     pages: pages?,
+                })
+            }
+            Some("google_sheets") => {
+                self.unknown_keys(
+                    prefix,
+                    obj,
+                    &[
+                        &common[..],
+                        &[
+                            "credentials",
+                            "api_base",
+                            "spreadsheet_id",
+                            "cells",
+                            "log_tab",
+                        ],
+                    ]
+                    .concat(),
+                );
+                let api_base = self.api_base(obj, prefix, SHEETS_API_BASE, "the access token");
+                let spreadsheet_id = self.string(obj, prefix, "spreadsheet_id", true);
+                let log_tab = self.string(obj, prefix, "log_tab", false);
+                let cells = if obj.contains_key("cells") || log_tab.is_none() {
+                    self.target_map(obj, prefix, "cells", "an A1 cell such as OKRs!C2", |c| {
+                        (c.contains('!') && !c.starts_with('!') && !c.ends_with('!'))
+                            .then(|| c.to_string())
+                    })
+                } else {
+                    Some(BTreeMap::new())
+                };
+                let json = self.secret(obj, prefix, "credentials")?;
+                let used = ["credentials_file", "credentials_env", "credentials"]
+                    .into_iter()
+                    .find(|k| obj.contains_key(*k))
+                    .unwrap_or("credentials");
+                use super::ExposeSecret;
+                let key = match super::parse_service_account(json.expose_secret()) {
+                    Ok(k) => Some(k),
+                    Err(e) => {
+                        self.problem(format!("{prefix}.{used}"), e);
+                        None
+                    }
+                };
+                SinkKind::GoogleSheets(GoogleSheetsSettings {
+                    key: key?,
+                    api_base: api_base?,
+                    spreadsheet_id: spreadsheet_id?,
+                    cells: cells?,
+                    log_tab,
                 })
             }
             Some(k) if LATER_KINDS.contains(&k) => {

@@ -1,4 +1,5 @@
-//! Sinks: where check-ins are pushed (a webhook, Slack, an Asana goal, a Notion page). One small [`Sink`] trait, a closed
+//! Sinks: where check-ins are pushed (a webhook, Slack, an Asana goal, a Notion page, a
+//! Google sheet). One small [`Sink`] trait, a closed
 //! enum [`AnySink`] built from `[[sinks]]`, one file per kind. Check-ins reach sinks only
 //! through the outbox (`store::outbox`), written in the check-in's own transaction; the
 //! delivery worker (`deliver.rs`) sends pending entries at least once, in check-in order per
@@ -8,6 +9,7 @@ mod asana;
 pub mod deliver;
 mod notion;
 pub mod payload;
+mod sheets;
 mod slack;
 mod webhook;
 
@@ -61,6 +63,8 @@ pub enum AnySink {
     Slack(slack::SlackSink),
     AsanaGoal(asana::AsanaGoalSink),
     Notion(notion::NotionSink),
+    /// Boxed: the key pair and token cache make it several times larger than the others.
+    GoogleSheets(Box<sheets::SheetsSink>),
 }
 
 impl AnySink {
@@ -73,6 +77,9 @@ impl AnySink {
                 AnySink::AsanaGoal(asana::AsanaGoalSink::new(a.clone(), http))
             }
             SinkKind::Notion(n) => AnySink::Notion(notion::NotionSink::new(n.clone(), http)),
+            SinkKind::GoogleSheets(g) => {
+                AnySink::GoogleSheets(Box::new(sheets::SheetsSink::new(g.clone(), http)?))
+            }
         })
     }
 }
@@ -84,6 +91,7 @@ impl Sink for AnySink {
             AnySink::Slack(s) => s.send(entry).await,
             AnySink::AsanaGoal(s) => s.send(entry).await,
             AnySink::Notion(s) => s.send(entry).await,
+            AnySink::GoogleSheets(s) => s.send(entry).await,
         }
     }
 
@@ -93,6 +101,7 @@ impl Sink for AnySink {
             AnySink::Slack(s) => s.check_online().await,
             AnySink::AsanaGoal(s) => s.check_online().await,
             AnySink::Notion(s) => s.check_online().await,
+            AnySink::GoogleSheets(s) => s.check_online().await,
         }
     }
 }
@@ -107,6 +116,10 @@ pub fn wants(s: &SinkSettings, body: &Json, last: Option<&Json>) -> bool {
         SinkKind::Webhook(_) => true,
         SinkKind::AsanaGoal(_) | SinkKind::Notion(_) => {
             body.get("value").is_some_and(|v| !v.is_null())
+        }
+        // A log tab records every check-in; cells only take values.
+        SinkKind::GoogleSheets(g) => {
+            g.log_tab.is_some() || body.get("value").is_some_and(|v| !v.is_null())
         }
     }
 }
@@ -136,6 +149,18 @@ fn service_message(text: &str) -> Option<String> {
             .filter_map(|e| e.get("message").and_then(Json::as_str))
             .collect();
         return (!m.is_empty()).then(|| m.join("; "));
+    }
+    // Google: {"error": {"code", "message", "status"}} or, from the token endpoint,
+    // {"error": "invalid_grant", "error_description": …}.
+    if let Some(m) = v.pointer("/error/message").and_then(Json::as_str) {
+        return Some(m.chars().take(500).collect());
+    }
+    if let Some(code) = v.get("error").and_then(Json::as_str) {
+        let d = v
+            .get("error_description")
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        return Some(format!("{code}: {d}").chars().take(500).collect());
     }
     let message = v.get("message").and_then(Json::as_str)?;
     Some(match v.get("code").and_then(Json::as_str) {
@@ -191,6 +216,8 @@ impl SinkHttp {
             }
             SinkKind::AsanaGoal(a) => redactor.add(a.token.expose_secret()),
             SinkKind::Notion(n) => redactor.add(n.token.expose_secret()),
+            // The key's PEM is added by the sink; tokens and assertions as they are made.
+            SinkKind::GoogleSheets(_) => {}
         }
         let pace = match &s.kind {
             SinkKind::Notion(_) => Some(notion::PACE),

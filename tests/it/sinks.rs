@@ -657,3 +657,103 @@ goals = { "zzz" = "1" }
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
 }
+
+#[tokio::test]
+async fn google_sheets_cells_and_a_log_tab_as_a_service_account_with_one_token() {
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let public =
+        okrsync::sources::google_auth::pem_to_der(&fixture("ga4-test-only-pub.pem")).unwrap();
+    let access = "ya29.sheets-test-access-token-42";
+    let sheet = SimSink::sheets(public, access, "1AbCsheetId_x", &["OKRs", "Check-ins log"])
+        .await
+        .unwrap();
+    let token_uri = sheet.with_state(|s| s.token_uri.clone());
+    let creds = serde_json::json!({
+        "type": "service_account",
+        "private_key_id": "test-only",
+        "private_key": fixture("ga4-test-only-key.pem"),
+        "client_email": "okrsync@okrsync-test.iam.gserviceaccount.com",
+        "token_uri": token_uri,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let creds_path = dir.path().join("sa.json");
+    write_private(&creds_path, &creds.to_string());
+    let extra = format!(
+        r#"
+[[sinks]]
+name = "sheet"
+kind = "google_sheets"
+credentials_file = "{}"
+api_base = "{}"
+spreadsheet_id = "1AbCsheetId_x"
+cells = {{ "a-orders" = "OKRs!B2" }}
+log_tab = "Check-ins log"
+{}{}"#,
+        creds_path.display(),
+        sheet.url(),
+        key_result("a-orders", "\"sheet\""),
+        key_result("b-orders", "\"sheet\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    let runs = pass(&h, &Clock::System, DeliveryMode::Due).await;
+    assert_eq!((runs[0].delivered, runs[0].failed), (4, 0), "{runs:?}");
+
+    // The cell holds the latest value, as a number; the log has one row per check-in, in
+    // check-in order per key result; one token served every request.
+    assert_eq!(
+        sheet.with_state(|s| s.cells.clone()),
+        [("OKRs!B2".to_string(), Json::from(2))].into()
+    );
+    let rows = sheet.with_state(|s| s.appended.clone());
+    let got: Vec<(String, Json, Json)> = rows
+        .iter()
+        .map(|(tab, r)| (tab.clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    let row = |kr: &str, v: u64| ("Check-ins log".to_string(), Json::from(kr), Json::from(v));
+    assert_eq!(
+        got,
+        vec![
+            row("a-orders", 1),
+            row("a-orders", 2),
+            row("b-orders", 1),
+            row("b-orders", 2)
+        ]
+    );
+    assert!(rows.iter().all(|(_, r)| r.len() == 5 && r[0].is_string()));
+    assert_eq!(sheet.with_state(|s| s.tokens_issued), 1, "token cached");
+    let reqs = sheet.with_state(|s| s.requests.clone());
+    assert!(
+        reqs.iter()
+            .filter(|r| r.path != "/token")
+            .all(|r| r.authorization.as_deref() == Some(&*format!("Bearer {access}"))),
+        "{reqs:?}"
+    );
+
+    // check --online reads the spreadsheet and its tabs; a missing tab is named.
+    let out = h.run_bin(&["check", "--online"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("sink sheet (google_sheets): OK"), "{text}");
+    sheet.with_state(|s| s.tabs.retain(|t| t != "OKRs"));
+    let out = h.run_bin(&["check", "--online"]).await;
+    let text2 = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text2.contains("sink sheet (google_sheets): FAILED") && text2.contains("no tab `OKRs`"),
+        "{text2}"
+    );
+    for t in [&text, &text2] {
+        assert!(
+            !t.contains(access) && !t.contains("BEGIN PRIVATE KEY"),
+            "{t}"
+        );
+    }
+    assert_db_free_of(&h, access);
+}

@@ -62,6 +62,16 @@ pub struct SinkState {
     pub pages: BTreeMap<String, BTreeMap<String, (String, serde_json::Value)>>,
     /// Notion: when the last request arrived (for the rate limit).
     pub last_arrival: Option<std::time::Instant>,
+    /// Google Sheets: the service account's public key (PKCS#1 DER) the JWT must verify with,
+    /// `http://<addr>/token` (the JWT's `aud`), the spreadsheet, its tabs, the cells written
+    /// (A1 range → value), the rows appended (tab, row) and how many tokens were issued.
+    pub sheets_public_key: Vec<u8>,
+    pub token_uri: String,
+    pub spreadsheet_id: String,
+    pub tabs: Vec<String>,
+    pub cells: BTreeMap<String, serde_json::Value>,
+    pub appended: Vec<(String, Vec<serde_json::Value>)>,
+    pub tokens_issued: u32,
 }
 
 impl SinkState {
@@ -80,6 +90,7 @@ enum Kind {
     Slack,
     Asana,
     Notion,
+    Sheets,
 }
 
 /// The fake Notion's rate rule: a request closer than this to the previous one is answered
@@ -153,9 +164,31 @@ impl SimSink {
         .await
     }
 
-    async fn start(kind: Kind, state: SinkState) -> std::io::Result<SimSink> {
+    /// A Google Sheets API with its token endpoint (`/token`): the JWT must verify with
+    /// `public_key` (PKCS#1 DER); `access_token` is the token it issues.
+    pub async fn sheets(
+        public_key: Vec<u8>,
+        access_token: &str,
+        spreadsheet_id: &str,
+        tabs: &[&str],
+    ) -> std::io::Result<SimSink> {
+        Self::start(
+            Kind::Sheets,
+            SinkState {
+                sheets_public_key: public_key,
+                token: access_token.to_string(),
+                spreadsheet_id: spreadsheet_id.to_string(),
+                tabs: tabs.iter().map(|t| t.to_string()).collect(),
+                ..SinkState::default()
+            },
+        )
+        .await
+    }
+
+    async fn start(kind: Kind, mut state: SinkState) -> std::io::Result<SimSink> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        state.token_uri = format!("http://{addr}/token");
         let shared = Arc::new(Shared {
             kind,
             state: Mutex::new(state),
@@ -255,7 +288,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let api = matches!(shared.kind, Kind::Asana | Kind::Notion);
+    let api = matches!(shared.kind, Kind::Asana | Kind::Notion | Kind::Sheets);
     if !api && method == axum::http::Method::HEAD {
         return text(405, "");
     }
@@ -278,6 +311,13 @@ async fn handle(
         let mut st = lock(&shared.state);
         match shared.kind {
             Kind::Asana => match asana(&mut st, &req, &headers, uri.query()) {
+                Ok(ok) => {
+                    answer = Some(ok);
+                    None
+                }
+                Err(r) => Some(r),
+            },
+            Kind::Sheets => match sheets(&mut st, &req, uri.query()) {
                 Ok(ok) => {
                     answer = Some(ok);
                     None
@@ -344,7 +384,9 @@ async fn handle(
         (None, None) => match shared.kind {
             Kind::Webhook => text(200, "{\"received\":true}"),
             Kind::Slack => text(200, "ok"),
-            Kind::Asana | Kind::Notion => answer.take().unwrap_or_else(|| text(500, "")),
+            Kind::Asana | Kind::Notion | Kind::Sheets => {
+                answer.take().unwrap_or_else(|| text(500, ""))
+            }
         },
     };
     req.answered = resp.status().as_u16();
@@ -561,6 +603,214 @@ fn notion(
             400,
             "invalid_request_url",
             "Invalid request URL.",
+        )),
+    }
+}
+
+fn google_error(status: u16, code: &str, message: &str) -> Response {
+    json_answer(
+        status,
+        serde_json::json!({"error": {"code": status, "message": message, "status": code}}),
+    )
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The tab of an A1 range (`'My tab'!A:E` → `My tab`), if the range names one.
+fn a1_tab(range: &str) -> Option<String> {
+    let (tab, _) = range.rsplit_once('!')?;
+    let tab = match tab.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        Some(q) => q.replace("''", "'"),
+        None => tab.to_string(),
+    };
+    Some(tab)
+}
+
+/// Answers as the Sheets API v4 (and Google's token endpoint) do, or refuses (`Err`).
+#[allow(clippy::result_large_err)] // a test server: an answer either way, built once
+fn sheets(
+    st: &mut SinkState,
+    req: &SinkRequest,
+    query: Option<&str>,
+) -> Result<Response, Response> {
+    if req.path == "/token" && req.method == "POST" {
+        let body = String::from_utf8_lossy(&req.body);
+        return match crate::sim_analytics::verify_jwt_grant(
+            &st.sheets_public_key,
+            &body,
+            &st.token_uri,
+            "auth/spreadsheets",
+        ) {
+            Ok(()) => {
+                st.tokens_issued += 1;
+                Ok(json_answer(
+                    200,
+                    serde_json::json!({"access_token": st.token, "expires_in": 3599, "token_type": "Bearer"}),
+                ))
+            }
+            Err((status, v)) => Err(json_answer(status, v)),
+        };
+    }
+    if req.authorization.as_deref() != Some(&format!("Bearer {}", st.token)) {
+        return Err(google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        ));
+    }
+    let q: BTreeMap<String, String> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+        .collect();
+    let parts: Vec<String> = req
+        .path
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let (["v4", "spreadsheets", id] | ["v4", "spreadsheets", id, "values", _]) = parts.as_slice()
+    else {
+        return Err(google_error(
+            404,
+            "NOT_FOUND",
+            "Requested entity was not found.",
+        ));
+    };
+    if *id != st.spreadsheet_id {
+        return Err(google_error(
+            404,
+            "NOT_FOUND",
+            "Requested entity was not found.",
+        ));
+    }
+    let range = parts.get(4).copied();
+    let bad_range = |r: &str| {
+        google_error(
+            400,
+            "INVALID_ARGUMENT",
+            &format!("Unable to parse range: {r}"),
+        )
+    };
+    match (req.method.as_str(), range) {
+        ("GET", None) => {
+            let sheets: Vec<serde_json::Value> = st
+                .tabs
+                .iter()
+                .map(|t| serde_json::json!({"properties": {"title": t}}))
+                .collect();
+            Ok(json_answer(
+                200,
+                serde_json::json!({"properties": {"title": "OKR tracker"}, "sheets": sheets}),
+            ))
+        }
+        ("PUT", Some(r)) | ("POST", Some(r)) => {
+            let append = req.method == "POST";
+            let r = if append {
+                match r.strip_suffix(":append") {
+                    Some(r) => r,
+                    None => {
+                        return Err(google_error(
+                            404,
+                            "NOT_FOUND",
+                            "Requested entity was not found.",
+                        ));
+                    }
+                }
+            } else {
+                r
+            };
+            match q.get("valueInputOption").map(String::as_str) {
+                Some("RAW" | "USER_ENTERED") => {}
+                _ => {
+                    return Err(google_error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "'valueInputOption' is required but not specified",
+                    ));
+                }
+            }
+            let Some(tab) = a1_tab(r).filter(|t| st.tabs.contains(t)) else {
+                return Err(bad_range(r));
+            };
+            let v: serde_json::Value = serde_json::from_slice(&req.body).map_err(|_| {
+                google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+            })?;
+            if let Some(body_range) = v.get("range").and_then(|x| x.as_str())
+                && body_range != r
+            {
+                return Err(google_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    &format!(
+                        "Requested writing within range [{r}], but tried writing to [{body_range}]"
+                    ),
+                ));
+            }
+            let Some(rows) = v.get("values").and_then(|x| x.as_array()) else {
+                return Err(google_error(400, "INVALID_ARGUMENT", "values: required"));
+            };
+            let ok_cell = |c: &serde_json::Value| {
+                c.is_number() || c.is_string() || c.is_null() || c.is_boolean()
+            };
+            for row in rows {
+                if !row
+                    .as_array()
+                    .is_some_and(|cells| cells.iter().all(ok_cell))
+                {
+                    return Err(google_error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        "Invalid values: each row must be a list of scalars",
+                    ));
+                }
+            }
+            if append {
+                for row in rows {
+                    st.appended
+                        .push((tab.clone(), row.as_array().cloned().unwrap_or_default()));
+                }
+            } else {
+                if rows.len() != 1 || rows[0].as_array().map(Vec::len) != Some(1) {
+                    return Err(google_error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        &format!(
+                            "Requested writing within range [{r}], but tried writing to more cells"
+                        ),
+                    ));
+                }
+                st.cells.insert(r.to_string(), rows[0][0].clone());
+            }
+            Ok(json_answer(
+                200,
+                serde_json::json!({"spreadsheetId": id, "updatedRange": r, "updatedRows": rows.len()}),
+            ))
+        }
+        _ => Err(google_error(
+            404,
+            "NOT_FOUND",
+            "Requested entity was not found.",
         )),
     }
 }
