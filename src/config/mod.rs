@@ -18,7 +18,9 @@ pub use analytics::{
 
 pub use secret::{ExposeSecret, SecretString, check_private};
 pub use sinks::{
-    DEFAULT_RETRY_MAX_SECONDS, SINK_KINDS, SinkKind, SinkSettings, SlackSettings, WebhookSettings,
+    ASANA_API_BASE, AsanaGoalSettings, DEFAULT_RETRY_MAX_SECONDS, GoogleSheetsSettings,
+    NOTION_API_BASE, NotionSettings, SHEETS_API_BASE, SINK_KINDS, SinkKind, SinkSettings,
+    SlackSettings, WebhookSettings, notion_page_id,
 };
 
 use std::collections::{BTreeSet, HashMap};
@@ -483,6 +485,7 @@ impl Validator<'_> {
                 key_results.push(kr);
             }
         }
+        self.sink_targets(top, &sinks, &key_results);
         let analytics = self.analytics(top, &stores, &names);
         let http = self.http(top);
         let notes = std::mem::take(&mut self.notes);

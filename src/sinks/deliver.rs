@@ -26,6 +26,11 @@ use crate::store::{OutboxRow, Store, StoreError};
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 /// The longest `Retry-After` honoured as given (a longer one waits this long).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+/// The wait after a permanent refusal (a 4xx other than 408/429 from a sink that says so:
+/// a goal without a metric, a missing page, a revoked token): the same request cannot succeed
+/// until the configuration changes, so the daemon does not hammer the service; `okrsync push`
+/// (every pending entry now) retries at once after a fix.
+pub const PERMANENT_RETRY: Duration = Duration::from_secs(86_400);
 /// The longest the daemon's worker sleeps without looking at the outbox.
 pub const IDLE_POLL: Duration = Duration::from_secs(60);
 
@@ -134,14 +139,27 @@ pub async fn deliver_sink(
                     Err(e) => {
                         failed += 1;
                         summary.retries += 1;
-                        let wait = backoff(entry.attempts + 1, e.retry_after, settings.retry_max);
+                        let wait = if e.permanent {
+                            PERMANENT_RETRY
+                        } else {
+                            backoff(entry.attempts + 1, e.retry_after, settings.retry_max)
+                        };
                         let now = clock.now();
                         // Stored to the second: round up, so a Retry-After is never cut short.
                         let next = now
                             + chrono::Duration::from_std(wait + Duration::from_secs(1))
                                 .unwrap_or(chrono::Duration::MAX);
                         tracing::warn!(key_result = %entry.key_result, checkin = entry.checkin_id, retry_in_s = wait.as_secs_f64(), "delivery failed: {}", e.message);
-                        db.record_failed_attempt(entry.id, e.status, e.message.clone(), next, now)
+                        let message = if e.permanent {
+                            format!(
+                                "{}; not retried automatically before {} (fix the configuration, then run `okrsync push`)",
+                                e.message,
+                                next.format("%Y-%m-%d %H:%M:%SZ")
+                            )
+                        } else {
+                            e.message.clone()
+                        };
+                        db.record_failed_attempt(entry.id, e.status, message, next, now)
                             .await
                             .map_err(store_failed)?;
                         first_error.get_or_insert(format!(

@@ -1,11 +1,15 @@
-//! Sinks: where check-ins are pushed (a webhook, Slack). One small [`Sink`] trait, a closed
+//! Sinks: where check-ins are pushed (a webhook, Slack, an Asana goal, a Notion page, a
+//! Google sheet). One small [`Sink`] trait, a closed
 //! enum [`AnySink`] built from `[[sinks]]`, one file per kind. Check-ins reach sinks only
 //! through the outbox (`store::outbox`), written in the check-in's own transaction; the
 //! delivery worker (`deliver.rs`) sends pending entries at least once, in check-in order per
 //! key result, with the same idempotency key and body on every attempt.
 
+mod asana;
 pub mod deliver;
+mod notion;
 pub mod payload;
+mod sheets;
 mod slack;
 mod webhook;
 
@@ -28,6 +32,20 @@ pub struct SendError {
     pub message: String,
     /// The sink's `Retry-After`, when it gave one.
     pub retry_after: Option<Duration>,
+    /// Resending the same request cannot succeed until the configuration changes (a goal
+    /// without a metric, a missing page, a revoked token): the worker waits
+    /// [`deliver::PERMANENT_RETRY`] instead of backing off, and `okrsync push` retries now.
+    pub permanent: bool,
+}
+
+impl SendError {
+    /// Marks a 4xx other than 408/429 as permanent (see [`SendError::permanent`]).
+    pub(crate) fn permanent_if_4xx(mut self) -> SendError {
+        if let Some(s) = self.status {
+            self.permanent = (400..500).contains(&s) && s != 408 && s != 429;
+        }
+        self
+    }
 }
 
 /// What every sink does.
@@ -43,6 +61,10 @@ pub trait Sink {
 pub enum AnySink {
     Webhook(webhook::WebhookSink),
     Slack(slack::SlackSink),
+    AsanaGoal(asana::AsanaGoalSink),
+    Notion(notion::NotionSink),
+    /// Boxed: the key pair and token cache make it several times larger than the others.
+    GoogleSheets(Box<sheets::SheetsSink>),
 }
 
 impl AnySink {
@@ -51,6 +73,13 @@ impl AnySink {
         Ok(match &s.kind {
             SinkKind::Webhook(w) => AnySink::Webhook(webhook::WebhookSink::new(w.clone(), http)),
             SinkKind::Slack(w) => AnySink::Slack(slack::SlackSink::new(w.clone(), http)),
+            SinkKind::AsanaGoal(a) => {
+                AnySink::AsanaGoal(asana::AsanaGoalSink::new(a.clone(), http))
+            }
+            SinkKind::Notion(n) => AnySink::Notion(notion::NotionSink::new(n.clone(), http)),
+            SinkKind::GoogleSheets(g) => {
+                AnySink::GoogleSheets(Box::new(sheets::SheetsSink::new(g.clone(), http)?))
+            }
         })
     }
 }
@@ -60,6 +89,9 @@ impl Sink for AnySink {
         match self {
             AnySink::Webhook(s) => s.send(entry).await,
             AnySink::Slack(s) => s.send(entry).await,
+            AnySink::AsanaGoal(s) => s.send(entry).await,
+            AnySink::Notion(s) => s.send(entry).await,
+            AnySink::GoogleSheets(s) => s.send(entry).await,
         }
     }
 
@@ -67,18 +99,82 @@ impl Sink for AnySink {
         match self {
             AnySink::Webhook(s) => s.check_online().await,
             AnySink::Slack(s) => s.check_online().await,
+            AnySink::AsanaGoal(s) => s.check_online().await,
+            AnySink::Notion(s) => s.check_online().await,
+            AnySink::GoogleSheets(s) => s.check_online().await,
         }
     }
 }
 
 /// Whether a check-in (its v1 `body`) is queued for sink `s`, given the body last queued for
 /// it (`last`). Slack posts only on a change of status or a move by `threshold`; other sinks
-/// receive every check-in.
+/// receive every check-in, except that a goal or a page (Asana, Notion) only takes a value:
+/// a check-in without one (the KPI is undefined) leaves the number there as it is.
 pub fn wants(s: &SinkSettings, body: &Json, last: Option<&Json>) -> bool {
     match &s.kind {
         SinkKind::Slack(slack) => slack::wants(slack, body, last),
         SinkKind::Webhook(_) => true,
+        SinkKind::AsanaGoal(_) | SinkKind::Notion(_) => {
+            body.get("value").is_some_and(|v| !v.is_null())
+        }
+        // A log tab records every check-in; cells only take values.
+        SinkKind::GoogleSheets(g) => {
+            g.log_tab.is_some() || body.get("value").is_some_and(|v| !v.is_null())
+        }
     }
+}
+
+/// The check-in's value as a JSON number for services that store numbers (Asana, Notion):
+/// counts and rates (fractions) are numbers in the v1 body already; money is a decimal string
+/// there and becomes a JSON number here, parsed by serde_json from its exact decimal text (the
+/// one place a money value becomes a binary float, because these APIs store doubles).
+pub fn value_number(body: &Json) -> Option<serde_json::Number> {
+    match body.get("value")? {
+        Json::Number(n) => Some(n.clone()),
+        Json::String(s) => {
+            let d: rust_decimal::Decimal = s.trim().parse().ok()?;
+            serde_json::from_str(&d.normalize().to_string()).ok()
+        }
+        _ => None,
+    }
+}
+
+/// The message of a JSON error body as Asana (`{"errors": [{"message": …}]}`) or Notion
+/// (`{"object": "error", "code": …, "message": …}`) write it, whole (not cut like an excerpt).
+fn service_message(text: &str) -> Option<String> {
+    let v: Json = serde_json::from_str(text).ok()?;
+    if let Some(errors) = v.get("errors").and_then(Json::as_array) {
+        let m: Vec<&str> = errors
+            .iter()
+            .filter_map(|e| e.get("message").and_then(Json::as_str))
+            .collect();
+        return (!m.is_empty()).then(|| m.join("; "));
+    }
+    // Google: {"error": {"code", "message", "status"}} or, from the token endpoint,
+    // {"error": "invalid_grant", "error_description": …}.
+    if let Some(m) = v.pointer("/error/message").and_then(Json::as_str) {
+        return Some(m.chars().take(500).collect());
+    }
+    if let Some(code) = v.get("error").and_then(Json::as_str) {
+        let d = v
+            .get("error_description")
+            .and_then(Json::as_str)
+            .unwrap_or("");
+        return Some(format!("{code}: {d}").chars().take(500).collect());
+    }
+    let message = v.get("message").and_then(Json::as_str)?;
+    Some(match v.get("code").and_then(Json::as_str) {
+        Some(code) => format!("{code}: {message}"),
+        None => message.to_string(),
+    })
+    .map(|m| m.chars().take(500).collect())
+}
+
+/// The key result id of a v1 body.
+fn key_result_id(body: &Json) -> &str {
+    body.pointer("/key_result/id")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
 }
 
 /// The HTTP client of one sink: its timeout, no redirects (a redirect would carry a signed
@@ -88,6 +184,9 @@ pub(crate) struct SinkHttp {
     redactor: Redactor,
     name: String,
     clock: Clock,
+    /// Least time between two requests (a service's documented rate), if any.
+    pace: Option<Duration>,
+    next_slot: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl SinkHttp {
@@ -115,12 +214,22 @@ impl SinkHttp {
                     redactor.add(u.path());
                 }
             }
+            SinkKind::AsanaGoal(a) => redactor.add(a.token.expose_secret()),
+            SinkKind::Notion(n) => redactor.add(n.token.expose_secret()),
+            // The key's PEM is added by the sink; tokens and assertions as they are made.
+            SinkKind::GoogleSheets(_) => {}
         }
+        let pace = match &s.kind {
+            SinkKind::Notion(_) => Some(notion::PACE),
+            _ => None,
+        };
         Ok(SinkHttp {
             client,
             redactor,
             name: s.name.clone(),
             clock: clock.clone(),
+            pace,
+            next_slot: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -133,13 +242,46 @@ impl SinkHttp {
         content_type: &str,
         headers: &[(&str, String)],
     ) -> Result<(u16, String), SendError> {
-        let mut req = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, content_type)
-            .body(body);
+        self.request(
+            reqwest::Method::POST,
+            url,
+            Some((body, content_type)),
+            headers,
+        )
+        .await
+    }
+
+    /// Sends one request (paced when the sink has a pace); 2xx → `Ok((status, body))`;
+    /// anything else a redacted [`SendError`] naming the sink, never the URL.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<(Vec<u8>, &str)>,
+        headers: &[(&str, String)],
+    ) -> Result<(u16, String), SendError> {
+        if let Some(pace) = self.pace {
+            let mut slot = self.next_slot.lock().await;
+            if let Some(at) = *slot {
+                tokio::time::sleep_until(at).await;
+            }
+            *slot = Some(tokio::time::Instant::now() + pace);
+        }
+        let mut req = self.client.request(method, url);
+        if let Some((body, content_type)) = body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
+        }
         for (k, v) in headers {
-            req = req.header(*k, v);
+            match reqwest::header::HeaderValue::from_str(v) {
+                Ok(mut value) => {
+                    // Credentials stay out of any Debug print of the request.
+                    value.set_sensitive(k.eq_ignore_ascii_case("authorization"));
+                    req = req.header(*k, value);
+                }
+                Err(_) => req = req.header(*k, v),
+            }
         }
         let resp = req.send().await.map_err(|e| self.transport_error(e))?;
         let status = resp.status().as_u16();
@@ -153,9 +295,11 @@ impl SinkHttp {
             message: self.redactor.redact(&format!(
                 "sink `{}` answered HTTP {status}: {}",
                 self.name,
-                crate::sources::http::excerpt(text.as_bytes())
+                service_message(&text)
+                    .unwrap_or_else(|| crate::sources::http::excerpt(text.as_bytes()))
             )),
             retry_after,
+            permanent: false,
         })
     }
 
@@ -185,6 +329,60 @@ impl SinkHttp {
                 }
             )),
             retry_after: None,
+            permanent: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_become_json_numbers_from_their_exact_decimal_text() {
+        let n = |v: Json| value_number(&json!({ "value": v })).map(|n| n.to_string());
+        assert_eq!(n(json!("84.20")).as_deref(), Some("84.2"));
+        assert_eq!(n(json!("1234567.891")).as_deref(), Some("1234567.891"));
+        assert_eq!(
+            n(json!("12.00")).as_deref(),
+            Some("12"),
+            "integral money stays integral"
+        );
+        assert_eq!(n(json!(0.2143)).as_deref(), Some("0.2143"));
+        assert_eq!(n(json!(7)).as_deref(), Some("7"));
+        assert_eq!(n(json!(null)), None);
+        assert_eq!(n(json!("n/a")), None);
+    }
+
+    #[test]
+    fn service_errors_are_quoted_whole() {
+        assert_eq!(
+            service_message(r#"{"errors":[{"message":"goal: Not a recognized ID","help":"…"}]}"#)
+                .as_deref(),
+            Some("goal: Not a recognized ID")
+        );
+        assert_eq!(
+            service_message(r#"{"object":"error","status":404,"code":"object_not_found","message":"Could not find page"}"#)
+                .as_deref(),
+            Some("object_not_found: Could not find page")
+        );
+        assert_eq!(service_message("<html>"), None);
+    }
+
+    #[test]
+    fn only_4xx_but_408_and_429_are_permanent() {
+        let e = |s| {
+            SendError {
+                status: Some(s),
+                message: String::new(),
+                retry_after: None,
+                permanent: false,
+            }
+            .permanent_if_4xx()
+            .permanent
+        };
+        assert!(e(400) && e(401) && e(404) && e(422));
+        assert!(!e(408) && !e(429) && !e(500) && !e(503));
     }
 }

@@ -5,6 +5,7 @@
 //! Sources form a closed set ([`AnySource`]); adding a platform means adding a variant.
 
 pub mod analytics;
+pub mod google_auth;
 pub mod http;
 pub mod shopify;
 pub mod woocommerce;

@@ -385,3 +385,375 @@ async fn an_unknown_sink_in_a_key_result_is_a_config_error_naming_the_key() {
         "{err}"
     );
 }
+
+const ASANA_TOKEN: &str = "2/1199/12045:asanaPatS3cret0123";
+const NOTION_TOKEN: &str = "ntn_N0tionIntegrationS3cret456";
+
+/// The database file and its WAL hold no `secret`.
+fn assert_db_free_of(h: &Harness, secret: &str) {
+    for suffix in ["", "-wal"] {
+        let p = format!("{}{suffix}", h.settings.database.path.display());
+        if let Ok(bytes) = std::fs::read(&p) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{p} holds `{secret}`"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn asana_goals_get_each_value_and_a_goal_without_metric_is_a_named_config_error() {
+    let asana = SimSink::asana(ASANA_TOKEN).await.unwrap();
+    asana.with_state(|s| {
+        s.goals.insert("1201".into(), Some(Json::from(0)));
+        s.goals.insert("1202".into(), None); // no metric
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("asana-token");
+    write_private(&token_file, ASANA_TOKEN);
+    let extra = format!(
+        r#"
+[[sinks]]
+name = "goals"
+kind = "asana_goal"
+api_base = "{}/api/1.0"
+token_file = "{}"
+goals = {{ "a-orders" = "1201", "b-orders" = "1202" }}
+{}{}"#,
+        asana.url(),
+        token_file.display(),
+        key_result("a-orders", "\"goals\""),
+        key_result("b-orders", "\"goals\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    let t0 = (Utc::now() + chrono::Duration::minutes(1)).trunc_subsecs(0);
+    let clock = Clock::fixed(t0);
+    let runs = pass(&h, &clock, DeliveryMode::Due).await;
+    assert_eq!((runs[0].delivered, runs[0].failed), (2, 1));
+
+    // The goal with a metric got both values, in order, as numbers, with the bearer token.
+    let reqs = asana.with_state(|s| s.requests.clone());
+    let to_1201: Vec<&_> = reqs
+        .iter()
+        .filter(|r| r.path == "/api/1.0/goals/1201/setMetricCurrentValue")
+        .collect();
+    assert_eq!(to_1201.len(), 2, "{reqs:?}");
+    for (i, r) in to_1201.iter().enumerate() {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.answered, 200);
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("Bearer {ASANA_TOKEN}").as_str())
+        );
+        assert_eq!(
+            json(&r.body),
+            serde_json::json!({"data": {"current_number_value": i + 1}})
+        );
+    }
+    assert_eq!(
+        asana.with_state(|s| s.goals["1201"].clone()),
+        Some(Json::from(2))
+    );
+
+    // The goal without a metric: one attempt, a message naming the goal and the fix, and no
+    // retry before a day has passed (a 400 cannot succeed until the configuration changes).
+    let head = &h.db.pending_outbox("goals").await.unwrap()[0];
+    assert_eq!(head.key_result, "b-orders");
+    let err = head.last_error.as_deref().unwrap();
+    assert!(
+        err.contains("goal 1202")
+            && err.contains("the goal has no metric")
+            && err.contains("b-orders")
+            && err.contains("metric")
+            && err.contains("okrsync push"),
+        "{err}"
+    );
+    assert!(
+        head.next_attempt_at - t0 >= chrono::Duration::hours(23),
+        "a permanent refusal is not retried soon: {head:?}"
+    );
+    let before = asana.with_state(|s| s.requests.len());
+    for minutes in [1, 10, 60] {
+        clock.set(t0 + chrono::Duration::minutes(minutes));
+        pass(&h, &clock, DeliveryMode::Due).await;
+    }
+    assert_eq!(asana.with_state(|s| s.requests.len()), before, "hammered");
+
+    // `check --online` names the goal without a metric.
+    let out = h.run_bin(&["check", "--online"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("sink goals (asana_goal): FAILED")
+            && text.contains("goal 1202 (key result `b-orders`) has no metric"),
+        "{text}"
+    );
+
+    // After the fix, `okrsync push` sends the waiting values in order.
+    asana.with_state(|s| s.goals.insert("1202".into(), Some(Json::from(0))));
+    let out = h.run_bin(&["push"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        asana.with_state(|s| s.goals["1202"].clone()),
+        Some(Json::from(2))
+    );
+    assert!(h.db.pending_outbox("goals").await.unwrap().is_empty());
+    assert!(!text.contains(ASANA_TOKEN));
+    assert_db_free_of(&h, ASANA_TOKEN);
+}
+
+#[tokio::test]
+async fn notion_pages_get_their_number_property_paced_under_the_rate_limit() {
+    let notion = SimSink::notion(NOTION_TOKEN).await.unwrap();
+    let ids = [
+        "1429989f-e8ac-4eff-bc8f-57f56486db54",
+        "2429989f-e8ac-4eff-bc8f-57f56486db54",
+        "3429989f-e8ac-4eff-bc8f-57f56486db54",
+    ];
+    notion.with_state(|s| {
+        for id in ids {
+            let mut props = std::collections::BTreeMap::new();
+            props.insert("Current".to_string(), ("number".to_string(), Json::Null));
+            props.insert("Name".to_string(), ("title".to_string(), Json::Null));
+            s.pages.insert(id.to_string(), props);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("notion-token");
+    write_private(&token_file, NOTION_TOKEN);
+    let mut krs = String::new();
+    for k in ["a", "b", "c"] {
+        krs += &key_result(&format!("{k}-orders"), "\"okr-db\"");
+    }
+    // Page ids as users paste them: a bare id, a hyphenated id, a page URL.
+    let extra = format!(
+        r#"
+[[sinks]]
+name = "okr-db"
+kind = "notion"
+api_base = "{}"
+token_file = "{}"
+property = "Current"
+pages = {{ "a-orders" = "1429989fe8ac4effbc8f57f56486db54", "b-orders" = "{}", "c-orders" = "https://www.notion.so/acme/Q1-orders-3429989fe8ac4effbc8f57f56486db54?pvs=4" }}
+{krs}"#,
+        notion.url(),
+        token_file.display(),
+        ids[1],
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    new_checkin(&h, 1).await;
+    let runs = pass(&h, &Clock::System, DeliveryMode::Now).await;
+    // Three PATCHes back to back: without pacing the fake's rate limit answers 429.
+    assert_eq!((runs[0].delivered, runs[0].failed), (3, 0), "{runs:?}");
+    let reqs = notion.with_state(|s| s.requests.clone());
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert_eq!((r.method.as_str(), r.answered), ("PATCH", 200), "{r:?}");
+        assert_eq!(
+            json(&r.body),
+            serde_json::json!({"properties": {"Current": {"number": 1}}})
+        );
+    }
+    for id in ids {
+        assert_eq!(
+            notion.with_state(|s| s.pages[id]["Current"].1.clone()),
+            Json::from(1),
+            "{id}"
+        );
+    }
+
+    // A property of the wrong type: a permanent, named error; check --online says why.
+    notion.with_state(|s| {
+        s.pages.get_mut(ids[0]).unwrap().insert(
+            "Current".into(),
+            ("rich_text".to_string(), Json::Array(vec![])),
+        )
+    });
+    new_checkin(&h, 2).await;
+    // Each `pass` builds its sinks afresh (as each `okrsync push` does): the fake's gap rule
+    // starts over too (Notion allows such bursts on average).
+    notion.with_state(|s| s.last_arrival = None);
+    let t0 = (Utc::now() + chrono::Duration::minutes(1)).trunc_subsecs(0);
+    let runs = pass(&h, &Clock::fixed(t0), DeliveryMode::Due).await;
+    assert_eq!((runs[0].delivered, runs[0].failed), (2, 1), "{runs:?}");
+    let head = &h.db.pending_outbox("okr-db").await.unwrap()[0];
+    let err = head.last_error.as_deref().unwrap();
+    assert!(
+        err.contains(ids[0]) && err.contains("`Current`") && err.contains("Number"),
+        "{err}"
+    );
+    assert!(head.next_attempt_at - t0 >= chrono::Duration::hours(23));
+    notion.with_state(|s| s.last_arrival = None);
+    let out = h.run_bin(&["check", "--online"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("sink okr-db (notion): FAILED")
+            && text.contains("property `Current` is of type rich_text"),
+        "{text}"
+    );
+    assert!(!text.contains(NOTION_TOKEN));
+    assert_db_free_of(&h, NOTION_TOKEN);
+}
+
+#[tokio::test]
+async fn goal_and_page_sinks_refuse_missing_targets_and_plain_http_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("okrsync.toml");
+    let sinks = r#"
+[[sinks]]
+name = "goals"
+kind = "asana_goal"
+token = "x"
+api_base = "http://asana.example.com/api/1.0"
+goals = { "other" = "12a" }
+
+[[sinks]]
+name = "db"
+kind = "notion"
+token = "y"
+pages = { "k" = "not-a-page" }
+
+[[sinks]]
+name = "goals2"
+kind = "asana_goal"
+token = "z"
+goals = { "zzz" = "1" }
+"#;
+    write_private(
+        &path,
+        &config_text(
+            "http://127.0.0.1:9",
+            "",
+            &format!(
+                "{sinks}{}",
+                key_result("k", "\"goals\", \"db\", \"goals2\"")
+            ),
+        ),
+    );
+    let err = okrsync::config::load(&path, &std::collections::HashMap::new())
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "sinks[0].api_base",
+        "plain http://",
+        "sinks[0].goals.other",
+        "`12a` is not an Asana goal gid",
+        "sinks[1].property",
+        "sinks[1].pages.k",
+        "is not a Notion page id",
+        "key result `k` is pushed to sink `goals2` but has no entry",
+        "sinks[2].goals.zzz",
+        "sinks[2].goals:",
+        "no key result `zzz` lists sink `goals2`",
+    ] {
+        assert!(err.contains(want), "missing `{want}` in:\n{err}");
+    }
+}
+
+#[tokio::test]
+async fn google_sheets_cells_and_a_log_tab_as_a_service_account_with_one_token() {
+    let fixture = |name: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let public =
+        okrsync::sources::google_auth::pem_to_der(&fixture("ga4-test-only-pub.pem")).unwrap();
+    let access = "ya29.sheets-test-access-token-42";
+    let sheet = SimSink::sheets(public, access, "1AbCsheetId_x", &["OKRs", "Check-ins log"])
+        .await
+        .unwrap();
+    let token_uri = sheet.with_state(|s| s.token_uri.clone());
+    let creds = serde_json::json!({
+        "type": "service_account",
+        "private_key_id": "test-only",
+        "private_key": fixture("ga4-test-only-key.pem"),
+        "client_email": "okrsync@okrsync-test.iam.gserviceaccount.com",
+        "token_uri": token_uri,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let creds_path = dir.path().join("sa.json");
+    write_private(&creds_path, &creds.to_string());
+    let extra = format!(
+        r#"
+[[sinks]]
+name = "sheet"
+kind = "google_sheets"
+credentials_file = "{}"
+api_base = "{}"
+spreadsheet_id = "1AbCsheetId_x"
+cells = {{ "a-orders" = "OKRs!B2" }}
+log_tab = "Check-ins log"
+{}{}"#,
+        creds_path.display(),
+        sheet.url(),
+        key_result("a-orders", "\"sheet\""),
+        key_result("b-orders", "\"sheet\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    let runs = pass(&h, &Clock::System, DeliveryMode::Due).await;
+    assert_eq!((runs[0].delivered, runs[0].failed), (4, 0), "{runs:?}");
+
+    // The cell holds the latest value, as a number; the log has one row per check-in, in
+    // check-in order per key result; one token served every request.
+    assert_eq!(
+        sheet.with_state(|s| s.cells.clone()),
+        [("OKRs!B2".to_string(), Json::from(2))].into()
+    );
+    let rows = sheet.with_state(|s| s.appended.clone());
+    let got: Vec<(String, Json, Json)> = rows
+        .iter()
+        .map(|(tab, r)| (tab.clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    let row = |kr: &str, v: u64| ("Check-ins log".to_string(), Json::from(kr), Json::from(v));
+    assert_eq!(
+        got,
+        vec![
+            row("a-orders", 1),
+            row("a-orders", 2),
+            row("b-orders", 1),
+            row("b-orders", 2)
+        ]
+    );
+    assert!(rows.iter().all(|(_, r)| r.len() == 5 && r[0].is_string()));
+    assert_eq!(sheet.with_state(|s| s.tokens_issued), 1, "token cached");
+    let reqs = sheet.with_state(|s| s.requests.clone());
+    assert!(
+        reqs.iter()
+            .filter(|r| r.path != "/token")
+            .all(|r| r.authorization.as_deref() == Some(&*format!("Bearer {access}"))),
+        "{reqs:?}"
+    );
+
+    // check --online reads the spreadsheet and its tabs; a missing tab is named.
+    let out = h.run_bin(&["check", "--online"]).await;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("sink sheet (google_sheets): OK"), "{text}");
+    sheet.with_state(|s| s.tabs.retain(|t| t != "OKRs"));
+    let out = h.run_bin(&["check", "--online"]).await;
+    let text2 = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text2.contains("sink sheet (google_sheets): FAILED") && text2.contains("no tab `OKRs`"),
+        "{text2}"
+    );
+    for t in [&text, &text2] {
+        assert!(
+            !t.contains(access) && !t.contains("BEGIN PRIVATE KEY"),
+            "{t}"
+        );
+    }
+    assert_db_free_of(&h, access);
+}

@@ -354,19 +354,37 @@ fn b64(s: &str) -> Option<Vec<u8>> {
 }
 
 fn ga4_token(st: &SimAnalyticsState, body: &str, token_uri: &str) -> Response {
+    match verify_jwt_grant(&st.ga4_public_key, body, token_uri, "analytics.readonly") {
+        Ok(()) => reply(
+            200,
+            json!({"access_token": st.ga4_access_token, "expires_in": 3599, "token_type": "Bearer"}),
+        ),
+        Err((status, v)) => reply(status, v),
+    }
+}
+
+/// Checks a Google token request as `oauth2.googleapis.com/token` does for a service account:
+/// grant type, an RS256 JWT verifying with `public_key` (PKCS#1 DER), `aud` = `token_uri`, a
+/// scope containing `scope`, `iss`, at most an hour of validity. `Err` holds the answer.
+pub fn verify_jwt_grant(
+    public_key: &[u8],
+    body: &str,
+    token_uri: &str,
+    scope: &str,
+) -> Result<(), (u16, Value)> {
     let f = form(body);
     if f.get("grant_type").map(String::as_str)
         != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
     {
-        return reply(400, json!({"error": "unsupported_grant_type"}));
+        return Err((400, json!({"error": "unsupported_grant_type"})));
     }
     let jwt = f.get("assertion").cloned().unwrap_or_default();
     let parts: Vec<&str> = jwt.split('.').collect();
     let invalid = |why: &str| {
-        reply(
+        Err((
             400,
             json!({"error": "invalid_grant", "error_description": why}),
-        )
+        ))
     };
     if parts.len() != 3 {
         return invalid("malformed JWT");
@@ -382,7 +400,7 @@ fn ga4_token(st: &SimAnalyticsState, body: &str, token_uri: &str) -> Response {
     }
     let key = ring::signature::UnparsedPublicKey::new(
         &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        &st.ga4_public_key,
+        public_key,
     );
     let signed = format!("{}.{}", parts[0], parts[1]);
     if key.verify(signed.as_bytes(), &sig).is_err() {
@@ -399,7 +417,7 @@ fn ga4_token(st: &SimAnalyticsState, body: &str, token_uri: &str) -> Response {
     let scope_ok = claims
         .get("scope")
         .and_then(Value::as_str)
-        .is_some_and(|s| s.contains("analytics.readonly"));
+        .is_some_and(|s| s.contains(scope));
     if !aud_ok
         || !scope_ok
         || claims.get("iss").and_then(Value::as_str).is_none()
@@ -408,10 +426,7 @@ fn ga4_token(st: &SimAnalyticsState, body: &str, token_uri: &str) -> Response {
     {
         return invalid("bad claims (iss, scope, aud, iat, exp)");
     }
-    reply(
-        200,
-        json!({"access_token": st.ga4_access_token, "expires_in": 3599, "token_type": "Bearer"}),
-    )
+    Ok(())
 }
 
 fn ga4_report(st: &SimAnalyticsState, bearer: &str, body: &str) -> Response {

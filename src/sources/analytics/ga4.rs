@@ -2,7 +2,7 @@
 //! service account: an RS256-signed JWT (claims `iss`, `scope`, `aud` = the key's
 //! `token_uri`, `iat`, `exp`) is exchanged at `token_uri` with grant type
 //! `urn:ietf:params:oauth:grant-type:jwt-bearer` for an access token, cached until shortly
-//! before it expires.
+//! before it expires (`sources::google_auth`, shared with the Google Sheets sink).
 //!
 //! The report asks for dimension `date` and metrics `sessions`, `bounceRate`,
 //! `engagedSessions` with `keepEmptyRows`; values arrive as strings and dates as `YYYYMMDD`.
@@ -16,156 +16,66 @@
 //! at once (see [`crate::sources::http::RetryPolicy`]) and the next scheduled run tries again.
 //! The access token and the signed assertion are redacted from every error.
 
-use std::sync::Mutex;
-
-use base64::Engine;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use chrono::{Duration, NaiveDate};
 use serde_json::{Value, json};
 
 use super::{
     Batch, FetchRange, Provider, client, count, days, decimal, parse_json, with_form, with_json,
 };
-use crate::config::{AnalyticsSettings, ExposeSecret, Ga4Settings};
+use crate::config::{AnalyticsSettings, Ga4Settings};
 use crate::domain::DailyTraffic;
 use crate::runtime::{Clock, Shutdown};
 use crate::sources::SourceError;
+use crate::sources::google_auth::ServiceAccount;
+pub use crate::sources::google_auth::{GRANT_TYPE, pem_to_der};
 use crate::sources::http::HttpClient;
 
 /// Read-only Analytics scope.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/analytics.readonly";
-/// The JWT bearer grant type (RFC 7523).
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// Days GA4 may still restate.
 const RESTATED_DAYS: i64 = 2;
 
 pub struct Ga4 {
     settings: Ga4Settings,
-    key: RsaKeyPair,
-    http: HttpClient,
-    /// The access token and when to renew it. The daemon keeps a source for the life of its
+    /// The key and its cached access token. The daemon keeps a source for the life of its
     /// job, so scheduled syncs reuse a token until shortly before it expires.
-    token: Mutex<Option<(String, DateTime<Utc>)>>,
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Decodes a PEM block (`-----BEGIN PRIVATE KEY-----`) to DER.
-pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with("-----") && !l.is_empty())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body.as_bytes())
-        .map_err(|e| format!("the private key is not valid PEM base64 ({e})"))
-}
-
-/// Builds and signs the JWT assertion for the token exchange.
-pub fn assertion(
-    key: &RsaKeyPair,
-    client_email: &str,
-    key_id: Option<&str>,
-    aud: &str,
-    now: DateTime<Utc>,
-) -> Result<String, SourceError> {
-    let mut header = json!({"alg": "RS256", "typ": "JWT"});
-    if let Some(kid) = key_id {
-        header["kid"] = Value::String(kid.to_string());
-    }
-    let iat = now.timestamp();
-    let claims = json!({
-        "iss": client_email,
-        "scope": SCOPE,
-        "aud": aud,
-        "iat": iat,
-        "exp": iat + 3600,
-    });
-    let signing_input = format!(
-        "{}.{}",
-        b64url(header.to_string().as_bytes()),
-        b64url(claims.to_string().as_bytes())
-    );
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        signing_input.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| {
-        SourceError::Config("cannot sign the GA4 JWT with the service-account key".into())
-    })?;
-    Ok(format!("{signing_input}.{}", b64url(&sig)))
+    account: ServiceAccount,
+    http: HttpClient,
 }
 
 impl Ga4 {
     pub fn new(a: &AnalyticsSettings, s: &Ga4Settings, clock: &Clock) -> Result<Ga4, SourceError> {
-        let pem = s.key.private_key.expose_secret();
-        let der = pem_to_der(pem).map_err(|e| {
-            SourceError::Config(format!("analytics `{}`: service-account key: {e}", a.name))
-        })?;
-        let key = RsaKeyPair::from_pkcs8(&der).map_err(|e| {
-            SourceError::Config(format!(
-                "analytics `{}`: the service-account private_key is not an RSA PKCS#8 key ({e}); download a new JSON key",
-                a.name
-            ))
-        })?;
-        let body: String = pem
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect::<Vec<_>>()
-            .join("");
+        let account = ServiceAccount::new(&s.key, SCOPE)
+            .map_err(|e| SourceError::Config(format!("analytics `{}`: {e}", a.name)))?;
+        let [pem, body] = account.secrets();
         Ok(Ga4 {
-            http: client(a, &[pem, &body])?.with_clock(clock.clone()),
+            http: client(a, &[&pem, &body])?.with_clock(clock.clone()),
             settings: s.clone(),
-            key,
-            token: Mutex::new(None),
+            account,
         })
     }
 
-    fn cached(&self) -> Option<String> {
-        let guard = self.token.lock().ok()?;
-        match &*guard {
-            Some((t, exp)) if self.http.now() < *exp => Some(t.clone()),
-            _ => None,
-        }
-    }
-
     fn forget_token(&self) {
-        if let Ok(mut g) = self.token.lock() {
-            *g = None;
-        }
+        self.account.forget();
     }
 
     /// An access token, exchanging a fresh JWT when the cached one is missing or expiring.
     async fn access_token(&self, shutdown: &Shutdown) -> Result<String, SourceError> {
-        if let Some(t) = self.cached() {
+        if let Some(t) = self.account.cached(self.http.now()) {
             self.http.redactor().add_late(&t);
             return Ok(t);
         }
-        let k = &self.settings.key;
-        let uri = k.token_uri.clone();
-        let jwt = assertion(
-            &self.key,
-            &k.client_email,
-            k.private_key_id.as_deref(),
-            uri.as_str(),
-            self.http.now(),
-        )?;
+        let uri = self.settings.key.token_uri.clone();
+        let jwt = self
+            .account
+            .assertion(self.http.now())
+            .map_err(|e| SourceError::Config(format!("GA4: {e}")))?;
         // The signed assertion grants a token for an hour: never in logs or errors.
         self.http.redactor().add_late(&jwt);
         let resp = self
             .http
             .send(&format!("POST {uri}"), shutdown, |c| {
-                with_form(
-                    c.post(uri.clone()),
-                    &[("grant_type", GRANT_TYPE), ("assertion", jwt.as_str())],
-                )
+                with_form(c.post(uri.clone()), &ServiceAccount::token_form(&jwt))
             })
             .await
             .map_err(|e| match e {
@@ -184,21 +94,13 @@ impl Ga4 {
                 other => other,
             })?;
         let v: Value = parse_json(&self.http, uri.as_str(), &resp.body)?;
-        let token = v
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| SourceError::Inconsistent {
+        let token = self.account.accept(&v, self.http.now()).map_err(|detail| {
+            SourceError::Inconsistent {
                 url: uri.to_string(),
-                detail: "the token answer has no access_token".into(),
-            })?
-            .to_string();
+                detail,
+            }
+        })?;
         self.http.redactor().add_late(&token);
-        let expires_in = v.get("expires_in").and_then(count).unwrap_or(3600) as i64;
-        // Renew a minute early so a token never expires mid-request.
-        let exp = self.http.now() + Duration::seconds((expires_in - 60).max(0));
-        if let Ok(mut g) = self.token.lock() {
-            *g = Some((token.clone(), exp));
-        }
         Ok(token)
     }
 
