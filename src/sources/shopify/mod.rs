@@ -67,6 +67,9 @@ pub struct ShopifySource {
     token: Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
+/// Items of the first page of a query while the bucket is unknown (see `affordable_page`).
+const UNKNOWN_BUCKET_PAGE: u32 = 2;
+
 /// Slack added to the round trip in the pacing margin: the shop's clock and ours differ, and
 /// its bucket may restore in steps rather than continuously.
 const CLOCK_SLACK: StdDuration = StdDuration::from_millis(50);
@@ -197,7 +200,10 @@ impl ShopifySource {
     fn affordable_page(&self, name: &str, fixed: u32, per_item: u32, max: u32) -> u32 {
         let guard = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let Some((t, at)) = *guard else {
-            return max;
+            // A new process does not know the bucket (another run may just have drained it):
+            // a small first page (~190 points for orders, restored within 2 s on a standard
+            // shop) is never throttled, and its answer tells the bucket for the next pages.
+            return max.min(UNKNOWN_BUCKET_PAGE);
         };
         drop(guard);
         let ratio = self
