@@ -64,6 +64,43 @@ pub struct CheckinRow {
     pub at: DateTime<Utc>,
 }
 
+/// The columns every check-in query selects, in the order [`read_checkins`] reads them.
+const CHECKIN_COLUMNS: &str = "id, key_result, kpi, value, value_kind, progress, status, window_from, window_to, timezone, at";
+
+/// Reads the rows of a query selecting [`CHECKIN_COLUMNS`].
+fn read_checkins(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<CheckinRow>, StoreError> {
+    let rows = stmt.query_map(params, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            NewCheckin {
+                key_result: r.get(1)?,
+                kpi: r.get(2)?,
+                value: r.get(3)?,
+                value_kind: r.get(4)?,
+                progress: r.get(5)?,
+                status: r.get(6)?,
+                window_from: r.get(7)?,
+                window_to: r.get(8)?,
+                timezone: r.get(9)?,
+            },
+            r.get::<_, String>(10)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, checkin, at) = row?;
+        out.push(CheckinRow {
+            id,
+            checkin,
+            at: super::parse_ts("checkins.at", &at)?,
+        });
+    }
+    Ok(out)
+}
+
 impl Store {
     /// Records a check-in unless the key result's latest one has the same value (a check-in
     /// is made whenever a key result's value changes), and in the SAME transaction the outbox
@@ -141,34 +178,12 @@ impl Store {
     /// The latest check-in of every key result.
     pub async fn latest_checkins(&self) -> Result<Vec<CheckinRow>, StoreError> {
         self.call(move |db| {
-            let mut stmt = db.conn.prepare(
-                "SELECT id, key_result, kpi, value, value_kind, progress, status, window_from, window_to, timezone, at
-                 FROM checkins WHERE id IN (SELECT MAX(id) FROM checkins GROUP BY key_result)
-                 ORDER BY key_result",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    NewCheckin {
-                        key_result: r.get(1)?,
-                        kpi: r.get(2)?,
-                        value: r.get(3)?,
-                        value_kind: r.get(4)?,
-                        progress: r.get(5)?,
-                        status: r.get(6)?,
-                        window_from: r.get(7)?,
-                        window_to: r.get(8)?,
-                        timezone: r.get(9)?,
-                    },
-                    r.get::<_, String>(10)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, checkin, at) = row?;
-                out.push(CheckinRow { id, checkin, at: super::parse_ts("checkins.at", &at)? });
-            }
-            Ok(out)
+            let mut stmt = db.conn.prepare(&format!(
+                "SELECT {CHECKIN_COLUMNS} FROM checkins
+                     WHERE id IN (SELECT MAX(id) FROM checkins GROUP BY key_result)
+                     ORDER BY key_result"
+            ))?;
+            read_checkins(&mut stmt, [])
         })
         .await
     }
@@ -177,33 +192,10 @@ impl Store {
     pub async fn checkins_of(&self, key_result: &str) -> Result<Vec<CheckinRow>, StoreError> {
         let kr = key_result.to_string();
         self.call(move |db| {
-            let mut stmt = db.conn.prepare(
-                "SELECT id, key_result, kpi, value, value_kind, progress, status, window_from, window_to, timezone, at
-                 FROM checkins WHERE key_result = ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map([&kr], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    NewCheckin {
-                        key_result: r.get(1)?,
-                        kpi: r.get(2)?,
-                        value: r.get(3)?,
-                        value_kind: r.get(4)?,
-                        progress: r.get(5)?,
-                        status: r.get(6)?,
-                        window_from: r.get(7)?,
-                        window_to: r.get(8)?,
-                        timezone: r.get(9)?,
-                    },
-                    r.get::<_, String>(10)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, checkin, at) = row?;
-                out.push(CheckinRow { id, checkin, at: super::parse_ts("checkins.at", &at)? });
-            }
-            Ok(out)
+            let mut stmt = db.conn.prepare(&format!(
+                "SELECT {CHECKIN_COLUMNS} FROM checkins WHERE key_result = ?1 ORDER BY id"
+            ))?;
+            read_checkins(&mut stmt, [&kr])
         })
         .await
     }
@@ -212,34 +204,14 @@ impl Store {
     pub async fn last_two_checkins(&self) -> Result<Vec<CheckinRow>, StoreError> {
         self.call(move |db| {
             let mut stmt = db.conn.prepare(
-                "SELECT id, key_result, kpi, value, value_kind, progress, status, window_from, window_to, timezone, at
-                 FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY key_result ORDER BY id DESC) AS rn
-                       FROM checkins)
-                 WHERE rn <= 2 ORDER BY key_result, id DESC",
+                &format!(
+                    "SELECT {CHECKIN_COLUMNS}
+                     FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY key_result ORDER BY id DESC) AS rn
+                           FROM checkins)
+                     WHERE rn <= 2 ORDER BY key_result, id DESC"
+                ),
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    NewCheckin {
-                        key_result: r.get(1)?,
-                        kpi: r.get(2)?,
-                        value: r.get(3)?,
-                        value_kind: r.get(4)?,
-                        progress: r.get(5)?,
-                        status: r.get(6)?,
-                        window_from: r.get(7)?,
-                        window_to: r.get(8)?,
-                        timezone: r.get(9)?,
-                    },
-                    r.get::<_, String>(10)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, checkin, at) = row?;
-                out.push(CheckinRow { id, checkin, at: super::parse_ts("checkins.at", &at)? });
-            }
-            Ok(out)
+            read_checkins(&mut stmt, [])
         })
         .await
     }
