@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Db, Store, StoreError, parse_dec, parse_ts, ts};
 use crate::domain::StoreTz;
@@ -274,25 +274,14 @@ fn load_windows(
     windows: &[WindowSpec],
     now: DateTime<Utc>,
 ) -> Result<Option<StoreData>, StoreError> {
-    type Row = (i64, Option<String>, Option<String>, Option<bool>);
-    let row: Option<Row> = db
-        .conn
-        .query_row(
-            "SELECT id, timezone, currency, abandoned_access FROM stores WHERE name = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    let Some((store_id, tz, currency, abandoned_access)) = row else {
+    let Some(super::orders::LoadHead {
+        store_id,
+        tz,
+        currency,
+        abandoned_access,
+    }) = super::orders::load_head(db, name, tz_override)?
+    else {
         return Ok(None);
-    };
-    let tz = match (tz_override, tz) {
-        (Some(t), _) => t,
-        (None, Some(t)) => StoreTz::parse(&t).map_err(|_| StoreError::Corrupt {
-            column: "stores.timezone",
-            value: t,
-        })?,
-        (None, None) => StoreTz::UTC,
     };
     let spans = spans(windows, &tz, now);
     let mut orders = Vec::new();

@@ -755,12 +755,21 @@ fn apply_refunds(tx: &Transaction<'_>, store_id: i64, order_id: &str) -> Result<
     Ok(())
 }
 
-fn load_store_data(
+/// What every KPI load reads first: the store's row and its time zone.
+pub(super) struct LoadHead {
+    pub store_id: i64,
+    pub tz: StoreTz,
+    pub currency: Option<String>,
+    pub abandoned_access: Option<bool>,
+}
+
+/// The store called `name` (`None` if never synced) with its time zone: the configured
+/// override, else the one read from the store, else UTC.
+pub(super) fn load_head(
     db: &mut Db,
     name: &str,
     tz_override: Option<StoreTz>,
-    with_lines: bool,
-) -> Result<Option<StoreData>, StoreError> {
+) -> Result<Option<LoadHead>, StoreError> {
     type Row = (i64, Option<String>, Option<String>, Option<bool>);
     let row: Option<Row> = db
         .conn
@@ -780,6 +789,29 @@ fn load_store_data(
             value: t,
         })?,
         (None, None) => StoreTz::UTC,
+    };
+    Ok(Some(LoadHead {
+        store_id,
+        tz,
+        currency,
+        abandoned_access,
+    }))
+}
+
+fn load_store_data(
+    db: &mut Db,
+    name: &str,
+    tz_override: Option<StoreTz>,
+    with_lines: bool,
+) -> Result<Option<StoreData>, StoreError> {
+    let Some(LoadHead {
+        store_id,
+        tz,
+        currency,
+        abandoned_access,
+    }) = load_head(db, name, tz_override)?
+    else {
+        return Ok(None);
     };
     let mut lines: HashMap<String, Vec<LineFacts>> = HashMap::new();
     if with_lines {
