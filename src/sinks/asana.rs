@@ -7,7 +7,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{SendError, Sink, SinkHttp, key_result_id, value_number};
+use super::{SendError, Sink, SinkHttp, key_result_id, target_and_value};
 use crate::config::{AsanaGoalSettings, ExposeSecret};
 use crate::store::OutboxRow;
 
@@ -55,24 +55,7 @@ impl Sink for AsanaGoalSink {
     async fn send(&self, entry: &OutboxRow) -> Result<u16, SendError> {
         let body: Json = serde_json::from_str(&entry.body).unwrap_or(Json::Null);
         let kr = key_result_id(&body);
-        let refuse = |message: String| SendError {
-            status: None,
-            message,
-            retry_after: None,
-            permanent: true,
-        };
-        let Some(gid) = self.settings.goals.get(kr) else {
-            return Err(refuse(format!(
-                "sink `{}`: key result `{kr}` has no goal in `goals`",
-                self.http.name
-            )));
-        };
-        let Some(value) = value_number(&body) else {
-            return Err(refuse(format!(
-                "sink `{}`: the check-in of key result `{kr}` has no numeric value",
-                self.http.name
-            )));
-        };
+        let (gid, value) = target_and_value(&self.http.name, &body, &self.settings.goals, "goal")?;
         let payload = json!({"data": {"current_number_value": value}}).to_string();
         self.http
             .request(

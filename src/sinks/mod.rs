@@ -170,6 +170,35 @@ fn service_message(text: &str) -> Option<String> {
     .map(|m| m.chars().take(500).collect())
 }
 
+/// For sinks that update one target per key result (an Asana goal, a Notion page): the
+/// target `targets` maps the body's key result to (`what` names the config key) and the value
+/// as a number. A missing one is permanent: the same check-in can never succeed.
+pub(crate) fn target_and_value<'t>(
+    sink: &str,
+    body: &Json,
+    targets: &'t std::collections::BTreeMap<String, String>,
+    what: &str,
+) -> Result<(&'t String, serde_json::Number), SendError> {
+    let kr = key_result_id(body);
+    let refuse = |message: String| SendError {
+        status: None,
+        message,
+        retry_after: None,
+        permanent: true,
+    };
+    let Some(target) = targets.get(kr) else {
+        return Err(refuse(format!(
+            "sink `{sink}`: key result `{kr}` has no {what} in `{what}s`"
+        )));
+    };
+    let Some(value) = value_number(body) else {
+        return Err(refuse(format!(
+            "sink `{sink}`: the check-in of key result `{kr}` has no numeric value"
+        )));
+    };
+    Ok((target, value))
+}
+
 /// The key result id of a v1 body.
 fn key_result_id(body: &Json) -> &str {
     body.pointer("/key_result/id")

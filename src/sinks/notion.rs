@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use super::{SendError, Sink, SinkHttp, key_result_id, value_number};
+use super::{SendError, Sink, SinkHttp, key_result_id, target_and_value};
 use crate::config::{ExposeSecret, NotionSettings};
 use crate::store::OutboxRow;
 
@@ -72,24 +72,7 @@ impl Sink for NotionSink {
     async fn send(&self, entry: &OutboxRow) -> Result<u16, SendError> {
         let body: Json = serde_json::from_str(&entry.body).unwrap_or(Json::Null);
         let kr = key_result_id(&body);
-        let refuse = |message: String| SendError {
-            status: None,
-            message,
-            retry_after: None,
-            permanent: true,
-        };
-        let Some(page) = self.settings.pages.get(kr) else {
-            return Err(refuse(format!(
-                "sink `{}`: key result `{kr}` has no page in `pages`",
-                self.http.name
-            )));
-        };
-        let Some(value) = value_number(&body) else {
-            return Err(refuse(format!(
-                "sink `{}`: the check-in of key result `{kr}` has no numeric value",
-                self.http.name
-            )));
-        };
+        let (page, value) = target_and_value(&self.http.name, &body, &self.settings.pages, "page")?;
         let mut properties = serde_json::Map::new();
         properties.insert(self.settings.property.clone(), json!({ "number": value }));
         let payload = json!({ "properties": properties }).to_string();
