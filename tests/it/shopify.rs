@@ -1296,3 +1296,50 @@ async fn a_sync_with_nothing_new_reads_no_facts_or_scopes() {
         "{ops:?}"
     );
 }
+
+/// A new process right after a run that drained the cost bucket starts from the bucket status
+/// the last run saved (restored at the reported rate since) and waits for the refill, instead
+/// of sending a page the bucket cannot pay for and being THROTTLED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_process_paces_from_the_saved_bucket_status() {
+    let mut state = ShopState::new(dataset(), TOKEN);
+    state.restore_rate = 400.0;
+    state.bucket_max = 1000.0;
+    let shop = Shop::start(state, "lookback_minutes = 0").await;
+    assert_eq!(shop.sync().await.status, "ok");
+    let db = || rusqlite::Connection::open(&shop.settings.database.path).unwrap();
+    let saved: String = db()
+        .query_row(
+            "SELECT value FROM cursors WHERE stream = 'shopify_bucket'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(saved.contains("\"restore_rate\":400"), "{saved}");
+    // Another process spent the bucket down to 40 points just now, and said so.
+    shop.sim.with_state(|s| s.set_bucket(40.0));
+    let drained = serde_json::json!({
+        "available": 40.0, "maximum": 1000.0, "restore_rate": 400.0,
+        "at": chrono::Utc::now().to_rfc3339(),
+    });
+    db().execute(
+        "UPDATE cursors SET value = ?1 WHERE stream = 'shopify_bucket'",
+        [drained.to_string()],
+    )
+    .unwrap();
+    let before = shop.sim.with_state(|s| s.throttled);
+    // A fresh source, as a new `okrsync sync` process has.
+    let r = sync_store(
+        &shop.settings.stores[0],
+        &shop.db,
+        &Clock::System,
+        &Shutdown::never(),
+        &QuietProgress,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, "ok", "{:?}", r.summary.error);
+    assert_eq!(shop.sim.with_state(|s| s.throttled), before, "THROTTLED");
+    assert_eq!(r.summary.retries, 0);
+}

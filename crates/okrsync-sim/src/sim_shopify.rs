@@ -203,6 +203,12 @@ impl ShopState {
         out
     }
 
+    /// Sets the cost bucket's level now (another client just spent the rest).
+    pub fn set_bucket(&mut self, level: f64) {
+        self.bucket = level.min(self.bucket_max);
+        self.bucket_at = Some(Instant::now());
+    }
+
     fn refill(&mut self) {
         let now = Instant::now();
         if let Some(at) = self.bucket_at {

@@ -67,6 +67,9 @@ pub struct ShopifySource {
     token: Mutex<Option<(String, tokio::time::Instant)>>,
 }
 
+/// The stored position holding the last cost-bucket status Shopify reported (not a stream).
+const BUCKET_STREAM: &str = "shopify_bucket";
+
 /// Items of the first page of a query while the bucket is unknown (see `affordable_page`).
 const UNKNOWN_BUCKET_PAGE: u32 = 2;
 
@@ -549,6 +552,79 @@ impl ShopifySource {
 
     /// Syncs orders, abandoned checkouts and (when due) deleted-order reconciliation.
     pub async fn sync(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
+        self.seed_bucket(ctx).await?;
+        let result = self.sync_streams(ctx).await;
+        self.save_bucket(ctx).await?;
+        result
+    }
+
+    /// A new process does not know the shop's cost bucket: another run may just have drained
+    /// it. The last status Shopify reported, saved with the time it was read, gives an estimate
+    /// (restored at the reported rate since), so the first query is paced like the others.
+    async fn seed_bucket(&self, ctx: &SyncContext<'_>) -> Result<(), SourceError> {
+        if self
+            .bucket
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+        {
+            return Ok(());
+        }
+        let Some(saved) = ctx.cursor(BUCKET_STREAM).await? else {
+            return Ok(());
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&saved) else {
+            return Ok(());
+        };
+        let num = |k: &str| v.get(k).and_then(Value::as_f64);
+        let (Some(available), Some(maximum), Some(rate), Some(at)) = (
+            num("available"),
+            num("maximum"),
+            num("restore_rate"),
+            v.get("at")
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok()),
+        ) else {
+            return Ok(());
+        };
+        let elapsed = (ctx.clock.now() - at.with_timezone(&Utc))
+            .to_std()
+            .unwrap_or_default()
+            .as_secs_f64();
+        let status = ThrottleStatus {
+            maximum_available: maximum,
+            currently_available: (available + rate * elapsed).min(maximum),
+            restore_rate: rate,
+        };
+        *self.bucket.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((status, tokio::time::Instant::now()));
+        Ok(())
+    }
+
+    /// Saves the last bucket status with the time, for the next process (see `seed_bucket`).
+    async fn save_bucket(&self, ctx: &SyncContext<'_>) -> Result<(), SourceError> {
+        let Some((t, at)) = *self.bucket.lock().unwrap_or_else(|e| e.into_inner()) else {
+            return Ok(());
+        };
+        let read_at =
+            ctx.clock.now() - chrono::Duration::from_std(at.elapsed()).unwrap_or_default();
+        let saved = json!({
+            "available": t.currently_available,
+            "maximum": t.maximum_available,
+            "restore_rate": t.restore_rate,
+            "at": read_at.to_rfc3339(),
+        });
+        let page = Page {
+            cursor: Some((BUCKET_STREAM.into(), saved.to_string())),
+            ..Page::default()
+        };
+        ctx.db
+            .commit_page(ctx.store_id, page, ctx.clock.now())
+            .await?;
+        Ok(())
+    }
+
+    async fn sync_streams(&self, ctx: &mut SyncContext<'_>) -> Result<(), SourceError> {
         // The scopes come with the shop's facts, which are read at most daily: when they were
         // reused this run, the warning waits for the next read and a reconciliation (the one
         // step that needs them) lists them itself. A sync with nothing new stays at 2 requests.
