@@ -25,6 +25,14 @@ async fn sync_at(h: &Harness, clock: &Clock, full: bool) -> SyncReport {
     r
 }
 
+/// Moves okrsync's clock to `t`, and the store's clock with it (WooCommerce checks OAuth
+/// timestamps against its own clock).
+fn set_time(h: &Harness, clock: &Clock, t: chrono::DateTime<chrono::Utc>) {
+    clock.set(t);
+    h.sim
+        .with_state(|s| s.date_skew = Some(t - chrono::Utc::now()));
+}
+
 fn reads_facts(reqs: &[RequestRecord]) -> bool {
     reqs.iter()
         .any(|r| r.path == "/wp-json/" || r.path.ends_with("/settings/general"))
@@ -44,6 +52,7 @@ async fn a_sync_with_nothing_new_makes_three_requests_and_facts_are_read_again_a
     let h = Harness::start(fixture().state).await;
     let t0 = at(2026, 11, 2, 8, 0);
     let clock = Clock::fixed(t0);
+    set_time(&h, &clock, t0);
     sync_at(&h, &clock, false).await;
     assert!(
         reads_facts(&h.sim.requests()),
@@ -55,7 +64,7 @@ async fn a_sync_with_nothing_new_makes_three_requests_and_facts_are_read_again_a
     h.sim
         .with_state(|s| s.timezone_string = "America/New_York".into());
     for hours in [1, 23] {
-        clock.set(t0 + TimeDelta::hours(hours));
+        set_time(&h, &clock, t0 + TimeDelta::hours(hours));
         let before = h.sim.requests().len();
         let report = sync_at(&h, &clock, false).await;
         let reqs = h.sim.requests()[before..].to_vec();
@@ -73,14 +82,14 @@ async fn a_sync_with_nothing_new_makes_three_requests_and_facts_are_read_again_a
     }
 
     // A day after they were read, the next sync reads them again.
-    clock.set(t0 + TimeDelta::hours(24));
+    set_time(&h, &clock, t0 + TimeDelta::hours(24));
     let before = h.sim.requests().len();
     sync_at(&h, &clock, false).await;
     assert!(reads_facts(&h.sim.requests()[before..]));
     assert_eq!(stored_tz(&h).await, "America/New_York");
 
     // And they are fresh again.
-    clock.set(t0 + TimeDelta::hours(25));
+    set_time(&h, &clock, t0 + TimeDelta::hours(25));
     let before = h.sim.requests().len();
     sync_at(&h, &clock, false).await;
     assert!(!reads_facts(&h.sim.requests()[before..]));
@@ -90,6 +99,7 @@ async fn a_sync_with_nothing_new_makes_three_requests_and_facts_are_read_again_a
 async fn sync_full_and_a_changed_config_read_the_facts_at_once() {
     let h = Harness::start(fixture().state).await;
     let clock = Clock::fixed(at(2026, 11, 2, 8, 0));
+    set_time(&h, &clock, at(2026, 11, 2, 8, 0));
     sync_at(&h, &clock, false).await;
     h.sim.with_state(|s| s.currency = "USD".into());
 
@@ -131,6 +141,7 @@ async fn changed_status_rules_still_re_derive_which_orders_count() {
 
     let h = Harness::start(fixture().state).await;
     let clock = Clock::fixed(at(2026, 11, 2, 8, 0));
+    set_time(&h, &clock, at(2026, 11, 2, 8, 0));
     let now = at(2026, 11, 20, 12, 0);
     let w = crate::woo_kpis::W;
     sync_at(&h, &clock, false).await;

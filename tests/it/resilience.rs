@@ -839,10 +839,11 @@ async fn a_row_leaving_a_tie_group_mid_listing_does_not_hide_another() {
 
 #[tokio::test]
 async fn an_edit_during_the_backfill_is_read_even_when_the_store_clock_is_behind() {
-    // The store's clock is 30 minutes behind okrsync's: an order edited during the backfill is
-    // stamped 30 minutes "earlier" than okrsync's start. The incremental read after the
+    // The store's clock is 14 minutes behind okrsync's (more than the 10-minute lookback; within
+    // the 15 minutes WooCommerce allows an OAuth timestamp): an order edited during the backfill
+    // is stamped 14 minutes "earlier" than okrsync's start. The incremental read after the
     // backfill must start from the store's clock (its Date header), or the edit is lost.
-    let skew = chrono::Duration::minutes(-30);
+    let skew = chrono::Duration::minutes(-14);
     let mut state = big_state();
     state.date_skew = Some(skew);
     let target = *state.orders.keys().nth(5).unwrap();

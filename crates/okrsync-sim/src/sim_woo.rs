@@ -459,7 +459,35 @@ fn route(
     if let Err(e) = oauth::verify("GET", &url, &st.consumer_secret) {
         return Reply::error(401, "woocommerce_rest_authentication_error", &e);
     }
+    if let Err(e) = check_timestamp_and_nonce(st, q) {
+        return Reply::error(401, "woocommerce_rest_authentication_error", e);
+    }
     serve_api(st, route, q)
+}
+
+/// WooCommerce's `check_oauth_timestamp_and_nonce`: the timestamp within 15 minutes of the
+/// server's clock either way, and a nonce not used with this key in the last 15 minutes.
+fn check_timestamp_and_nonce(
+    st: &mut SimState,
+    q: &[(String, String)],
+) -> Result<(), &'static str> {
+    const WINDOW: i64 = 15 * 60;
+    // The server's own clock (PHP's `time()`, skewed by `date_skew` like its `Date` header),
+    // whatever dates the store's data carries.
+    let now = (Utc::now() + st.date_skew.unwrap_or_default()).timestamp();
+    let ts: i64 = param(q, "oauth_timestamp")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    if ts < now - WINDOW || ts > now + WINDOW {
+        return Err("Invalid timestamp.");
+    }
+    let nonce = param(q, "oauth_nonce").unwrap_or_default().to_string();
+    if st.used_nonces.values().any(|n| n.contains(&nonce)) {
+        return Err("Invalid nonce - nonce has already been used.");
+    }
+    st.used_nonces.entry(ts).or_default().push(nonce);
+    st.used_nonces.retain(|t, _| *t >= now - WINDOW);
+    Ok(())
 }
 
 /// `Authorization: Basic base64(key:secret)`.
@@ -943,7 +971,7 @@ mod tests {
             &secret,
             oauth::SignatureMethod::HmacSha256,
             &oauth::nonce(),
-            1_767_000_000,
+            Utc::now().timestamp() as u64,
         );
         url.query_pairs_mut().extend_pairs(sig);
         let r = client().get(url).send().await.unwrap();
@@ -1016,6 +1044,50 @@ mod tests {
         let (_, _, some) = get(&sim, "/wp-json/wc/v3/orders?status=refunded,trash").await;
         assert_eq!(ids(&some), vec![111, 110]);
         sim.stop().await;
+    }
+
+    #[tokio::test]
+    async fn oauth_timestamps_out_of_window_and_replayed_nonces_are_refused() {
+        let sim = store().await;
+        let url = format!("{}/wp-json/wc/v3/orders", sim.url());
+        let signed = |nonce: &str, ts: i64| {
+            let mut u = Url::parse(&url).unwrap();
+            let sig = oauth::sign(
+                "GET",
+                &u,
+                "ck_k",
+                "cs_s",
+                oauth::SignatureMethod::HmacSha256,
+                nonce,
+                ts as u64,
+            );
+            u.query_pairs_mut().extend_pairs(sig);
+            u
+        };
+        let now = Utc::now().timestamp();
+        let r = client().get(signed("n-ok", now)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let r = client().get(signed("n-ok", now)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("Invalid nonce - nonce has already been used.")
+        );
+        let r = client()
+            .get(signed("n-old", now - 16 * 60))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        assert!(r.text().await.unwrap().contains("Invalid timestamp."));
+        let r = client()
+            .get(signed("n-new", now + 16 * 60))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.text().await.unwrap().contains("Invalid timestamp."));
     }
 
     #[tokio::test]

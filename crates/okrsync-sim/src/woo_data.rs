@@ -45,6 +45,9 @@ pub struct SimState {
     pub https: bool,
     /// The clock that stamps `date_modified`; `None` = now, truncated to seconds.
     pub now_override: Option<DateTime<Utc>>,
+    /// OAuth nonces seen in the last 15 minutes, by timestamp (WooCommerce keeps them per API
+    /// key and refuses a nonce used again).
+    pub used_nonces: BTreeMap<i64, Vec<String>>,
     /// Orders and refunds share one id sequence, as in WooCommerce's order tables.
     pub next_id: u64,
     /// Order items (lines, shipping lines) have their own sequence.
@@ -608,6 +611,7 @@ impl SimState {
             reviews: Vec::new(),
             date_skew: None,
             now_override: None,
+            used_nonces: BTreeMap::new(),
             next_id: 100,
             next_item_id: 1,
         }
