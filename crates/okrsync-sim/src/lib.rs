@@ -14,6 +14,22 @@ pub mod tls;
 mod tz;
 pub mod woo_data;
 
+/// Serves `app` on `listener` until `stop` turns true (a simulator's `stop()`), letting
+/// requests in flight finish.
+pub(crate) fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+    })
+}
+
 pub use sim_shopify::{ShopFault, ShopFaultKind, ShopRequest, ShopState, SimShopify};
 /// Simulated daily traffic for the demo: about 40 sessions per order of the demo store.
 pub fn demo_traffic(today: chrono::NaiveDate, days: u32) -> sim_analytics::SimAnalyticsState {

@@ -395,7 +395,7 @@ impl SimShopify {
     pub async fn start(state: ShopState) -> std::io::Result<SimShopify> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let (stop_tx, mut rx) = watch::channel(false);
+        let (stop_tx, rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             requests: Mutex::new(Vec::new()),
@@ -403,13 +403,7 @@ impl SimShopify {
             base: Mutex::new(format!("http://{addr}")),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let task = crate::serve_until(listener, app, rx);
         Ok(SimShopify {
             shared,
             addr,

@@ -104,14 +104,7 @@ impl SimWoo {
             peak_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let mut rx = stop_rx;
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let task = crate::serve_until(listener, app, stop_rx);
         Ok(SimWoo {
             shared,
             addr,
