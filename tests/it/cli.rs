@@ -244,6 +244,9 @@ async fn sigterm_stops_a_sync_after_the_page_in_flight() {
     });
     let mut child = h.spawn_bin(&["run"]);
     h.wait_for_query("offset", "99").await;
+    // Pages read ahead alongside the slow one are dispatched within moments of it; let
+    // them leave before the signal so that "after the signal" is not a race with them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = std::time::Instant::now();
     let status = terminate(&mut child).await;
     assert!(status.success(), "exit status {status:?}");
