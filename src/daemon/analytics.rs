@@ -23,8 +23,10 @@ use crate::sources::SourceError;
 use crate::sources::analytics::{AnyAnalytics, Batch, FetchRange};
 use crate::store::{RunStatus, RunSummary, Store};
 
-/// Days read on a source's first sync (or `--full`).
-pub const BACKFILL_DAYS: i64 = 90;
+/// Days read at least on a traffic source's first sync (or `--full`): a year-long key result
+/// and a previous-year comparison of a month both fit. Longer when a key result's window or
+/// period starts earlier (see [`first_fill_from`]).
+pub const BACKFILL_DAYS: i64 = 400;
 /// Days re-read on every sync (GA4 restates the last 48 h; the others may lag).
 pub const REREAD_DAYS: i64 = 3;
 
@@ -113,7 +115,18 @@ pub(super) async fn sync_kept_analytics(
         async |_run_id, _started, summary: &mut RunSummary| {
             let source = kept.get_or_build(|| AnyAnalytics::new(a, clock))?;
             let before = source.request_counts();
-            let r = run(a, tz, &source, db, clock, shutdown, full, summary).await;
+            let r = run(
+                a,
+                &settings.key_results,
+                tz,
+                &source,
+                db,
+                clock,
+                shutdown,
+                full,
+                summary,
+            )
+            .await;
             let after = source.request_counts();
             (summary.requests, summary.retries) = (after.0 - before.0, after.1 - before.1);
             r
@@ -125,6 +138,7 @@ pub(super) async fn sync_kept_analytics(
 #[allow(clippy::too_many_arguments)]
 async fn run(
     a: &AnalyticsSettings,
+    key_results: &[crate::config::KeyResultSettings],
     tz: StoreTz,
     source: &AnyAnalytics,
     db: &Store,
@@ -143,11 +157,13 @@ async fn run(
                 Some(last) => (*last).min(today - Duration::days(REREAD_DAYS - 1)),
                 None => {
                     first_fill = true;
-                    today - Duration::days(BACKFILL_DAYS)
+                    first_fill_from(a, key_results, today)
                 }
             }
         }
-        _ => today - Duration::days(BACKFILL_DAYS),
+        (crate::kpi::Feed::Traffic, true) => first_fill_from(a, key_results, today),
+        // PageSpeed measures today and reviews are listed whole: the range is not used.
+        _ => today - Duration::days(REREAD_DAYS - 1),
     };
     let range = FetchRange {
         from,
@@ -179,6 +195,29 @@ async fn run(
     } else {
         Err(SourceError::Unmeasured(unmeasured))
     }
+}
+
+/// The first day a traffic source's first fill reads: [`BACKFILL_DAYS`] before `today`, or
+/// earlier when a key result on one of the source's stores has a traffic KPI whose window or
+/// period (for expected progress) starts before that. Days before tracking began come back
+/// as 0 or empty and are dropped ([`drop_before_tracking`]): unknown, never 0.
+pub fn first_fill_from(
+    a: &AnalyticsSettings,
+    key_results: &[crate::config::KeyResultSettings],
+    today: chrono::NaiveDate,
+) -> chrono::NaiveDate {
+    use crate::config::StoreSelector;
+    let linked = |kr: &crate::config::KeyResultSettings| match &kr.store {
+        StoreSelector::All => true,
+        StoreSelector::Named(n) => a.stores.iter().any(|s| s == n),
+    };
+    key_results
+        .iter()
+        .filter(|kr| {
+            linked(kr) && crate::kpi::feed_of(kr.kpi.id) == Some(crate::kpi::Feed::Traffic)
+        })
+        .flat_map(|kr| [kr.window.resolve(today).from, kr.window.period(today).from])
+        .fold(today - Duration::days(BACKFILL_DAYS), |a, b| a.min(b))
 }
 
 /// Drops the leading days before the first day with sessions: on a first fill they are days

@@ -1086,3 +1086,52 @@ consumer_secret = "cs_x"
     assert!(err.contains("analytics[0].credentials_env"), "{err}");
     assert!(!err.contains("credentials_file"), "{err}");
 }
+
+#[tokio::test]
+async fn first_fill_reads_400_days_or_back_to_the_earliest_key_result_window_in_one_request() {
+    // Visits 10, 380 and 450 days ago. Without key results the first fill reads 400 days:
+    // day 380 is stored (a 90-day fill missed it), day 450 is not.
+    let days = [(10, 40, 4), (380, 100, 10), (450, 50, 5)];
+    let fake = SimAnalytics::start(traffic(&days)).await.unwrap();
+    let mut state = empty_state();
+    state.add_order(NewOrder::new(
+        "processing",
+        paris(day(10), 12, 0),
+        "a@example.com",
+    ));
+    let h = Harness::start_with(state.clone(), "", &plausible_extra(&fake.url(), "")).await;
+    assert_eq!(sync_all(&h).await, vec!["ok:".to_string()]);
+    let t = h.db.load_traffic("traffic").await.unwrap();
+    assert_eq!(t.keys().next(), Some(&day(380)), "{:?}", t.keys().next());
+    assert_eq!(t[&day(380)].sessions, 100);
+    assert_eq!(
+        fake.requests().len(),
+        1,
+        "one request for the whole first fill"
+    );
+
+    // A conversion-rate key result whose window starts 500 days ago: the first fill of a new
+    // database reaches back to it, and a zero day after tracking began stays a real 0.
+    let fake2 = SimAnalytics::start(traffic(&days)).await.unwrap();
+    let kr = format!(
+        "[[key_results]]\nid = \"cr\"\nkpi = \"conversion_rate\"\nstore = \"main\"\nwindow = \"{}\"\nbaseline = 0.01\ntarget = 0.02\n",
+        window(500, 1)
+    );
+    let extra = format!("{}\n{kr}", plausible_extra(&fake2.url(), ""));
+    let h2 = Harness::start_with(state, "", &extra).await;
+    assert_eq!(sync_all(&h2).await, vec!["ok:".to_string()]);
+    let t = h2.db.load_traffic("traffic").await.unwrap();
+    assert_eq!(
+        t.keys().next(),
+        Some(&day(450)),
+        "back to the key result's window"
+    );
+    assert_eq!(
+        t[&day(449)].sessions,
+        0,
+        "after tracking began, a day without visits is 0"
+    );
+    assert!(!t.contains_key(&day(451)), "before tracking: unknown");
+    fake.stop();
+    fake2.stop();
+}
