@@ -757,3 +757,117 @@ log_tab = "Check-ins log"
     }
     assert_db_free_of(&h, access);
 }
+
+/// The digests a webhook receiver accepted, in arrival order.
+fn digests(hook: &SimSink) -> Vec<Json> {
+    hook.with_state(|s| {
+        s.accepted()
+            .iter()
+            .map(|r| json(&r.body))
+            .filter(|b| b["type"] == "digest")
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn a_digest_reports_changes_since_the_previous_digest_to_a_webhook_and_slack() {
+    let path = format!("/services/T0001/B0001/{SLACK_TOKEN}");
+    let slack = SimSink::slack(&path).await.unwrap();
+    let hook = SimSink::webhook(Some(HOOK_SECRET)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("slack-url");
+    write_private(&url_file, &format!("{}{path}\n", slack.url()));
+    let extra = format!(
+        r#"
+[[sinks]]
+name = "team"
+kind = "slack"
+url_file = "{}"
+
+{}
+{}
+[digest]
+schedule = "0 0 8 * * Mon"
+sinks = ["hook", "team"]
+"#,
+        url_file.display(),
+        webhook_section(&hook.url(), &format!("secret = \"{HOOK_SECRET}\"")),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    // A fixed history: two check-ins (1, 2), a digest; three more (3, 4, 5), a digest.
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    let out = h.run_bin(&["push", "--digest"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("digest 1 queued"), "{stdout}");
+    for n in 3..=5 {
+        new_checkin(&h, n).await;
+    }
+    let out = h.run_bin(&["push", "--digest"]).await;
+    assert!(out.status.success());
+
+    // The webhook got 5 check-ins and 2 digests, each signed (the fake verifies signatures and
+    // the digest's shape before answering 2xx).
+    let all = hook.with_state(|s| s.requests.clone());
+    assert!(all.iter().all(|r| r.answered == 200), "{all:?}");
+    assert_eq!(all.len(), 7);
+    let d = digests(&hook);
+    assert_eq!(d.len(), 2);
+    let kr = |body: &Json| body["objectives"][0]["key_results"][0].clone();
+    assert_eq!(d[0]["objectives"][0]["objective"], "Grow revenue");
+    assert_eq!(
+        d[0]["since"],
+        Json::Null,
+        "the first digest has no previous one"
+    );
+    assert_eq!(kr(&d[0])["value"], 2);
+    assert_eq!(kr(&d[0])["change"], Json::Null);
+    assert_eq!(kr(&d[1])["value"], 5);
+    assert_eq!(kr(&d[1])["value_at_last_digest"], 2);
+    assert_eq!(kr(&d[1])["change"], 3, "change since the first digest");
+    assert_eq!(kr(&d[1])["progress_change"], 0.003);
+    assert_eq!(d[1]["since"], d[0]["at"]);
+    assert_eq!(d[1]["top_movers"][0]["id"], "orders-30d");
+    assert_ne!(d[0]["idempotency_key"], d[1]["idempotency_key"]);
+    // The header carries the document's key, as for check-ins.
+    let keys: Vec<Option<String>> = hook.with_state(|s| {
+        s.accepted()
+            .iter()
+            .filter(|r| json(&r.body)["type"] == "digest")
+            .map(|r| r.idempotency_key.clone())
+            .collect()
+    });
+    assert_eq!(keys[1].as_deref(), d[1]["idempotency_key"].as_str());
+
+    // Slack got the two digests as messages (the key result does not push check-ins there).
+    let posts: Vec<String> = slack.with_state(|s| {
+        s.accepted()
+            .iter()
+            .map(|r| json(&r.body)["text"].as_str().unwrap().to_string())
+            .collect()
+    });
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert!(posts[1].contains("*Grow revenue*"), "{}", posts[1]);
+    assert!(
+        posts[1].contains("Orders in the last 30 days: 5 (+3)"),
+        "{}",
+        posts[1]
+    );
+
+    // Nothing is sent twice; the digest rows hold what each reported.
+    let again = h.run_bin(&["push"]).await;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 delivered"));
+    assert_eq!(hook.with_state(|s| s.requests.len()), 7);
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let stored: Vec<String> = conn
+        .prepare("SELECT value FROM digest_values ORDER BY digest_id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, vec!["2", "5"]);
+}
