@@ -397,6 +397,7 @@ target = 100
             updated_at: None,
             previous: None,
             data_as_of: None,
+            deliveries: Vec::new(),
         }
     }
 

@@ -871,3 +871,74 @@ sinks = ["hook", "team"]
         .unwrap();
     assert_eq!(stored, vec!["2", "5"]);
 }
+
+#[tokio::test]
+async fn krs_shows_each_sinks_last_delivery_and_pending_and_logs_records_every_delivery_run() {
+    let hook = SimSink::webhook(None).await.unwrap();
+    let extra = format!(
+        "{}{}",
+        webhook_section(&hook.url(), ""),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    // Before anything is queued: the sink is listed, nothing delivered, nothing pending.
+    async fn krs(h: &Harness) -> Json {
+        let o = h.run_bin(&["krs", "--format", "json"]).await;
+        assert!(o.status.success());
+        let v: Json = serde_json::from_slice(&o.stdout).unwrap();
+        v[0]["deliveries"].clone()
+    }
+    assert_eq!(
+        krs(&h).await,
+        serde_json::json!([{"sink": "hook", "pending": 0, "last_delivered_at": null, "last_error": null}])
+    );
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    // The receiver fails: both check-ins wait, the error is shown.
+    hook.with_state(|s| s.faults.push_back(SinkFault::Status(503)));
+    let out = h.run_bin(&["push"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    let d = krs(&h).await;
+    assert_eq!(d[0]["pending"], 2, "{d}");
+    assert_eq!(d[0]["last_delivered_at"], Json::Null);
+    assert!(d[0]["last_error"].as_str().unwrap().contains("503"), "{d}");
+    let table = String::from_utf8_lossy(&h.run_bin(&["krs"]).await.stdout).to_string();
+    assert!(
+        table.contains("deliveries") && table.contains("hook 2 pending (failing)"),
+        "{table}"
+    );
+    // `logs` records the failed delivery run like a failed sync, with the sink's error.
+    let failed = h
+        .run_bin(&["logs", "--store", "hook", "--failed", "--format", "json"])
+        .await;
+    let runs: Json = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["source"], "webhook");
+    assert!(runs[0]["error"].as_str().unwrap().contains("503"), "{runs}");
+
+    // Recovery: delivered, nothing pending, the last delivery shown with its age.
+    let out = h.run_bin(&["push"]).await;
+    assert!(out.status.success());
+    let d = krs(&h).await;
+    assert_eq!(d[0]["pending"], 0);
+    assert_eq!(d[0]["last_error"], Json::Null);
+    assert!(d[0]["last_delivered_at"].is_string(), "{d}");
+    let table = String::from_utf8_lossy(&h.run_bin(&["krs"]).await.stdout).to_string();
+    assert!(table.contains("hook ✓ "), "{table}");
+    let all = h
+        .run_bin(&["logs", "--store", "hook", "--format", "json"])
+        .await;
+    let runs: Json = serde_json::from_slice(&all.stdout).unwrap();
+    let statuses: Vec<&Json> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, vec!["ok", "failed"], "newest first: {runs}");
+    assert_eq!(
+        runs[0]["upserted"], 2,
+        "both check-ins counted as delivered"
+    );
+}
