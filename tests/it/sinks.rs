@@ -799,15 +799,24 @@ sinks = ["hook", "team"]
     for n in 1..=2 {
         new_checkin(&h, n).await;
     }
+    // Slack is down for the first digest: it waits in the outbox (exit 3)...
+    slack.with_state(|s| s.faults.push_back(SinkFault::Status(500)));
     let out = h.run_bin(&["push", "--digest"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{stdout}");
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("digest 1 queued"), "{stdout}");
     for n in 3..=5 {
         new_checkin(&h, n).await;
     }
+    // ...and arrives before the second one, once, with the same key.
     let out = h.run_bin(&["push", "--digest"]).await;
     assert!(out.status.success());
+    let slack_reqs = slack.with_state(|s| s.requests.clone());
+    assert_eq!(slack_reqs.len(), 3, "failed, resent, second digest");
+    assert_eq!(
+        slack_reqs[0].body, slack_reqs[1].body,
+        "the same digest resent"
+    );
 
     // The webhook got 5 check-ins and 2 digests, each signed (the fake verifies signatures and
     // the digest's shape before answering 2xx).
@@ -941,4 +950,30 @@ async fn krs_shows_each_sinks_last_delivery_and_pending_and_logs_records_every_d
         runs[0]["upserted"], 2,
         "both check-ins counted as delivered"
     );
+}
+
+#[tokio::test]
+async fn the_daemon_makes_a_digest_on_its_schedule_and_delivers_it() {
+    let hook = SimSink::webhook(None).await.unwrap();
+    let extra = format!(
+        "{}{}\n[digest]\nschedule = \"* * * * * *\"\nsinks = [\"hook\"]\n",
+        webhook_section(&hook.url(), ""),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    new_checkin(&h, 1).await;
+    let mut child = h.spawn_bin(&["run"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while digests(&hook).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no digest reached the webhook"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "{status:?}");
+    let d = &digests(&hook)[0];
+    assert_eq!(d["objectives"][0]["key_results"][0]["id"], "orders-30d");
+    assert_eq!(d["objectives"][0]["key_results"][0]["value"], 1);
 }
