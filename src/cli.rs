@@ -87,6 +87,9 @@ pub enum Command {
         /// List what would be sent, send nothing.
         #[arg(long)]
         dry_run: bool,
+        /// First make a digest now (as `[digest]` schedules it) and queue it for its sinks.
+        #[arg(long)]
+        digest: bool,
     },
     /// Print the sync log (syncs and deliveries), newest first.
     Logs {

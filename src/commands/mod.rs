@@ -59,9 +59,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     product,
                     format,
                 } => kpis::kpis(&settings, &db, &clock, store, &window, product, format).await,
-                Command::Push { sink, dry_run } => {
-                    push::push(&settings, &db, &clock, sink, dry_run).await
-                }
+                Command::Push {
+                    sink,
+                    dry_run,
+                    digest,
+                } => push::push(&settings, &db, &clock, sink, dry_run, digest).await,
                 Command::Krs { format } => krs::krs(&settings, &db, &clock, format).await,
                 Command::History {
                     kr_id,

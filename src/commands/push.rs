@@ -1,5 +1,7 @@
 //! `okrsync push [--sink NAME] [--dry-run]`: send every pending outbox entry now (also those
 //! waiting for a retry), per key result in check-in order; `--dry-run` lists them instead.
+//! `--digest` first makes a digest now and queues it for `[digest]`'s sinks (with
+//! `--dry-run`: prints the digest it would make, records nothing).
 
 use std::process::ExitCode;
 
@@ -17,7 +19,14 @@ pub(super) async fn push(
     clock: &Clock,
     only: Option<String>,
     dry_run: bool,
+    digest: bool,
 ) -> Result<ExitCode> {
+    if digest && settings.digest.is_none() {
+        return Err(UsageError(
+            "--digest needs a [digest] section (schedule and sinks) in the config; see README, \"Weekly digest\"".into(),
+        )
+        .into());
+    }
     if settings.sinks.is_empty() {
         crate::outln!(
             "No sinks configured: add a [[sinks]] section (see config/okrsync.example.toml)."
@@ -39,6 +48,25 @@ pub(super) async fn push(
         .into());
     }
     let selected = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    if digest && dry_run {
+        let now = clock.now();
+        let reports = crate::daemon::keyresults::current_reports(settings, db, now).await?;
+        let ctx = crate::store::DigestContext {
+            digest_id: 0,
+            idempotency_key: "(dry run: a key is given when the digest is recorded)".into(),
+            at: now,
+            previous: db.last_digest().await?,
+        };
+        let top = settings.digest.as_ref().map_or(0, |d| d.top_movers);
+        let (body, _) = crate::sinks::digest::build(&reports, &ctx, top);
+        crate::outln!("{}", body["text"].as_str().unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&body)?);
+    } else if digest {
+        let id = crate::sinks::digest::make_digest(settings, db, clock).await?;
+        if let Some(id) = id {
+            crate::outln!("digest {id} queued");
+        }
+    }
     if dry_run {
         for s in settings.sinks.iter().filter(|s| selected(&s.name)) {
             let rows = db.pending_outbox(&s.name).await?;
@@ -49,10 +77,13 @@ pub(super) async fn push(
                 rows.len()
             );
             for r in rows {
+                let what = match (r.checkin_id, r.digest_id) {
+                    (_, Some(d)) => format!("digest {d}"),
+                    (Some(c), None) => format!("{} check-in {c}", r.key_result),
+                    (None, None) => r.key_result.clone(),
+                };
                 crate::outln!(
-                    "  {} check-in {} key {} attempts {}{}",
-                    r.key_result,
-                    r.checkin_id,
+                    "  {what} key {} attempts {}{}",
                     r.idempotency_key,
                     r.attempts,
                     r.last_error

@@ -7,6 +7,7 @@
 //! settings by calling [`load_from_str`] with an explicit environment.
 
 mod analytics;
+mod digest;
 mod secret;
 mod sinks;
 
@@ -16,6 +17,7 @@ pub use analytics::{
     WooReviewsSettings, parse_service_account,
 };
 
+pub use digest::{DEFAULT_DIGEST_SCHEDULE, DigestSettings, RESERVED_KEY_RESULT_ID, digest_refusal};
 pub use secret::{ExposeSecret, SecretString, check_private};
 pub use sinks::{
     ASANA_API_BASE, AsanaGoalSettings, DEFAULT_RETRY_MAX_SECONDS, GoogleSheetsSettings,
@@ -65,6 +67,8 @@ pub struct Settings {
     pub sinks: Vec<SinkSettings>,
     /// The status server (`[http]`); `None` when `listen` is not set (off).
     pub http: Option<HttpSettings>,
+    /// The weekly digest (`[digest]`); `None` when not configured.
+    pub digest: Option<DigestSettings>,
 }
 
 /// The status server (`[http]`).
@@ -437,6 +441,7 @@ impl Validator<'_> {
                 "sinks",
                 "http",
                 "analytics",
+                "digest",
             ],
         );
         let db_obj = top.get("database").and_then(Json::as_object).cloned();
@@ -488,6 +493,7 @@ impl Validator<'_> {
         self.sink_targets(top, &sinks, &key_results);
         let analytics = self.analytics(top, &stores, &names);
         let http = self.http(top);
+        let digest = self.digest(top, &sinks, &sink_names, &ids);
         let notes = std::mem::take(&mut self.notes);
         Some(Settings {
             notes,
@@ -497,6 +503,7 @@ impl Validator<'_> {
             analytics,
             sinks,
             http,
+            digest,
         })
     }
 

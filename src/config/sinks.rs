@@ -12,6 +12,10 @@ pub const SINK_KINDS: &[&str] = &["webhook", "slack", "asana_goal", "notion", "g
 /// Kinds named in the contract that a later version delivers to (refused with a clear message).
 const LATER_KINDS: &[&str] = &["perdoo"];
 
+/// Why `kind = "perdoo"` is refused: Perdoo documents no public API call that sets a key
+/// result's current value (endpoint, auth scheme and body), so okrsync does not guess one.
+pub const PERDOO_REFUSAL: &str = "sink kind `perdoo` is not built: Perdoo publishes no documented API call to set a key result's current value. Use a `webhook` sink with `body_template` toward a Zapier or Make scenario that updates Perdoo; see README, section \"Perdoo (through Zapier or Make)\"";
+
 /// Asana's API root (`api_base` of an `asana_goal` sink).
 pub const ASANA_API_BASE: &str = "https://app.asana.com/api/1.0";
 /// Notion's API root (`api_base` of a `notion` sink).
@@ -321,6 +325,10 @@ impl Validator<'_> {
                     log_tab,
                 })
             }
+            Some("perdoo") => {
+                self.problem(format!("{prefix}.kind"), PERDOO_REFUSAL);
+                return None;
+            }
             Some(k) if LATER_KINDS.contains(&k) => {
                 self.problem(
                     format!("{prefix}.kind"),
@@ -529,6 +537,40 @@ pub fn notion_page_id(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_perdoo_sink_is_refused_pointing_to_the_readme_section() {
+        let toml = r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example.com"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[sinks]]
+name = "okrs"
+kind = "perdoo"
+"#;
+        let err = crate::config::load_from_str(
+            toml,
+            std::path::Path::new("."),
+            None,
+            &Default::default(),
+        )
+        .unwrap_err();
+        let p = err
+            .0
+            .iter()
+            .find(|p| p.key == "sinks[0].kind")
+            .unwrap_or_else(|| panic!("{err}"));
+        assert_eq!(p.message, PERDOO_REFUSAL);
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains("### Perdoo (through Zapier or Make)"),
+            "the README section the error points to exists"
+        );
+    }
 
     #[test]
     fn notion_page_ids_come_from_ids_or_urls() {

@@ -418,6 +418,33 @@ pub struct KrReport {
     /// When the data behind the value was last synced: the end of the last successful sync
     /// of the key result's store (for "all stores", the oldest of them).
     pub data_as_of: Option<DateTime<Utc>>,
+    /// Per sink of this key result (configured or with entries in the outbox): its last
+    /// delivery and what waits (filled by [`current_reports`]).
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Delivery state of one key result at one sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub sink: String,
+    /// Check-ins waiting to be delivered.
+    pub pending: u64,
+    pub last_delivered_at: Option<DateTime<Utc>>,
+    /// How long ago that was, when the report was made (for tables).
+    pub last_delivered_ago: Option<chrono::Duration>,
+    /// The error of the oldest pending entry's last attempt (redacted when recorded).
+    pub last_error: Option<String>,
+}
+
+impl Delivery {
+    pub fn to_json(&self) -> Json {
+        json!({
+            "sink": self.sink,
+            "pending": self.pending,
+            "last_delivered_at": self.last_delivered_at.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            "last_error": self.last_error,
+        })
+    }
 }
 
 impl KrReport {
@@ -446,6 +473,7 @@ impl KrReport {
             "previous_value": self.previous.as_ref().map(Value::to_json).unwrap_or(Json::Null),
             "change": self.change().as_ref().map(Value::to_json).unwrap_or(Json::Null),
             "data_as_of": self.data_as_of.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            "deliveries": self.deliveries.iter().map(Delivery::to_json).collect::<Vec<_>>(),
         })
     }
 
@@ -486,6 +514,7 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
         updated_at: None,
         previous: None,
         data_as_of: None,
+        deliveries: Vec::new(),
     };
     let stores = match loaded.select(&kr.store) {
         Ok(s) => s,
@@ -629,7 +658,45 @@ pub async fn current_reports(
     attach_updated_at(db, &mut reports).await?;
     attach_previous(db, &mut reports).await?;
     attach_data_as_of(settings, db, &mut reports).await?;
+    attach_deliveries(db, &mut reports, now).await?;
     Ok(reports)
+}
+
+/// Fills `deliveries`: every sink the key result names (in its order), then any other sink
+/// holding entries of it (a sink since removed from the key result, with entries left).
+async fn attach_deliveries(
+    db: &Store,
+    reports: &mut [KrReport],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let status = db.outbox_status().await?;
+    for r in reports {
+        let mine: Vec<&crate::store::OutboxStatus> = status
+            .iter()
+            .filter(|s| s.key_result == r.settings.id)
+            .collect();
+        let mut names: Vec<&str> = r.settings.sinks.iter().map(String::as_str).collect();
+        for s in &mine {
+            if !names.contains(&s.sink.as_str()) {
+                names.push(&s.sink);
+            }
+        }
+        r.deliveries = names
+            .into_iter()
+            .map(|n| {
+                let s = mine.iter().find(|s| s.sink == n);
+                let last = s.and_then(|s| s.last_delivered_at);
+                Delivery {
+                    sink: n.to_string(),
+                    pending: s.map_or(0, |s| s.pending),
+                    last_delivered_at: last,
+                    last_delivered_ago: last.map(|t| now - t),
+                    last_error: s.and_then(|s| s.last_error.clone()),
+                }
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 /// Fills `previous`: of the last two check-ins of each key result, the newest one in the

@@ -43,6 +43,19 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
         )
         .instrument(tracing::info_span!("sinks")),
     );
+    if let Some(digest) = settings.digest.clone() {
+        tickers.spawn(
+            digest_ticker(
+                digest.schedule,
+                settings.clone(),
+                db.clone(),
+                clock.clone(),
+                shutdown.clone(),
+                wake.clone(),
+            )
+            .instrument(tracing::info_span!("digest")),
+        );
+    }
     for store in settings.stores.clone() {
         let settings = settings.clone();
         let db = db.clone();
@@ -75,6 +88,34 @@ pub async fn run(settings: Arc<Settings>, db: Store, clock: Clock, shutdown: Shu
     }
     while tickers.join_next().await.is_some() {}
     tracing::info!("all stores stopped");
+}
+
+/// Makes a digest at each tick of its schedule (none at start-up: a restart does not send an
+/// extra digest) and wakes the delivery worker.
+async fn digest_ticker(
+    schedule: cron::Schedule,
+    settings: Arc<Settings>,
+    db: Store,
+    clock: Clock,
+    mut shutdown: Shutdown,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        let now = clock.now();
+        let Some(next) = schedule.after(&now).next() else {
+            tracing::warn!("digest schedule has no future tick; no more digests");
+            return;
+        };
+        let wait = (next - now).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.recv() => return,
+        }
+        match crate::sinks::digest::make_digest(&settings, &db, &clock).await {
+            Ok(_) => wake.notify_one(),
+            Err(e) => tracing::error!("digest not made: {e}"),
+        }
+    }
 }
 
 async fn ticker(

@@ -100,6 +100,7 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                 r.data_as_of
                     .map(|t| t.format("%Y-%m-%d %H:%MZ").to_string())
                     .unwrap_or_else(|| "—".into()),
+                deliveries(&r.deliveries),
             ]
         })
         .collect();
@@ -115,9 +116,43 @@ pub fn kr_table(reports: &[KrReport]) -> String {
             "expected",
             "status",
             "data as of",
+            "deliveries",
         ],
         &rows,
     )
+}
+
+/// A key result's deliveries, narrow: `sheet ✓ 2m ago, slack 3 pending (failing)`.
+pub fn deliveries(list: &[crate::daemon::keyresults::Delivery]) -> String {
+    if list.is_empty() {
+        return "—".into();
+    }
+    list.iter()
+        .map(|d| {
+            let failing = if d.last_error.is_some() {
+                " (failing)"
+            } else {
+                ""
+            };
+            match (d.pending, d.last_delivered_ago) {
+                (0, Some(ago)) => format!("{} ✓ {} ago", d.sink, short_age(ago)),
+                (0, None) => format!("{} —", d.sink),
+                (n, _) => format!("{} {n} pending{failing}", d.sink),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `<1m`, `12m`, `3h`, `5d`.
+fn short_age(d: chrono::Duration) -> String {
+    let m = d.num_minutes().max(0);
+    match m {
+        0 => "<1m".into(),
+        1..=59 => format!("{m}m"),
+        60..=2879 => format!("{}h", m / 60),
+        _ => format!("{}d", m / 1440),
+    }
 }
 
 /// A change of a value with its sign: `+10.00`, `-3`, `+2.50 pp` (rates change by
@@ -263,4 +298,34 @@ pub fn sync_report(job: &SyncJob, report: &SyncReport) -> String {
         out.push_str(&format!("  {e}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::keyresults::Delivery;
+
+    #[test]
+    fn deliveries_are_one_narrow_entry_per_sink() {
+        let d = |sink: &str, pending, ago: Option<i64>, err: bool| Delivery {
+            sink: sink.into(),
+            pending,
+            last_delivered_at: None,
+            last_delivered_ago: ago.map(chrono::Duration::minutes),
+            last_error: err.then(|| "HTTP 503".into()),
+        };
+        assert_eq!(deliveries(&[]), "—");
+        assert_eq!(
+            deliveries(&[
+                d("sheet", 0, Some(2), false),
+                d("slack", 3, Some(600), true),
+                d("hook", 0, None, false),
+                d("asana", 1, None, false),
+            ]),
+            "sheet ✓ 2m ago, slack 3 pending (failing), hook —, asana 1 pending"
+        );
+        assert_eq!(short_age(chrono::Duration::seconds(20)), "<1m");
+        assert_eq!(short_age(chrono::Duration::minutes(180)), "3h");
+        assert_eq!(short_age(chrono::Duration::days(5)), "5d");
+    }
 }

@@ -134,7 +134,7 @@ pub async fn deliver_sink(
                             .map_err(store_failed)?;
                         delivered += 1;
                         summary.upserted += 1;
-                        tracing::info!(key_result = %entry.key_result, checkin = entry.checkin_id, status, "delivered");
+                        tracing::info!(key_result = %entry.key_result, checkin = ?entry.checkin_id, digest = ?entry.digest_id, status, "delivered");
                     }
                     Err(e) => {
                         failed += 1;
@@ -149,7 +149,7 @@ pub async fn deliver_sink(
                         let next = now
                             + chrono::Duration::from_std(wait + Duration::from_secs(1))
                                 .unwrap_or(chrono::Duration::MAX);
-                        tracing::warn!(key_result = %entry.key_result, checkin = entry.checkin_id, retry_in_s = wait.as_secs_f64(), "delivery failed: {}", e.message);
+                        tracing::warn!(key_result = %entry.key_result, checkin = ?entry.checkin_id, digest = ?entry.digest_id, retry_in_s = wait.as_secs_f64(), "delivery failed: {}", e.message);
                         let message = if e.permanent {
                             format!(
                                 "{}; not retried automatically before {} (fix the configuration, then run `okrsync push`)",

@@ -7,6 +7,7 @@
 
 mod asana;
 pub mod deliver;
+pub mod digest;
 mod notion;
 pub mod payload;
 mod sheets;
@@ -86,6 +87,22 @@ impl AnySink {
 
 impl Sink for AnySink {
     async fn send(&self, entry: &OutboxRow) -> Result<u16, SendError> {
+        if entry.digest_id.is_some() {
+            return match self {
+                // The document itself (or the body template filled from it).
+                AnySink::Webhook(s) => s.send(entry).await,
+                AnySink::Slack(s) => s.send_digest(entry).await,
+                AnySink::GoogleSheets(s) => s.send_digest(entry).await,
+                // Config refuses these in digest.sinks; an entry queued before such a change
+                // is a configuration problem, not something a retry fixes.
+                AnySink::AsanaGoal(_) | AnySink::Notion(_) => Err(SendError {
+                    status: None,
+                    message: "a digest does not apply to this sink (it holds one number per key result); remove it from digest.sinks".into(),
+                    retry_after: None,
+                    permanent: true,
+                }),
+            };
+        }
         match self {
             AnySink::Webhook(s) => s.send(entry).await,
             AnySink::Slack(s) => s.send(entry).await,

@@ -171,6 +171,42 @@ fn log_range(tab: &str) -> String {
     format!("'{}'!A:E", tab.replace('\'', "''"))
 }
 
+/// The log tab's range for digest rows: the five check-in columns, `digest`, the change.
+fn digest_range(tab: &str) -> String {
+    format!("'{}'!A:G", tab.replace('\'', "''"))
+}
+
+impl SheetsSink {
+    /// Appends a digest to the log tab, one row per key result (see
+    /// [`super::digest::sheet_rows`]); without a log tab there is nowhere to put it.
+    pub(super) async fn send_digest(&self, entry: &OutboxRow) -> Result<u16, SendError> {
+        let Some(tab) = &self.settings.log_tab else {
+            return Err(refused(format!(
+                "sink `{}`: a digest goes to the log tab, and this sink has no `log_tab`",
+                self.http.name
+            )));
+        };
+        let body: Json = serde_json::from_str(&entry.body).unwrap_or(Json::Null);
+        let rows = super::digest::sheet_rows(&body);
+        if rows.is_empty() {
+            return Ok(200);
+        }
+        let url = self.url(
+            Some(&digest_range(tab)),
+            ":append",
+            &[
+                ("valueInputOption", "RAW"),
+                ("insertDataOption", "INSERT_ROWS"),
+            ],
+        );
+        let payload = json!({"majorDimension": "ROWS", "values": rows});
+        self.call(reqwest::Method::POST, &url, Some(&payload))
+            .await
+            .map_err(|e| self.explain(e, &format!("log tab `{tab}`, digest")))
+            .map(|(status, _)| status)
+    }
+}
+
 impl Sink for SheetsSink {
     async fn send(&self, entry: &OutboxRow) -> Result<u16, SendError> {
         let body: Json = serde_json::from_str(&entry.body).unwrap_or(Json::Null);

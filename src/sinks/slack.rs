@@ -100,6 +100,27 @@ pub fn message(body: &Json) -> String {
     )
 }
 
+impl SlackSink {
+    /// Posts a digest: its `text` (objectives, key results, changes, movers).
+    pub(super) async fn send_digest(&self, entry: &OutboxRow) -> Result<u16, SendError> {
+        let body: Json = serde_json::from_str(&entry.body).unwrap_or(Json::Null);
+        let text = body
+            .get("text")
+            .and_then(Json::as_str)
+            .unwrap_or("OKR digest");
+        let payload = json!({ "text": text }).to_string();
+        self.http
+            .post(
+                self.settings.url.expose_secret(),
+                payload.into_bytes(),
+                "application/json",
+                &[],
+            )
+            .await
+            .map(|(status, _)| status)
+    }
+}
+
 impl Sink for SlackSink {
     async fn send(&self, entry: &OutboxRow) -> Result<u16, SendError> {
         let body: Json = serde_json::from_str(&entry.body).unwrap_or(Json::Null);

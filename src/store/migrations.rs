@@ -226,6 +226,59 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_attempts_by_entry ON outbox_attempts(outbox_id, id);
     "#,
+    // 7: digests (what each reported, for "change since the last digest") and their outbox
+    // entries: an entry belongs to a check-in or to a digest. SQLite cannot relax a NOT NULL
+    // in place, so the outbox and its attempts are rebuilt (children first, ids kept).
+    r#"
+    CREATE TABLE digests (
+        id          INTEGER PRIMARY KEY,
+        at          TEXT NOT NULL,
+        body        TEXT NOT NULL                -- the digest document as queued
+    );
+    CREATE TABLE digest_values (
+        digest_id   INTEGER NOT NULL REFERENCES digests(id),
+        key_result  TEXT NOT NULL,
+        value       TEXT,                        -- canonical decimal text; NULL when undefined
+        progress    TEXT,
+        window_from TEXT,
+        PRIMARY KEY (digest_id, key_result)
+    ) WITHOUT ROWID;
+    CREATE TABLE outbox_v7 (
+        id              INTEGER PRIMARY KEY,
+        key_result      TEXT NOT NULL,          -- for a digest: the reserved `(digest)`
+        checkin_id      INTEGER REFERENCES checkins(id),
+        digest_id       INTEGER REFERENCES digests(id),
+        sink            TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        created_at      TEXT NOT NULL,
+        delivered_at    TEXT,
+        UNIQUE (sink, idempotency_key),
+        CHECK ((checkin_id IS NULL) <> (digest_id IS NULL))
+    );
+    INSERT INTO outbox_v7 (id, key_result, checkin_id, digest_id, sink, idempotency_key, body, state,
+                           attempts, next_attempt_at, last_error, created_at, delivered_at)
+        SELECT id, key_result, checkin_id, NULL, sink, idempotency_key, body, state,
+               attempts, next_attempt_at, last_error, created_at, delivered_at FROM outbox;
+    CREATE TABLE outbox_attempts_v7 (
+        id          INTEGER PRIMARY KEY,
+        outbox_id   INTEGER NOT NULL REFERENCES outbox_v7(id),
+        at          TEXT NOT NULL,
+        status      INTEGER,
+        error       TEXT
+    );
+    INSERT INTO outbox_attempts_v7 SELECT id, outbox_id, at, status, error FROM outbox_attempts;
+    DROP TABLE outbox_attempts;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v7 RENAME TO outbox;
+    ALTER TABLE outbox_attempts_v7 RENAME TO outbox_attempts;
+    CREATE INDEX outbox_pending ON outbox(sink, state, key_result, id);
+    CREATE INDEX outbox_attempts_by_entry ON outbox_attempts(outbox_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -322,4 +375,64 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_7_keeps_every_outbox_entry_and_attempt_and_their_link() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO checkins (id, key_result, kpi, value, value_kind, window_from, window_to, timezone, at)
+                 VALUES (3, 'kr', 'orders', '7', 'count', '2026-01-01', '2026-01-30', 'UTC', '2026-01-30T00:00:00Z');
+             INSERT INTO outbox (id, key_result, checkin_id, sink, idempotency_key, body, state, attempts, next_attempt_at, created_at)
+                 VALUES (11, 'kr', 3, 'hook', 'okrsync-k', '{}', 'pending', 2, '2026-01-30T00:01:00Z', '2026-01-30T00:00:00Z');
+             INSERT INTO outbox_attempts (id, outbox_id, at, status, error) VALUES (5, 11, '2026-01-30T00:00:30Z', 500, 'boom');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let row: (i64, Option<i64>, Option<i64>, i64, String) = conn
+            .query_row(
+                "SELECT id, checkin_id, digest_id, attempts, idempotency_key FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (11, Some(3), None, 2, "okrsync-k".to_string()));
+        let attempt: (i64, i64) = conn
+            .query_row("SELECT id, outbox_id FROM outbox_attempts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(attempt, (5, 11));
+        // The attempts still point at the outbox (renamed, not a dangling `outbox_v7`).
+        let fk: String = conn
+            .query_row("PRAGMA foreign_key_list(outbox_attempts)", [], |r| r.get(2))
+            .unwrap();
+        assert_eq!(fk, "outbox");
+        assert!(
+            conn.execute(
+                "INSERT INTO outbox_attempts (outbox_id, at) VALUES (999, 'x')",
+                []
+            )
+            .is_err(),
+            "the foreign key is enforced"
+        );
+        // An entry is a check-in's or a digest's, never both or neither.
+        assert!(
+            conn.execute(
+                "INSERT INTO outbox (key_result, sink, idempotency_key, body, next_attempt_at, created_at)
+                 VALUES ('kr', 'hook', 'k2', '{}', 'x', 'x')",
+                []
+            )
+            .is_err()
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 mod analytics;
 mod checkins;
+mod digests;
 mod loaders;
 mod migrations;
 mod orders;
@@ -15,6 +16,7 @@ mod runs;
 
 pub use analytics::LastRun;
 pub use checkins::{CheckinContext, CheckinRow, NewCheckin, OutboxEntry};
+pub use digests::{DIGEST_KEY_RESULT, DigestContext, DigestRecord, DigestValue, PreviousDigest};
 pub use migrations::SCHEMA_VERSION;
 pub use orders::{Page, PageStats, StoreFacts, StoreRow};
 pub use outbox::{OutboxRow, OutboxStatus};

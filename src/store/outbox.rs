@@ -11,8 +11,12 @@ use super::{Store, StoreError, parse_ts, ts};
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     pub id: i64,
+    /// The key result; for a digest entry, [`crate::store::DIGEST_KEY_RESULT`].
     pub key_result: String,
-    pub checkin_id: i64,
+    /// The check-in this entry pushes (`None` for a digest).
+    pub checkin_id: Option<i64>,
+    /// The digest this entry sends (`None` for a check-in).
+    pub digest_id: Option<i64>,
     pub sink: String,
     pub idempotency_key: String,
     pub body: String,
@@ -37,7 +41,7 @@ impl Store {
         let sink = sink.to_string();
         self.call(move |db| {
             let mut stmt = db.conn.prepare(
-                "SELECT id, key_result, checkin_id, sink, idempotency_key, body, attempts, next_attempt_at, last_error
+                "SELECT id, key_result, checkin_id, sink, idempotency_key, body, attempts, next_attempt_at, last_error, digest_id
                  FROM outbox WHERE sink = ?1 AND state = 'pending' ORDER BY key_result, id",
             )?;
             let rows = stmt.query_map([sink], |r| {
@@ -46,6 +50,7 @@ impl Store {
                         id: r.get(0)?,
                         key_result: r.get(1)?,
                         checkin_id: r.get(2)?,
+                        digest_id: r.get(9)?,
                         sink: r.get(3)?,
                         idempotency_key: r.get(4)?,
                         body: r.get(5)?,

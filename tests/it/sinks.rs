@@ -757,3 +757,223 @@ log_tab = "Check-ins log"
     }
     assert_db_free_of(&h, access);
 }
+
+/// The digests a webhook receiver accepted, in arrival order.
+fn digests(hook: &SimSink) -> Vec<Json> {
+    hook.with_state(|s| {
+        s.accepted()
+            .iter()
+            .map(|r| json(&r.body))
+            .filter(|b| b["type"] == "digest")
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn a_digest_reports_changes_since_the_previous_digest_to_a_webhook_and_slack() {
+    let path = format!("/services/T0001/B0001/{SLACK_TOKEN}");
+    let slack = SimSink::slack(&path).await.unwrap();
+    let hook = SimSink::webhook(Some(HOOK_SECRET)).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("slack-url");
+    write_private(&url_file, &format!("{}{path}\n", slack.url()));
+    let extra = format!(
+        r#"
+[[sinks]]
+name = "team"
+kind = "slack"
+url_file = "{}"
+
+{}
+{}
+[digest]
+schedule = "0 0 8 * * Mon"
+sinks = ["hook", "team"]
+"#,
+        url_file.display(),
+        webhook_section(&hook.url(), &format!("secret = \"{HOOK_SECRET}\"")),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    // A fixed history: two check-ins (1, 2), a digest; three more (3, 4, 5), a digest.
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    // Slack is down for the first digest: it waits in the outbox (exit 3)...
+    slack.with_state(|s| s.faults.push_back(SinkFault::Status(500)));
+    let out = h.run_bin(&["push", "--digest"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("digest 1 queued"), "{stdout}");
+    for n in 3..=5 {
+        new_checkin(&h, n).await;
+    }
+    // ...and arrives before the second one, once, with the same key.
+    let out = h.run_bin(&["push", "--digest"]).await;
+    assert!(out.status.success());
+    let slack_reqs = slack.with_state(|s| s.requests.clone());
+    assert_eq!(slack_reqs.len(), 3, "failed, resent, second digest");
+    assert_eq!(
+        slack_reqs[0].body, slack_reqs[1].body,
+        "the same digest resent"
+    );
+
+    // The webhook got 5 check-ins and 2 digests, each signed (the fake verifies signatures and
+    // the digest's shape before answering 2xx).
+    let all = hook.with_state(|s| s.requests.clone());
+    assert!(all.iter().all(|r| r.answered == 200), "{all:?}");
+    assert_eq!(all.len(), 7);
+    let d = digests(&hook);
+    assert_eq!(d.len(), 2);
+    let kr = |body: &Json| body["objectives"][0]["key_results"][0].clone();
+    assert_eq!(d[0]["objectives"][0]["objective"], "Grow revenue");
+    assert_eq!(
+        d[0]["since"],
+        Json::Null,
+        "the first digest has no previous one"
+    );
+    assert_eq!(kr(&d[0])["value"], 2);
+    assert_eq!(kr(&d[0])["change"], Json::Null);
+    assert_eq!(kr(&d[1])["value"], 5);
+    assert_eq!(kr(&d[1])["value_at_last_digest"], 2);
+    assert_eq!(kr(&d[1])["change"], 3, "change since the first digest");
+    assert_eq!(kr(&d[1])["progress_change"], 0.003);
+    assert_eq!(d[1]["since"], d[0]["at"]);
+    assert_eq!(d[1]["top_movers"][0]["id"], "orders-30d");
+    assert_ne!(d[0]["idempotency_key"], d[1]["idempotency_key"]);
+    // The header carries the document's key, as for check-ins.
+    let keys: Vec<Option<String>> = hook.with_state(|s| {
+        s.accepted()
+            .iter()
+            .filter(|r| json(&r.body)["type"] == "digest")
+            .map(|r| r.idempotency_key.clone())
+            .collect()
+    });
+    assert_eq!(keys[1].as_deref(), d[1]["idempotency_key"].as_str());
+
+    // Slack got the two digests as messages (the key result does not push check-ins there).
+    let posts: Vec<String> = slack.with_state(|s| {
+        s.accepted()
+            .iter()
+            .map(|r| json(&r.body)["text"].as_str().unwrap().to_string())
+            .collect()
+    });
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert!(posts[1].contains("*Grow revenue*"), "{}", posts[1]);
+    assert!(
+        posts[1].contains("Orders in the last 30 days: 5 (+3)"),
+        "{}",
+        posts[1]
+    );
+
+    // Nothing is sent twice; the digest rows hold what each reported.
+    let again = h.run_bin(&["push"]).await;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 delivered"));
+    assert_eq!(hook.with_state(|s| s.requests.len()), 7);
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let stored: Vec<String> = conn
+        .prepare("SELECT value FROM digest_values ORDER BY digest_id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored, vec!["2", "5"]);
+}
+
+#[tokio::test]
+async fn krs_shows_each_sinks_last_delivery_and_pending_and_logs_records_every_delivery_run() {
+    let hook = SimSink::webhook(None).await.unwrap();
+    let extra = format!(
+        "{}{}",
+        webhook_section(&hook.url(), ""),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    // Before anything is queued: the sink is listed, nothing delivered, nothing pending.
+    async fn krs(h: &Harness) -> Json {
+        let o = h.run_bin(&["krs", "--format", "json"]).await;
+        assert!(o.status.success());
+        let v: Json = serde_json::from_slice(&o.stdout).unwrap();
+        v[0]["deliveries"].clone()
+    }
+    assert_eq!(
+        krs(&h).await,
+        serde_json::json!([{"sink": "hook", "pending": 0, "last_delivered_at": null, "last_error": null}])
+    );
+    for n in 1..=2 {
+        new_checkin(&h, n).await;
+    }
+    // The receiver fails: both check-ins wait, the error is shown.
+    hook.with_state(|s| s.faults.push_back(SinkFault::Status(503)));
+    let out = h.run_bin(&["push"]).await;
+    assert_eq!(out.status.code(), Some(3));
+    let d = krs(&h).await;
+    assert_eq!(d[0]["pending"], 2, "{d}");
+    assert_eq!(d[0]["last_delivered_at"], Json::Null);
+    assert!(d[0]["last_error"].as_str().unwrap().contains("503"), "{d}");
+    let table = String::from_utf8_lossy(&h.run_bin(&["krs"]).await.stdout).to_string();
+    assert!(
+        table.contains("deliveries") && table.contains("hook 2 pending (failing)"),
+        "{table}"
+    );
+    // `logs` records the failed delivery run like a failed sync, with the sink's error.
+    let failed = h
+        .run_bin(&["logs", "--store", "hook", "--failed", "--format", "json"])
+        .await;
+    let runs: Json = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["source"], "webhook");
+    assert!(runs[0]["error"].as_str().unwrap().contains("503"), "{runs}");
+
+    // Recovery: delivered, nothing pending, the last delivery shown with its age.
+    let out = h.run_bin(&["push"]).await;
+    assert!(out.status.success());
+    let d = krs(&h).await;
+    assert_eq!(d[0]["pending"], 0);
+    assert_eq!(d[0]["last_error"], Json::Null);
+    assert!(d[0]["last_delivered_at"].is_string(), "{d}");
+    let table = String::from_utf8_lossy(&h.run_bin(&["krs"]).await.stdout).to_string();
+    assert!(table.contains("hook ✓ "), "{table}");
+    let all = h
+        .run_bin(&["logs", "--store", "hook", "--format", "json"])
+        .await;
+    let runs: Json = serde_json::from_slice(&all.stdout).unwrap();
+    let statuses: Vec<&Json> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["status"])
+        .collect();
+    assert_eq!(statuses, vec!["ok", "failed"], "newest first: {runs}");
+    assert_eq!(
+        runs[0]["upserted"], 2,
+        "both check-ins counted as delivered"
+    );
+}
+
+#[tokio::test]
+async fn the_daemon_makes_a_digest_on_its_schedule_and_delivers_it() {
+    let hook = SimSink::webhook(None).await.unwrap();
+    let extra = format!(
+        "{}{}\n[digest]\nschedule = \"* * * * * *\"\nsinks = [\"hook\"]\n",
+        webhook_section(&hook.url(), ""),
+        key_result("orders-30d", "\"hook\"")
+    );
+    let h = Harness::start_with(empty_state(), "", &extra).await;
+    new_checkin(&h, 1).await;
+    let mut child = h.spawn_bin(&["run"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while digests(&hook).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no digest reached the webhook"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = terminate(&mut child).await;
+    assert!(status.success(), "{status:?}");
+    let d = &digests(&hook)[0];
+    assert_eq!(d["objectives"][0]["key_results"][0]["id"], "orders-30d");
+    assert_eq!(d["objectives"][0]["key_results"][0]["value"], 1);
+}

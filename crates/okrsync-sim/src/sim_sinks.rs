@@ -248,6 +248,9 @@ fn v1_problem(body: &[u8]) -> Option<String> {
     if v.get("version") != Some(&serde_json::json!(1)) {
         return Some("version must be 1".into());
     }
+    if v.get("type").and_then(|t| t.as_str()) == Some("digest") {
+        return digest_problem(&v);
+    }
     if v.get("event").and_then(|e| e.as_str()) != Some("key_result.checkin") {
         return Some("event must be key_result.checkin".into());
     }
@@ -277,6 +280,49 @@ fn v1_problem(body: &[u8]) -> Option<String> {
         if v.pointer(&format!("/key_result/{k}")).is_none() {
             return Some(format!("missing `key_result.{k}`"));
         }
+    }
+    None
+}
+
+/// Checks a digest document (README, "Weekly digest"): its fields and their types.
+fn digest_problem(v: &serde_json::Value) -> Option<String> {
+    if v.get("event").and_then(|e| e.as_str()) != Some("okr.digest") {
+        return Some("a digest's event must be okr.digest".into());
+    }
+    for k in ["idempotency_key", "at", "text"] {
+        if !v.get(k).is_some_and(|x| x.is_string()) {
+            return Some(format!("digest: `{k}` must be a string"));
+        }
+    }
+    if v.get("since").is_none() {
+        return Some("digest: missing `since`".into());
+    }
+    let Some(objectives) = v.get("objectives").and_then(|o| o.as_array()) else {
+        return Some("digest: `objectives` must be an array".into());
+    };
+    for o in objectives {
+        let Some(krs) = o.get("key_results").and_then(|k| k.as_array()) else {
+            return Some("digest: each objective needs a `key_results` array".into());
+        };
+        for kr in krs {
+            for k in [
+                "id",
+                "title",
+                "value",
+                "value_at_last_digest",
+                "change",
+                "progress",
+                "expected_progress",
+                "status",
+            ] {
+                if kr.get(k).is_none() {
+                    return Some(format!("digest: a key result lacks `{k}`"));
+                }
+            }
+        }
+    }
+    if !v.get("top_movers").is_some_and(|t| t.is_array()) {
+        return Some("digest: `top_movers` must be an array".into());
     }
     None
 }
