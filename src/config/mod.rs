@@ -10,6 +10,7 @@ mod analytics;
 mod secret;
 mod sinks;
 
+pub(crate) use analytics::parse_service_account_or_unresolved;
 pub use analytics::{
     AnalyticsSettings, DEFAULT_ANALYTICS_SCHEDULE, Ga4Settings, MatomoSettings, PageSpeedSettings,
     PlausibleSettings, ProviderSettings, ServiceAccountKey, ShopifySessionsSettings,
@@ -56,6 +57,11 @@ pub const SECRET_KEYS: &[&str] = &[
 pub struct Settings {
     /// Things worth telling the user that are not errors (sections a later version handles).
     pub notes: Vec<String>,
+    /// Secrets given as `<key>_env` / `<key>_file` that could not be read, each naming its key.
+    /// Always empty when loaded with [`SecretUse::Resolve`]; with [`SecretUse::Defer`] their
+    /// values are empty placeholders, which must never reach a store or service
+    /// ([`Settings::require_secrets`]).
+    pub unresolved_secrets: Vec<Problem>,
     pub database: DatabaseSettings,
     pub stores: Vec<StoreSettings>,
     pub key_results: Vec<KeyResultSettings>,
@@ -262,6 +268,17 @@ impl StoreSettings {
 }
 
 impl Settings {
+    /// Fails, naming each key, when a secret could not be read (only possible for settings
+    /// loaded with [`SecretUse::Defer`]). Whatever contacts a store or service after such a
+    /// load calls this first.
+    pub fn require_secrets(&self) -> Result<(), ConfigErrors> {
+        if self.unresolved_secrets.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(self.unresolved_secrets.clone()))
+        }
+    }
+
     /// The store with this name.
     pub fn store(&self, name: &str) -> Option<&StoreSettings> {
         self.stores.iter().find(|s| s.name == name)
@@ -305,8 +322,31 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Loads settings from `path` with overrides from `env` (normally `std::env::vars()`).
+/// When the secrets given as `<key>_env` / `<key>_file` are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretUse {
+    /// Now: an unset variable or unreadable file is a problem (commands that contact a store
+    /// or service: `sync`, `run`, `push`, and `check`, which reports it).
+    Resolve,
+    /// Only the shape is checked now; a secret that cannot be read is listed in
+    /// [`Settings::unresolved_secrets`] instead (commands that only read the database:
+    /// `krs`, `kpis`, `logs`, `history`, …, so that the owner of a service whose secrets live
+    /// in the service's environment can still look at its figures).
+    Defer,
+}
+
+/// Loads settings from `path` with overrides from `env` (normally `std::env::vars()`),
+/// reading every secret ([`SecretUse::Resolve`]).
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Settings, ConfigErrors> {
+    load_with(path, env, SecretUse::Resolve)
+}
+
+/// [`load`], with secrets read now or deferred (`secrets`).
+pub fn load_with(
+    path: &Path,
+    env: &HashMap<String, String>,
+    secrets: SecretUse,
+) -> Result<Settings, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![Problem {
             key: String::new(),
@@ -317,7 +357,7 @@ pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Settings, Conf
         }])
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    load_from_str(&text, &base, Some(path), env)
+    load_from_str_with(&text, &base, Some(path), env, secrets)
 }
 
 /// Loads settings from TOML text. `base_dir` resolves relative paths; `file`, when given, is
@@ -327,6 +367,17 @@ pub fn load_from_str(
     base_dir: &Path,
     file: Option<&Path>,
     env: &HashMap<String, String>,
+) -> Result<Settings, ConfigErrors> {
+    load_from_str_with(text, base_dir, file, env, SecretUse::Resolve)
+}
+
+/// [`load_from_str`], with secrets read now or deferred (`secrets`).
+pub fn load_from_str_with(
+    text: &str,
+    base_dir: &Path,
+    file: Option<&Path>,
+    env: &HashMap<String, String>,
+    secrets: SecretUse,
 ) -> Result<Settings, ConfigErrors> {
     let mut builder = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml));
@@ -363,6 +414,8 @@ pub fn load_from_str(
         base_dir,
         inline_secrets: false,
         notes: Vec::new(),
+        secrets,
+        unresolved: Vec::new(),
     };
     let settings = v.settings(&raw);
     if v.inline_secrets
@@ -375,6 +428,12 @@ pub fn load_from_str(
         Some(s) if v.problems.is_empty() => Ok(s),
         _ => Err(ConfigErrors(v.problems)),
     }
+}
+
+/// Whether `s` is the empty stand-in for a secret that could not be read under
+/// [`SecretUse::Defer`] (a secret that was read is never empty).
+pub(crate) fn is_unresolved(s: &SecretString) -> bool {
+    s.expose_secret().is_empty()
 }
 
 /// The cron crate's error on one line (it prints the input and a caret on separate lines).
@@ -414,6 +473,9 @@ struct Validator<'a> {
     inline_secrets: bool,
     /// Notes for `Settings::notes` (sections a later version handles).
     notes: Vec<String>,
+    secrets: SecretUse,
+    /// Secrets that could not be read under [`SecretUse::Defer`].
+    unresolved: Vec<Problem>,
 }
 
 impl Validator<'_> {
@@ -489,8 +551,10 @@ impl Validator<'_> {
         let analytics = self.analytics(top, &stores, &names);
         let http = self.http(top);
         let notes = std::mem::take(&mut self.notes);
+        let unresolved_secrets = std::mem::take(&mut self.unresolved);
         Some(Settings {
             notes,
+            unresolved_secrets,
             database,
             stores,
             key_results,
@@ -746,31 +810,53 @@ impl Validator<'_> {
             };
         }
         if let Some(v) = obj.get(&env_key) {
-            let var = v.as_str().unwrap_or_default().to_string();
-            return match secret::read_secret_env(self.env, &var) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    self.problem(format!("{prefix}.{env_key}"), e);
-                    None
-                }
-            };
+            let var = v.as_str().unwrap_or_default().trim().to_string();
+            if var.is_empty() {
+                self.problem(
+                    format!("{prefix}.{env_key}"),
+                    "expected the name of an environment variable",
+                );
+                return None;
+            }
+            let read = secret::read_secret_env(self.env, &var);
+            return self.read_or_defer(format!("{prefix}.{env_key}"), read);
         }
         if let Some(v) = obj.get(&file_key) {
-            let path = self.resolve_path(v.as_str().unwrap_or_default());
+            let raw = v.as_str().unwrap_or_default().trim();
+            if raw.is_empty() {
+                self.problem(format!("{prefix}.{file_key}"), "expected a file path");
+                return None;
+            }
+            let path = self.resolve_path(raw);
             let creds = self.env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-            return match secret::read_secret_file(&path, creds.as_deref()) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    self.problem(format!("{prefix}.{file_key}"), e);
-                    None
-                }
-            };
+            let read = secret::read_secret_file(&path, creds.as_deref());
+            return self.read_or_defer(format!("{prefix}.{file_key}"), read);
         }
         self.problem(
             format!("{prefix}.{key}"),
             format!("missing credential: set {key}, {env_key} (an environment variable name) or {file_key} (a path)"),
         );
         None
+    }
+
+    /// A secret read from a variable or file; a failure is a problem, or under
+    /// [`SecretUse::Defer`] an unresolved secret with an empty placeholder.
+    fn read_or_defer(
+        &mut self,
+        key: String,
+        read: Result<SecretString, String>,
+    ) -> Option<SecretString> {
+        match (read, self.secrets) {
+            (Ok(s), _) => Some(s),
+            (Err(e), SecretUse::Resolve) => {
+                self.problem(key, e);
+                None
+            }
+            (Err(e), SecretUse::Defer) => {
+                self.unresolved.push(Problem { key, message: e });
+                Some(SecretString::from(String::new()))
+            }
+        }
     }
 
     /// The required `name` of a store or source: not `all`, no spaces.
