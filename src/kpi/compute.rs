@@ -92,7 +92,8 @@ pub enum Feed {
 }
 
 impl Feed {
-    fn what(self) -> &'static str {
+    /// What kind of source provides this feed (`analytics source`).
+    pub fn what(self) -> &'static str {
         match self {
             Feed::Traffic => "analytics source",
             Feed::PageSpeed => "PageSpeed source",
@@ -195,7 +196,8 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
 }
 
 /// The analytics feed a KPI reads, if any.
-fn feed_of(id: KpiId) -> Option<Feed> {
+/// The feed a KPI is computed from, when it is not computed from orders.
+pub fn feed_of(id: KpiId) -> Option<Feed> {
     match id {
         KpiId::Sessions | KpiId::ConversionRate | KpiId::RevenuePerSession | KpiId::BounceRate => {
             Some(Feed::Traffic)

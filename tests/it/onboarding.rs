@@ -105,3 +105,85 @@ async fn read_only_commands_work_without_store_secrets_and_sync_names_the_key() 
     }
     assert_eq!(h.sim.requests().len(), requests);
 }
+
+#[test]
+fn check_refuses_what_can_never_work_each_once_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[database]
+paht = "other.db"
+
+[http]
+listen = "127.0.0.1:0"
+webhook_body_limit = 1048576
+
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example"
+url_env = "SHOP_URL"
+consumer_key = "ck_x"
+consumer_secert = "cs_x"
+consumer_secret_env = "OKRSYNC_TEST_CS"
+schedule_file = "/etc/okrsync/schedule"
+webhook_secret_env = "OKRSYNC_TEST_WEBHOOK_SECRET"
+
+[[key_results]]
+id = "conversion"
+kpi = "conversion_rate"
+store = "main"
+window = "quarter_to_date"
+baseline = 18
+target = 25
+
+[[key_results]]
+id = "abandonment"
+kpi = "cart_abandonment_rate"
+store = "main"
+window = "quarter_to_date"
+baseline = 0.7
+target = 0.6
+
+[[key_result]]
+id = "typo"
+"#;
+    let path = dir.path().join("okrsync.toml");
+    write_private(&path, text);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check")
+        .env("OKRSYNC_TEST_CS", "cs_from_env")
+        // Environment overrides still work, and a misspelt one is caught like a key in the file.
+        .env("OKRSYNC__STORES__0__TIMEOUT_SECONDS", "7")
+        .env("OKRSYNC__STORES__0__MAX_RETRYS", "2")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = [
+        "database.paht: unknown key; did you mean `path`?",
+        "stores[0].url_env: `url` is not a secret, so it cannot be read from an environment variable",
+        "stores[0].schedule_file: `schedule` is not a secret, so it cannot be read from a file",
+        "stores[0].consumer_secert: unknown key; did you mean `consumer_secret`?",
+        "stores[0].max_retrys: unknown key; did you mean `max_retries`?",
+        "key_result: unknown key; did you mean `key_results`?",
+        "key_results[0].baseline: `conversion_rate` is a fraction between 0 and 1 (0.18 for 18 %), but baseline = 18, target = 25 looks like a percentage: write baseline = 0.18, target = 0.25",
+        "key_results[0].kpi: `conversion_rate` needs data from the analytics source linked to its store, and store `main` has none",
+        "key_results[1].kpi: `cart_abandonment_rate` needs abandoned checkouts, which only Shopify reports; store `main` is WooCommerce",
+    ];
+    for needle in expected {
+        assert_eq!(
+            err.matches(needle).count(),
+            1,
+            "want `{needle}` once in:\n{err}"
+        );
+    }
+    // Exactly these problems: the reserved keys (webhook_secret_env, http.webhook_body_limit),
+    // the valid override and the secret from the environment are accepted.
+    assert!(
+        err.contains(&format!("configuration has {} problems", expected.len())),
+        "{err}"
+    );
+}
