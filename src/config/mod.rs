@@ -243,6 +243,22 @@ pub struct KeyResultSettings {
     pub direction: Direction,
     /// Names of the `[[sinks]]` each check-in is pushed to (validated: every name exists).
     pub sinks: Vec<String>,
+    /// `baseline_window` + a relative `target` (`"+10%"`): `baseline` and `target` above are
+    /// placeholders (0) until computed, once per period, from the KPI over that window.
+    pub relative: Option<RelativeTarget>,
+}
+
+/// A target relative to a baseline computed over a window (`baseline_window =
+/// "previous_quarter"`, `target = "+10%"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelativeTarget {
+    /// The window the baseline is computed over, resolved on the first day of the key
+    /// result's period.
+    pub baseline_window: WindowSpec,
+    /// The change as a fraction: 0.10 for `"+10%"`, −0.05 for `"-5%"`.
+    pub change: Decimal,
+    /// The target as written (`"+10%"`).
+    pub written: String,
 }
 
 impl StoreSettings {
@@ -1396,6 +1412,7 @@ impl Validator<'_> {
                 "store",
                 "window",
                 "baseline",
+                "baseline_window",
                 "target",
                 "direction",
                 "sinks",
@@ -1452,11 +1469,39 @@ impl Validator<'_> {
                         None
                     }
                 });
-        let baseline = self.decimal(obj, prefix, "baseline");
-        let target = self.decimal(obj, prefix, "target");
-        if let Some(k) = &kpi {
-            self.fraction_check(prefix, k.id, &[("baseline", baseline), ("target", target)]);
-        }
+        let relative = if obj.contains_key("baseline_window") {
+            self.relative_target(obj, prefix)
+        } else {
+            if let Some(t) = obj.get("target").and_then(Json::as_str)
+                && crate::okr::parse_relative(t).is_some()
+            {
+                self.problem(
+                    format!("{prefix}.target"),
+                    format!(
+                        "`{t}` is relative to a baseline: add baseline_window = \"previous_quarter\" (or another window) to compute the baseline from, instead of `baseline`"
+                    ),
+                );
+                return None;
+            }
+            None
+        };
+        let (baseline, target) = match &relative {
+            Some(Some(r)) => (Some(Decimal::ZERO), Some(r.change)),
+            Some(None) => (None, None),
+            None => {
+                let baseline = self.decimal(obj, prefix, "baseline");
+                let target = self.decimal(obj, prefix, "target");
+                if let Some(k) = &kpi {
+                    self.fraction_check(
+                        prefix,
+                        k.id,
+                        &[("baseline", baseline), ("target", target)],
+                    );
+                }
+                (baseline, target)
+            }
+        };
+        let relative = relative.flatten();
         let direction = match (
             self.string(obj, prefix, "direction", false),
             baseline,
@@ -1534,7 +1579,73 @@ impl Validator<'_> {
             target: target?,
             direction: direction?,
             sinks,
+            relative,
         })
+    }
+
+    /// `baseline_window` and a relative `target` (`"+10%"`); `Some(None)` after a problem.
+    fn relative_target(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+    ) -> Option<Option<RelativeTarget>> {
+        if obj.contains_key("baseline") {
+            self.problem(
+                format!("{prefix}.baseline"),
+                "give either baseline (a number) or baseline_window (computed from the KPI over that window), not both",
+            );
+            return Some(None);
+        }
+        let window = self
+            .string(obj, prefix, "baseline_window", true)
+            .and_then(|w| match WindowSpec::from_str(&w) {
+                Ok(w) if !w.ends_before_today() => {
+                    self.problem(
+                        format!("{prefix}.baseline_window"),
+                        format!(
+                            "`{w}` is not over when a period starts, so the baseline could not be fixed then: use a window that ends before it, e.g. previous_quarter, previous_month, last_30_days or dates"
+                        ),
+                    );
+                    None
+                }
+                Ok(w) => Some(w),
+                Err(e) => {
+                    self.problem(format!("{prefix}.baseline_window"), e.to_string());
+                    None
+                }
+            });
+        let written = match obj.get("target") {
+            Some(Json::String(t)) => t.trim().to_string(),
+            None => {
+                self.problem(
+                    format!("{prefix}.target"),
+                    "missing (required): with baseline_window, write the target relative to the baseline, e.g. \"+10%\" or \"-5%\"",
+                );
+                return Some(None);
+            }
+            Some(other) => other.to_string(),
+        };
+        let Some(change) = crate::okr::parse_relative(&written) else {
+            self.problem(
+                format!("{prefix}.target"),
+                format!(
+                    "`{written}` is not a relative target: with baseline_window, write e.g. \"+10%\" or \"-5%\" (the sign is required)"
+                ),
+            );
+            return Some(None);
+        };
+        if change <= Decimal::NEGATIVE_ONE {
+            self.problem(
+                format!("{prefix}.target"),
+                format!("`{written}` would make the target zero or negative"),
+            );
+            return Some(None);
+        }
+        Some(window.map(|baseline_window| RelativeTarget {
+            baseline_window,
+            change,
+            written,
+        }))
     }
 }
 

@@ -187,3 +187,177 @@ id = "typo"
         "{err}"
     );
 }
+
+/// Relative and all-time key results over the `woo_kpis` fixture (see its table).
+const RELATIVE: &str = r#"
+[[key_results]]
+id = "net-sales-nov"
+title = "Net sales +10 % on October"
+kpi = "net_sales"
+store = "main"
+window = "2026-11-01..2026-11-30"
+baseline_window = "previous_month"
+target = "+10%"
+
+[[key_results]]
+id = "aov-unknown"
+kpi = "average_order_value"
+store = "main"
+window = "2026-11-01..2026-11-30"
+baseline_window = "2025-01-01..2025-01-31"
+target = "-5%"
+
+[[key_results]]
+id = "orders-ever"
+kpi = "orders"
+store = "main"
+window = "all_time"
+baseline = 0
+target = 50
+direction = "at_least"
+"#;
+
+#[tokio::test]
+async fn relative_targets_are_computed_once_per_period_and_all_time_starts_at_the_first_order() {
+    let h = Harness::start_with(fixture().state, "", RELATIVE).await;
+    let out = h.run_bin(&["sync"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let krs = || async {
+        let out = h.run_bin(&["krs", "--format", "json"]).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let json = krs().await;
+
+    // The period is November; previous_month on its first day is October: counted orders
+    // K, A, B, F, G, C (net 135.00 in 10-01..10-25) and D (TEE 25.00 on 10-26) → 160.00;
+    // +10 % → 176. November has no order: 0, below the baseline, so off_track (never on
+    // track below the start), progress 0.
+    let kr = &json[0];
+    assert_eq!(kr["id"], "net-sales-nov");
+    assert_eq!(kr["baseline"], serde_json::json!(160));
+    assert_eq!(kr["target"], serde_json::json!(176));
+    assert_eq!(kr["direction"], "increase");
+    assert_eq!(kr["current"], serde_json::json!("0.00"));
+    assert_eq!(kr["progress"], serde_json::json!(0));
+    assert_eq!(kr["status"], "off_track");
+    let from = &kr["computed_from"];
+    assert_eq!(from["baseline_window"], "previous_month");
+    assert_eq!(from["target"], "+10%");
+    assert_eq!(from["period_from"], "2026-11-01");
+    assert_eq!(from["window_range"]["from"], "2026-10-01");
+    assert_eq!(from["window_range"]["to"], "2026-10-31");
+    assert_eq!(from["window_range"]["timezone"], "Europe/Paris");
+    assert!(from["computed_at"].is_string());
+
+    // A baseline window without orders: no value, so nothing is fixed and no progress.
+    let unknown = &json[1];
+    assert_eq!(unknown["id"], "aov-unknown");
+    assert_eq!(unknown["direction"], "decrease");
+    assert!(unknown["baseline"].is_null() && unknown["target"].is_null());
+    assert!(unknown["progress"].is_null() && unknown["status"].is_null());
+    assert!(unknown["computed_from"]["window_range"].is_null());
+    assert_eq!(
+        unknown["computed_from"]["baseline_window"],
+        "2025-01-01..2025-01-31"
+    );
+
+    // all_time: every counted order (5 on the DST weekend in March, L, I, K, A, B, F, G, C, D
+    // → 14), shown from the first one's day: 2026-03-28 23:30 in Paris.
+    let ever = &json[2];
+    assert_eq!(ever["window"], "all_time");
+    assert_eq!(ever["current"], serde_json::json!(14));
+    assert_eq!(ever["window_range"]["from"], "2026-03-28");
+    assert_eq!(ever["progress"], serde_json::json!(0));
+
+    // A late October order changes October's net sales, not the baseline fixed for November.
+    h.sim.with_state(|s| {
+        s.now_override = None;
+        s.add_order(
+            okrsync_sim::NewOrder::new("completed", at(2026, 10, 20, 9, 0), "late@example.com")
+                .line(11, "MUG", "Mug", 1, dec("10.00")),
+        );
+    });
+    let out = h.run_bin(&["sync"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = h
+        .run_bin(&[
+            "kpis",
+            "--format",
+            "json",
+            "--window",
+            "2026-10-01..2026-10-31",
+        ])
+        .await;
+    let kpis: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(kpis["kpis"]["net_sales"], serde_json::json!("170.00"));
+    let json = krs().await;
+    assert_eq!(json[0]["baseline"], serde_json::json!(160));
+    assert_eq!(json[0]["target"], serde_json::json!(176));
+    assert_eq!(json[0]["computed_from"]["computed_at"], from["computed_at"]);
+    assert_eq!(json[2]["current"], serde_json::json!(15));
+
+    // The table says where the numbers come from.
+    let out = h.run_bin(&["krs"]).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("+10% on previous_month"), "{table}");
+}
+
+#[test]
+fn relative_targets_are_checked() {
+    let base = "[[stores]]\nname = \"main\"\nplatform = \"woocommerce\"\nurl = \"https://shop.example\"\nconsumer_key = \"k\"\nconsumer_secret = \"s\"\n";
+    let load = |kr: &str| {
+        okrsync::config::load_from_str(
+            &format!(
+                "{base}\n[[key_results]]\nid = \"k\"\nkpi = \"net_sales\"\nwindow = \"quarter_to_date\"\n{kr}"
+            ),
+            std::path::Path::new("."),
+            None,
+            &std::collections::HashMap::new(),
+        )
+    };
+    let ok = load("baseline_window = \"previous_quarter\"\ntarget = \"-5%\"").unwrap();
+    let rel = ok.key_results[0].relative.as_ref().unwrap();
+    assert_eq!(rel.change, dec("-0.05"));
+    assert_eq!(
+        ok.key_results[0].direction,
+        okrsync::okr::Direction::Decrease
+    );
+    for (kr, needle) in [
+        (
+            "baseline_window = \"previous_quarter\"\ntarget = \"10%\"",
+            "key_results[0].target: `10%` is not a relative target",
+        ),
+        (
+            "baseline_window = \"previous_quarter\"\nbaseline = 5\ntarget = \"+10%\"",
+            "key_results[0].baseline: give either baseline",
+        ),
+        (
+            "baseline_window = \"quarter_to_date\"\ntarget = \"+10%\"",
+            "key_results[0].baseline_window: `quarter_to_date` is not over when a period starts",
+        ),
+        (
+            "baseline = 5\ntarget = \"+10%\"",
+            "key_results[0].target: `+10%` is relative to a baseline: add baseline_window",
+        ),
+        (
+            "baseline_window = \"previous_quarter\"\ntarget = \"+0%\"",
+            "key_results[0].target: target equals baseline",
+        ),
+    ] {
+        let err = load(kr).unwrap_err().to_string();
+        assert!(err.contains(needle), "want `{needle}` in:\n{err}");
+    }
+}
