@@ -42,7 +42,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo { dir, days } => demo::demo(dir, days, &env, &clock).await,
         Command::Check { online } => check::check(&cli.config, &env, online).await,
         command => {
-            let settings = load_settings(&cli.config, &env)?;
+            // Only commands that contact a store or service need the secrets now; the others
+            // read the database and work when, say, a store's `_env` variable is set only in
+            // the service's environment.
+            let contacts = matches!(
+                command,
+                Command::Run | Command::Sync { .. } | Command::Push { .. }
+            );
+            let secrets = if contacts {
+                config::SecretUse::Resolve
+            } else {
+                config::SecretUse::Defer
+            };
+            let settings = load_settings_with(&cli.config, &env, secrets)?;
             let db = Store::open(&settings.database.path)
                 .await
                 .with_context(|| {
@@ -84,8 +96,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Loads settings, turning configuration problems into one error listing them all.
 pub fn load_settings(path: &Path, env: &HashMap<String, String>) -> Result<Settings> {
+    load_settings_with(path, env, config::SecretUse::Resolve)
+}
+
+/// [`load_settings`], with secrets read now or only checked for shape.
+pub fn load_settings_with(
+    path: &Path,
+    env: &HashMap<String, String>,
+    secrets: config::SecretUse,
+) -> Result<Settings> {
     // Keeps `ConfigErrors` in the chain so that `main` exits 2 for it.
-    config::load(path, env).map_err(|e| {
+    config::load_with(path, env, secrets).map_err(|e| {
         anyhow::Error::new(e).context(format!("invalid configuration {}", path.display()))
     })
 }

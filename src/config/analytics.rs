@@ -502,7 +502,7 @@ impl Validator<'_> {
             .into_iter()
             .find(|k| obj.contains_key(*k))
             .unwrap_or("credentials");
-        let key = match parse_service_account(json.expose_secret()) {
+        let key = match parse_service_account_or_unresolved(&json) {
             Ok(k) => Some(k),
             Err(e) => {
                 self.problem(format!("{prefix}.{used}"), e);
@@ -586,6 +586,22 @@ impl Validator<'_> {
 }
 
 /// Parses a service-account key JSON; the message never quotes the key.
+/// [`parse_service_account`] of a secret; a secret not read yet ([`super::SecretUse::Defer`])
+/// gives an empty key that is never used to sign.
+pub(crate) fn parse_service_account_or_unresolved(
+    json: &SecretString,
+) -> Result<ServiceAccountKey, String> {
+    if super::is_unresolved(json) {
+        return Ok(ServiceAccountKey {
+            client_email: String::new(),
+            private_key_id: None,
+            private_key: SecretString::from(String::new()),
+            token_uri: url("https://oauth2.googleapis.com/token")?,
+        });
+    }
+    parse_service_account(json.expose_secret())
+}
+
 pub fn parse_service_account(text: &str) -> Result<ServiceAccountKey, String> {
     let v: Json = serde_json::from_str(text).map_err(|e| {
         format!("the service-account key is not JSON ({e}); download a JSON key for the service account in Google Cloud → IAM → Service accounts → Keys")

@@ -11,6 +11,7 @@ mod digest;
 mod secret;
 mod sinks;
 
+pub(crate) use analytics::parse_service_account_or_unresolved;
 pub use analytics::{
     AnalyticsSettings, DEFAULT_ANALYTICS_SCHEDULE, Ga4Settings, MatomoSettings, PageSpeedSettings,
     PlausibleSettings, ProviderSettings, ServiceAccountKey, ShopifySessionsSettings,
@@ -58,6 +59,11 @@ pub const SECRET_KEYS: &[&str] = &[
 pub struct Settings {
     /// Things worth telling the user that are not errors (sections a later version handles).
     pub notes: Vec<String>,
+    /// Secrets given as `<key>_env` / `<key>_file` that could not be read, each naming its key.
+    /// Always empty when loaded with [`SecretUse::Resolve`]; with [`SecretUse::Defer`] their
+    /// values are empty placeholders, which must never reach a store or service
+    /// ([`Settings::require_secrets`]).
+    pub unresolved_secrets: Vec<Problem>,
     pub database: DatabaseSettings,
     pub stores: Vec<StoreSettings>,
     pub key_results: Vec<KeyResultSettings>,
@@ -241,6 +247,22 @@ pub struct KeyResultSettings {
     pub direction: Direction,
     /// Names of the `[[sinks]]` each check-in is pushed to (validated: every name exists).
     pub sinks: Vec<String>,
+    /// `baseline_window` + a relative `target` (`"+10%"`): `baseline` and `target` above are
+    /// placeholders (0) until computed, once per period, from the KPI over that window.
+    pub relative: Option<RelativeTarget>,
+}
+
+/// A target relative to a baseline computed over a window (`baseline_window =
+/// "previous_quarter"`, `target = "+10%"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelativeTarget {
+    /// The window the baseline is computed over, resolved on the first day of the key
+    /// result's period.
+    pub baseline_window: WindowSpec,
+    /// The change as a fraction: 0.10 for `"+10%"`, −0.05 for `"-5%"`.
+    pub change: Decimal,
+    /// The target as written (`"+10%"`).
+    pub written: String,
 }
 
 impl StoreSettings {
@@ -266,6 +288,17 @@ impl StoreSettings {
 }
 
 impl Settings {
+    /// Fails, naming each key, when a secret could not be read (only possible for settings
+    /// loaded with [`SecretUse::Defer`]). Whatever contacts a store or service after such a
+    /// load calls this first.
+    pub fn require_secrets(&self) -> Result<(), ConfigErrors> {
+        if self.unresolved_secrets.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(self.unresolved_secrets.clone()))
+        }
+    }
+
     /// The store with this name.
     pub fn store(&self, name: &str) -> Option<&StoreSettings> {
         self.stores.iter().find(|s| s.name == name)
@@ -309,8 +342,31 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Loads settings from `path` with overrides from `env` (normally `std::env::vars()`).
+/// When the secrets given as `<key>_env` / `<key>_file` are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretUse {
+    /// Now: an unset variable or unreadable file is a problem (commands that contact a store
+    /// or service: `sync`, `run`, `push`, and `check`, which reports it).
+    Resolve,
+    /// Only the shape is checked now; a secret that cannot be read is listed in
+    /// [`Settings::unresolved_secrets`] instead (commands that only read the database:
+    /// `krs`, `kpis`, `logs`, `history`, …, so that the owner of a service whose secrets live
+    /// in the service's environment can still look at its figures).
+    Defer,
+}
+
+/// Loads settings from `path` with overrides from `env` (normally `std::env::vars()`),
+/// reading every secret ([`SecretUse::Resolve`]).
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Settings, ConfigErrors> {
+    load_with(path, env, SecretUse::Resolve)
+}
+
+/// [`load`], with secrets read now or deferred (`secrets`).
+pub fn load_with(
+    path: &Path,
+    env: &HashMap<String, String>,
+    secrets: SecretUse,
+) -> Result<Settings, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![Problem {
             key: String::new(),
@@ -321,7 +377,7 @@ pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Settings, Conf
         }])
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    load_from_str(&text, &base, Some(path), env)
+    load_from_str_with(&text, &base, Some(path), env, secrets)
 }
 
 /// Loads settings from TOML text. `base_dir` resolves relative paths; `file`, when given, is
@@ -331,6 +387,17 @@ pub fn load_from_str(
     base_dir: &Path,
     file: Option<&Path>,
     env: &HashMap<String, String>,
+) -> Result<Settings, ConfigErrors> {
+    load_from_str_with(text, base_dir, file, env, SecretUse::Resolve)
+}
+
+/// [`load_from_str`], with secrets read now or deferred (`secrets`).
+pub fn load_from_str_with(
+    text: &str,
+    base_dir: &Path,
+    file: Option<&Path>,
+    env: &HashMap<String, String>,
+    secrets: SecretUse,
 ) -> Result<Settings, ConfigErrors> {
     let mut builder = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml));
@@ -367,8 +434,13 @@ pub fn load_from_str(
         base_dir,
         inline_secrets: false,
         notes: Vec::new(),
+        secrets,
+        unresolved: Vec::new(),
+        secret_reads: BTreeSet::new(),
+        indirect: Vec::new(),
     };
     let settings = v.settings(&raw);
+    v.judge_indirect();
     if v.inline_secrets
         && let Some(f) = file
         && let Err(msg) = check_private(f)
@@ -379,6 +451,59 @@ pub fn load_from_str(
         Some(s) if v.problems.is_empty() => Ok(s),
         _ => Err(ConfigErrors(v.problems)),
     }
+}
+
+/// `stores[0]` + `url` → `stores[0].url`; a top-level key stays as it is.
+fn join_key(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// The candidate nearest to `word` by edit distance, when near enough to be a typo (at most
+/// a third of the word's length, and at least 1, 2 from 6 letters on).
+fn closest<'a>(word: &str, candidates: &'a [String]) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(if word.len() >= 6 { 2 } else { 1 });
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// Edit distance over characters: insertions, deletions, substitutions and swaps of two
+/// neighbours (`paht` → `path` is 1), as typos are made.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Whether `s` is the empty stand-in for a secret that could not be read under
+/// [`SecretUse::Defer`] (a secret that was read is never empty).
+pub(crate) fn is_unresolved(s: &SecretString) -> bool {
+    s.expose_secret().is_empty()
 }
 
 /// The cron crate's error on one line (it prints the input and a caret on separate lines).
@@ -418,6 +543,14 @@ struct Validator<'a> {
     inline_secrets: bool,
     /// Notes for `Settings::notes` (sections a later version handles).
     notes: Vec<String>,
+    secrets: SecretUse,
+    /// Secrets that could not be read under [`SecretUse::Defer`].
+    unresolved: Vec<Problem>,
+    /// `(table, key)` of every key read as a secret: those may be given as `_env` / `_file`.
+    secret_reads: BTreeSet<(String, String)>,
+    /// `<key>_env` / `<key>_file` keys seen by [`Self::unknown_keys`] whose `<key>` is known:
+    /// `(table, key as written, key)`, judged once every secret has been read.
+    indirect: Vec<(String, String, String)>,
 }
 
 impl Validator<'_> {
@@ -445,6 +578,9 @@ impl Validator<'_> {
             ],
         );
         let db_obj = top.get("database").and_then(Json::as_object).cloned();
+        if let Some(o) = &db_obj {
+            self.unknown_keys("database", o, &["path"]);
+        }
         let db_path = db_obj
             .as_ref()
             .and_then(|o| self.string(o, "database", "path", false))
@@ -477,10 +613,12 @@ impl Validator<'_> {
 
         let (sinks, sink_names) = self.sinks(top);
         let mut key_results = Vec::new();
+        let mut kr_keys = Vec::new();
         let mut ids = BTreeSet::new();
         for (i, k) in self.array(top, "key_results").iter().enumerate() {
             let key = format!("key_results[{i}]");
             if let Some(kr) = self.key_result(&key, k, &names, &sink_names) {
+                kr_keys.push(key.clone());
                 if !ids.insert(kr.id.clone()) {
                     self.problem(
                         format!("{key}.id"),
@@ -492,11 +630,16 @@ impl Validator<'_> {
         }
         self.sink_targets(top, &sinks, &key_results);
         let analytics = self.analytics(top, &stores, &names);
+        for (key, kr) in kr_keys.iter().zip(&key_results) {
+            self.kpi_reportable(key, kr, &stores, &analytics);
+        }
         let http = self.http(top);
         let digest = self.digest(top, &sinks, &sink_names, &ids);
         let notes = std::mem::take(&mut self.notes);
+        let unresolved_secrets = std::mem::take(&mut self.unresolved);
         Some(Settings {
             notes,
+            unresolved_secrets,
             database,
             stores,
             key_results,
@@ -576,23 +719,63 @@ impl Validator<'_> {
         })
     }
 
+    /// Reports every key of `obj` (the table `prefix`) that is not in `known`, with the
+    /// closest known key when one is near. `<key>_env` / `<key>_file` of a known key is
+    /// accepted only if `<key>` holds a secret (judged by [`Self::judge_indirect`]).
     fn unknown_keys(&mut self, prefix: &str, obj: &Map<String, Json>, known: &[&str]) {
         for k in obj.keys() {
-            let base = k
-                .strip_suffix("_env")
-                .or_else(|| k.strip_suffix("_file"))
-                .unwrap_or(k);
-            if !known.contains(&k.as_str()) && !known.contains(&base) {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                self.problem(
-                    key,
-                    "unknown key (check the spelling against config/okrsync.example.toml)",
-                );
+            if known.contains(&k.as_str()) {
+                continue;
             }
+            let base = k.strip_suffix("_env").or_else(|| k.strip_suffix("_file"));
+            if let Some(base) = base
+                && known.contains(&base)
+            {
+                self.indirect
+                    .push((prefix.to_string(), k.clone(), base.to_string()));
+                continue;
+            }
+            let key = join_key(prefix, k);
+            // Candidates: the known keys and the `_env` / `_file` forms of the secret ones.
+            let mut candidates: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+            for s in known.iter().filter(|s| SECRET_KEYS.contains(s)) {
+                candidates.push(format!("{s}_env"));
+                candidates.push(format!("{s}_file"));
+            }
+            let message = match closest(k, &candidates) {
+                Some(c) => format!(
+                    "unknown key; did you mean `{c}`? (config/okrsync.example.toml documents every key)"
+                ),
+                None => format!(
+                    "unknown key (known here: {}; config/okrsync.example.toml documents every key)",
+                    known.join(", ")
+                ),
+            };
+            self.problem(key, message);
+        }
+    }
+
+    /// Judges the `<key>_env` / `<key>_file` keys [`Self::unknown_keys`] set aside: fine for
+    /// a secret (a key read as one, or a credential name reserved for later such as
+    /// `webhook_secret`), a problem for any other key (`url_env` on a store, `schedule_file`).
+    fn judge_indirect(&mut self) {
+        for (prefix, written, base) in std::mem::take(&mut self.indirect) {
+            if SECRET_KEYS.contains(&base.as_str())
+                || self.secret_reads.contains(&(prefix.clone(), base.clone()))
+            {
+                continue;
+            }
+            let how = if written.ends_with("_env") {
+                "an environment variable"
+            } else {
+                "a file"
+            };
+            self.problem(
+                join_key(&prefix, &written),
+                format!(
+                    "`{base}` is not a secret, so it cannot be read from {how}: write `{base} = …` in the config (or override it with OKRSYNC__… variables); only credentials take _env / _file"
+                ),
+            );
         }
     }
 
@@ -727,6 +910,8 @@ impl Validator<'_> {
 
     /// A secret given as `key`, `key_env` or `key_file` (exactly one).
     fn secret(&mut self, obj: &Map<String, Json>, prefix: &str, key: &str) -> Option<SecretString> {
+        self.secret_reads
+            .insert((prefix.to_string(), key.to_string()));
         let env_key = format!("{key}_env");
         let file_key = format!("{key}_file");
         let given: Vec<&str> = [key, env_key.as_str(), file_key.as_str()]
@@ -753,31 +938,157 @@ impl Validator<'_> {
             };
         }
         if let Some(v) = obj.get(&env_key) {
-            let var = v.as_str().unwrap_or_default().to_string();
-            return match secret::read_secret_env(self.env, &var) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    self.problem(format!("{prefix}.{env_key}"), e);
-                    None
-                }
-            };
+            let var = v.as_str().unwrap_or_default().trim().to_string();
+            if var.is_empty() {
+                self.problem(
+                    format!("{prefix}.{env_key}"),
+                    "expected the name of an environment variable",
+                );
+                return None;
+            }
+            let read = secret::read_secret_env(self.env, &var);
+            return self.read_or_defer(format!("{prefix}.{env_key}"), read);
         }
         if let Some(v) = obj.get(&file_key) {
-            let path = self.resolve_path(v.as_str().unwrap_or_default());
+            let raw = v.as_str().unwrap_or_default().trim();
+            if raw.is_empty() {
+                self.problem(format!("{prefix}.{file_key}"), "expected a file path");
+                return None;
+            }
+            let path = self.resolve_path(raw);
             let creds = self.env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-            return match secret::read_secret_file(&path, creds.as_deref()) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    self.problem(format!("{prefix}.{file_key}"), e);
-                    None
-                }
-            };
+            let read = secret::read_secret_file(&path, creds.as_deref());
+            return self.read_or_defer(format!("{prefix}.{file_key}"), read);
         }
         self.problem(
             format!("{prefix}.{key}"),
             format!("missing credential: set {key}, {env_key} (an environment variable name) or {file_key} (a path)"),
         );
         None
+    }
+
+    /// A rate KPI's numbers are fractions in [0, 1]: `18` for 18 % is refused with the
+    /// fraction to write, in one problem naming the first such key.
+    fn fraction_check(&mut self, prefix: &str, kpi: KpiId, numbers: &[(&str, Option<Decimal>)]) {
+        if kpi.kind() != crate::kpi::ValueKind::Rate {
+            return;
+        }
+        let outside: Vec<(&str, Decimal)> = numbers
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .filter(|(_, v)| *v < Decimal::ZERO || *v > Decimal::ONE)
+            .collect();
+        let Some((first, _)) = outside.first() else {
+            return;
+        };
+        let all_percent = outside
+            .iter()
+            .all(|(_, v)| *v > Decimal::ONE && *v <= Decimal::ONE_HUNDRED);
+        let written = outside
+            .iter()
+            .map(|(k, v)| format!("{k} = {}", v.normalize()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let message = if all_percent {
+            let fixed = outside
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", (*v / Decimal::ONE_HUNDRED).normalize()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "`{}` is a fraction between 0 and 1 (0.18 for 18 %), but {written} looks like a percentage: write {fixed}",
+                kpi.as_str()
+            )
+        } else {
+            format!(
+                "`{}` is a fraction between 0 and 1 (0.18 for 18 %); {written} is outside it",
+                kpi.as_str()
+            )
+        };
+        self.problem(format!("{prefix}.{first}"), message);
+    }
+
+    /// A key result whose KPI its store(s) can never report (a platform that does not have the
+    /// data, no source linked for it) would stay null forever: a problem naming `kpi`.
+    fn kpi_reportable(
+        &mut self,
+        prefix: &str,
+        kr: &KeyResultSettings,
+        stores: &[StoreSettings],
+        analytics: &[AnalyticsSettings],
+    ) {
+        let selected: Vec<&StoreSettings> = stores
+            .iter()
+            .filter(|s| match &kr.store {
+                StoreSelector::All => true,
+                StoreSelector::Named(n) => &s.name == n,
+            })
+            .collect();
+        let kpi = kr.kpi.id.as_str();
+        let list = |v: &[&str]| {
+            v.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if kr.kpi.id == KpiId::CartAbandonmentRate {
+            let woo: Vec<&str> = selected
+                .iter()
+                .filter(|s| !matches!(s.platform, PlatformSettings::Shopify(_)))
+                .map(|s| s.name.as_str())
+                .collect();
+            if !woo.is_empty() {
+                self.problem(
+                    format!("{prefix}.kpi"),
+                    format!(
+                        "`{kpi}` needs abandoned checkouts, which only Shopify reports; store {} is WooCommerce, so this key result would never have a value (link it to a Shopify store)",
+                        list(&woo)
+                    ),
+                );
+            }
+        }
+        if let Some(feed) = crate::kpi::feed_of(kr.kpi.id) {
+            let unfed: Vec<&str> = selected
+                .iter()
+                .filter(|s| {
+                    !analytics
+                        .iter()
+                        .any(|a| a.provider.feed() == feed && a.stores.contains(&s.name))
+                })
+                .map(|s| s.name.as_str())
+                .collect();
+            if !unfed.is_empty() {
+                self.problem(
+                    format!("{prefix}.kpi"),
+                    format!(
+                        "`{kpi}` needs data from the {} linked to its store, and store {} has none, so this key result would never have a value: add an [[analytics]] section with stores = [\"{}\"] (see the README, Analytics sources)",
+                        feed.what(),
+                        list(&unfed),
+                        unfed[0]
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A secret read from a variable or file; a failure is a problem, or under
+    /// [`SecretUse::Defer`] an unresolved secret with an empty placeholder.
+    fn read_or_defer(
+        &mut self,
+        key: String,
+        read: Result<SecretString, String>,
+    ) -> Option<SecretString> {
+        match (read, self.secrets) {
+            (Ok(s), _) => Some(s),
+            (Err(e), SecretUse::Resolve) => {
+                self.problem(key, e);
+                None
+            }
+            (Err(e), SecretUse::Defer) => {
+                self.unresolved.push(Problem { key, message: e });
+                Some(SecretString::from(String::new()))
+            }
+        }
     }
 
     /// The required `name` of a store or source: not `all`, no spaces.
@@ -1108,6 +1419,7 @@ impl Validator<'_> {
                 "store",
                 "window",
                 "baseline",
+                "baseline_window",
                 "target",
                 "direction",
                 "sinks",
@@ -1164,8 +1476,39 @@ impl Validator<'_> {
                         None
                     }
                 });
-        let baseline = self.decimal(obj, prefix, "baseline");
-        let target = self.decimal(obj, prefix, "target");
+        let relative = if obj.contains_key("baseline_window") {
+            self.relative_target(obj, prefix)
+        } else {
+            if let Some(t) = obj.get("target").and_then(Json::as_str)
+                && crate::okr::parse_relative(t).is_some()
+            {
+                self.problem(
+                    format!("{prefix}.target"),
+                    format!(
+                        "`{t}` is relative to a baseline: add baseline_window = \"previous_quarter\" (or another window) to compute the baseline from, instead of `baseline`"
+                    ),
+                );
+                return None;
+            }
+            None
+        };
+        let (baseline, target) = match &relative {
+            Some(Some(r)) => (Some(Decimal::ZERO), Some(r.change)),
+            Some(None) => (None, None),
+            None => {
+                let baseline = self.decimal(obj, prefix, "baseline");
+                let target = self.decimal(obj, prefix, "target");
+                if let Some(k) = &kpi {
+                    self.fraction_check(
+                        prefix,
+                        k.id,
+                        &[("baseline", baseline), ("target", target)],
+                    );
+                }
+                (baseline, target)
+            }
+        };
+        let relative = relative.flatten();
         let direction = match (
             self.string(obj, prefix, "direction", false),
             baseline,
@@ -1243,7 +1586,73 @@ impl Validator<'_> {
             target: target?,
             direction: direction?,
             sinks,
+            relative,
         })
+    }
+
+    /// `baseline_window` and a relative `target` (`"+10%"`); `Some(None)` after a problem.
+    fn relative_target(
+        &mut self,
+        obj: &Map<String, Json>,
+        prefix: &str,
+    ) -> Option<Option<RelativeTarget>> {
+        if obj.contains_key("baseline") {
+            self.problem(
+                format!("{prefix}.baseline"),
+                "give either baseline (a number) or baseline_window (computed from the KPI over that window), not both",
+            );
+            return Some(None);
+        }
+        let window = self
+            .string(obj, prefix, "baseline_window", true)
+            .and_then(|w| match WindowSpec::from_str(&w) {
+                Ok(w) if !w.ends_before_today() => {
+                    self.problem(
+                        format!("{prefix}.baseline_window"),
+                        format!(
+                            "`{w}` is not over when a period starts, so the baseline could not be fixed then: use a window that ends before it, e.g. previous_quarter, previous_month, last_30_days or dates"
+                        ),
+                    );
+                    None
+                }
+                Ok(w) => Some(w),
+                Err(e) => {
+                    self.problem(format!("{prefix}.baseline_window"), e.to_string());
+                    None
+                }
+            });
+        let written = match obj.get("target") {
+            Some(Json::String(t)) => t.trim().to_string(),
+            None => {
+                self.problem(
+                    format!("{prefix}.target"),
+                    "missing (required): with baseline_window, write the target relative to the baseline, e.g. \"+10%\" or \"-5%\"",
+                );
+                return Some(None);
+            }
+            Some(other) => other.to_string(),
+        };
+        let Some(change) = crate::okr::parse_relative(&written) else {
+            self.problem(
+                format!("{prefix}.target"),
+                format!(
+                    "`{written}` is not a relative target: with baseline_window, write e.g. \"+10%\" or \"-5%\" (the sign is required)"
+                ),
+            );
+            return Some(None);
+        };
+        if change <= Decimal::NEGATIVE_ONE {
+            self.problem(
+                format!("{prefix}.target"),
+                format!("`{written}` would make the target zero or negative"),
+            );
+            return Some(None);
+        }
+        Some(window.map(|baseline_window| RelativeTarget {
+            baseline_window,
+            change,
+            written,
+        }))
     }
 }
 
@@ -1312,6 +1721,26 @@ mod tests {
         assert!(parse_shop("http://127.0.0.2:9000").is_ok());
         assert!(parse_shop("http://127.0.0.1.example").is_err());
         assert!(parse_shop("ftp://x").is_err());
+    }
+
+    #[test]
+    fn typos_find_the_closest_key() {
+        assert_eq!(edit_distance("paht", "path"), 1);
+        assert_eq!(edit_distance("shedule", "schedule"), 1);
+        assert_eq!(edit_distance("consumer_secert", "consumer_secret"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        let known: Vec<String> = ["schedule", "timezone", "url", "consumer_secret_env"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(closest("schedul", &known), Some("schedule"));
+        assert_eq!(
+            closest("consumer_secret_evn", &known),
+            Some("consumer_secret_env")
+        );
+        assert_eq!(closest("uri", &known), Some("url"));
+        assert_eq!(closest("colour", &known), None);
     }
 
     #[test]

@@ -209,7 +209,7 @@ impl Validator<'_> {
             Some("slack") => {
                 self.unknown_keys(prefix, obj, &[&common[..], &["url", "threshold"]].concat());
                 let url = self.secret(obj, prefix, "url");
-                if let Some(u) = &url {
+                if let Some(u) = url.as_ref().filter(|u| !super::is_unresolved(u)) {
                     use super::ExposeSecret;
                     match reqwest::Url::parse(u.expose_secret()) {
                         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
@@ -309,8 +309,7 @@ impl Validator<'_> {
                     .into_iter()
                     .find(|k| obj.contains_key(*k))
                     .unwrap_or("credentials");
-                use super::ExposeSecret;
-                let key = match super::parse_service_account(json.expose_secret()) {
+                let key = match super::parse_service_account_or_unresolved(&json) {
                     Ok(k) => Some(k),
                     Err(e) => {
                         self.problem(format!("{prefix}.{used}"), e);

@@ -11,7 +11,7 @@ use crate::config::{KeyResultSettings, Settings, StoreSelector};
 use crate::daemon::Clock;
 use crate::kpi::{self, DateRange, KpiId, KpiSpec, StoreData, Value, WindowSpec, WindowedStore};
 use crate::okr::{self, Status};
-use crate::store::{NewCheckin, Store, StoreError};
+use crate::store::{FixedTarget, NewCheckin, Store, StoreError};
 
 /// Stored data of the configured stores, loaded once per evaluation.
 pub struct Loaded {
@@ -304,14 +304,29 @@ fn windowed<'a>(
         .collect()
 }
 
-fn resolved(inputs: &[WindowedStore<'_>]) -> Option<ResolvedWindow> {
+fn resolved(inputs: &[WindowedStore<'_>], window: &WindowSpec) -> Option<ResolvedWindow> {
     let first = inputs.first()?;
     let mut tz = first.store.tz.name();
     if inputs.iter().any(|i| i.store.tz.name() != tz) {
         tz = format!("{tz} (each store in its own time zone)");
     }
+    // `all_time` is shown from the first counted order's day of the selected stores.
+    let first_day = if *window == WindowSpec::AllTime {
+        inputs
+            .iter()
+            .flat_map(|i| {
+                i.store
+                    .orders
+                    .iter()
+                    .filter(|o| o.counted)
+                    .map(|o| i.store.tz.local_date(o.created_at))
+            })
+            .min()
+    } else {
+        None
+    };
     Some(ResolvedWindow {
-        range: first.range,
+        range: window.shown(first.range, first_day),
         timezone: tz,
     })
 }
@@ -325,7 +340,7 @@ pub fn kpi_report(
 ) -> Result<KpiReport, String> {
     let stores = loaded.select(store)?;
     let inputs = windowed(&stores, window, now);
-    let window_info = resolved(&inputs).ok_or("no store selected")?;
+    let window_info = resolved(&inputs, window).ok_or("no store selected")?;
     let mut currencies: Vec<&str> = stores
         .iter()
         .filter_map(|s| s.currency.as_deref())
@@ -421,6 +436,10 @@ pub struct KrReport {
     /// Per sink of this key result (configured or with entries in the outbox): its last
     /// delivery and what waits (filled by [`current_reports`]).
     pub deliveries: Vec<Delivery>,
+    /// For a relative key result (`baseline_window`), the baseline and target fixed for the
+    /// current period (then `settings.baseline` / `settings.target` hold them); `None` until
+    /// they can be computed.
+    pub fixed: Option<FixedTarget>,
 }
 
 /// Delivery state of one key result at one sink.
@@ -461,8 +480,9 @@ impl KrReport {
             "window": s.window.as_str(),
             "window_range": self.window.as_ref().map(ResolvedWindow::to_json),
             "direction": s.direction.as_str(),
-            "baseline": decimal_number(s.baseline),
-            "target": decimal_number(s.target),
+            "baseline": self.baseline_known().then(|| decimal_number(s.baseline)),
+            "target": self.baseline_known().then(|| decimal_number(s.target)),
+            "computed_from": self.computed_from(),
             "current": self.current.as_ref().map(Value::to_json).unwrap_or(Json::Null),
             "progress": self.progress.map(|p| decimal_number(p.round_dp(4))).unwrap_or(Json::Null),
             "expected_progress": self.expected.map(|p| decimal_number(p.round_dp(4))).unwrap_or(Json::Null),
@@ -474,6 +494,29 @@ impl KrReport {
             "change": self.change().as_ref().map(Value::to_json).unwrap_or(Json::Null),
             "data_as_of": self.data_as_of.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
             "deliveries": self.deliveries.iter().map(Delivery::to_json).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Whether `settings.baseline` / `settings.target` are real numbers: always for a key
+    /// result written with numbers; for a relative one, once fixed for the period.
+    pub fn baseline_known(&self) -> bool {
+        self.settings.relative.is_none() || self.fixed.is_some()
+    }
+
+    /// The `computed_from` of `krs` JSON: for a relative key result, the window its baseline is
+    /// computed over and the relative target, with the days and time of the computation
+    /// once done (null for a key result written with numbers).
+    pub fn computed_from(&self) -> Json {
+        let Some(rel) = &self.settings.relative else {
+            return Json::Null;
+        };
+        let f = self.fixed.as_ref();
+        json!({
+            "baseline_window": rel.baseline_window.as_str(),
+            "target": rel.written,
+            "window_range": f.map(|f| json!({"from": f.window_from, "to": f.window_to, "timezone": f.timezone})),
+            "period_from": f.map(|f| f.period_from.clone()),
+            "computed_at": f.map(|f| f.computed_at.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         })
     }
 
@@ -492,17 +535,186 @@ pub fn decimal_number(d: Decimal) -> Json {
     serde_json::from_str(&d.normalize().to_string()).unwrap_or(Json::Null)
 }
 
-/// Evaluates every configured key result at `now`.
+/// The baselines and targets of relative key results, by key result id: fixed ones, or why
+/// they cannot be computed yet.
+pub type FixedTargets = HashMap<String, Result<FixedTarget, String>>;
+
+/// Evaluates every configured key result at `now` (a relative key result without its fixed
+/// baseline gets no progress: use [`evaluate_with`] after [`fix_relative_targets`]).
 pub fn evaluate(settings: &Settings, loaded: &Loaded, now: DateTime<Utc>) -> Vec<KrReport> {
+    evaluate_with(settings, loaded, now, &FixedTargets::new())
+}
+
+/// [`evaluate`] with the fixed baselines and targets of relative key results.
+pub fn evaluate_with(
+    settings: &Settings,
+    loaded: &Loaded,
+    now: DateTime<Utc>,
+    fixed: &FixedTargets,
+) -> Vec<KrReport> {
     settings
         .key_results
         .iter()
-        .map(|kr| evaluate_one(kr, loaded, now))
+        .map(|kr| evaluate_one(kr, loaded, now, fixed.get(&kr.id)))
         .collect()
 }
 
-fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> KrReport {
+/// For every relative key result (`baseline_window`, `target = "+10%"`), its baseline and
+/// target for the period containing `now`: read back when fixed already, else computed —
+/// the KPI over the baseline window resolved on the period's first day, × (1 ± change) —
+/// and stored, so they stay fixed for the whole period. Computed only once every store (and
+/// source) it reads has synced successfully after the baseline window ended, and only from a
+/// value without reservations; until then the reason is returned.
+pub async fn fix_relative_targets(
+    settings: &Settings,
+    db: &Store,
+    loaded: &Loaded,
+    now: DateTime<Utc>,
+) -> Result<FixedTargets, StoreError> {
+    let mut out = FixedTargets::new();
+    for kr in &settings.key_results {
+        let Some(rel) = &kr.relative else { continue };
+        // A selection that cannot be read yet is reported by `evaluate` itself.
+        let Ok(stores) = loaded.select(&kr.store) else {
+            continue;
+        };
+        let Some(first) = stores.first() else {
+            continue;
+        };
+        let period = kr.window.period(first.tz.local_date(now));
+        let period_from = period.from.to_string();
+        let window_name = rel.baseline_window.as_str();
+        if let Some(t) = db
+            .fixed_target(&kr.id, &period_from, &window_name, &rel.written)
+            .await?
+        {
+            out.insert(kr.id.clone(), Ok(t));
+            continue;
+        }
+        let range = rel.baseline_window.resolve(period.from);
+        let what = format!("the baseline over {window_name} ({range})");
+        // Every store and source read must have synced after the window ended.
+        let feed = kpi::feed_of(kr.kpi.id);
+        let mut sources: Vec<(&str, DateTime<Utc>)> = Vec::new();
+        for s in &stores {
+            let end = range.utc_bounds(&s.tz).1;
+            sources.push((&s.name, end));
+            for a in settings
+                .analytics
+                .iter()
+                .filter(|a| Some(a.provider.feed()) == feed && a.stores.contains(&s.name))
+            {
+                sources.push((&a.name, end));
+            }
+        }
+        let totals = db.run_totals().await?;
+        let behind = sources.iter().find(|(name, end)| {
+            totals
+                .iter()
+                .find(|t| t.store == *name)
+                .and_then(|t| t.last_success)
+                .is_none_or(|at| at < *end)
+        });
+        if let Some((name, _)) = behind {
+            out.insert(
+                kr.id.clone(),
+                Err(format!(
+                    "{what} is computed after `{name}` has synced successfully since that window ended: run `okrsync sync`"
+                )),
+            );
+            continue;
+        }
+        let spec = WindowSpec::Explicit(range);
+        let data = Loaded::load_windows(
+            settings,
+            db,
+            kr.kpi.id.needs_product(),
+            std::slice::from_ref(&spec),
+            now,
+        )
+        .await?;
+        let computed = match compute_one(&data, &kr.store, &spec, now, &kr.kpi) {
+            Ok(c) => c,
+            Err(e) => {
+                out.insert(
+                    kr.id.clone(),
+                    Err(format!("{what} cannot be computed: {e}")),
+                );
+                continue;
+            }
+        };
+        let baseline = match (&computed.value, &computed.reason) {
+            (Some(v), None) => v.as_decimal(),
+            (Some(_), Some(note)) => {
+                out.insert(
+                    kr.id.clone(),
+                    Err(format!(
+                        "{what} is not fixed while it has a reservation: {note}"
+                    )),
+                );
+                continue;
+            }
+            (None, reason) => {
+                out.insert(
+                    kr.id.clone(),
+                    Err(format!(
+                        "{what} has no value yet: {}",
+                        reason.as_deref().unwrap_or("undefined")
+                    )),
+                );
+                continue;
+            }
+        };
+        let Some(target) = okr::relative_target(baseline, rel.change) else {
+            out.insert(kr.id.clone(), Err(format!("{what} is out of range")));
+            continue;
+        };
+        let fixed = FixedTarget {
+            key_result: kr.id.clone(),
+            period_from,
+            baseline_window: window_name,
+            change: rel.written.clone(),
+            window_from: range.from.to_string(),
+            window_to: range.to.to_string(),
+            timezone: first.tz.name(),
+            baseline: baseline.normalize().to_string(),
+            target: target.normalize().to_string(),
+            computed_at: now,
+        };
+        let stored = db.fix_target(fixed).await?;
+        tracing::info!(key_result = %kr.id, baseline = %stored.baseline, target = %stored.target, "relative key result fixed for its period");
+        out.insert(kr.id.clone(), Ok(stored));
+    }
+    Ok(out)
+}
+
+fn evaluate_one(
+    kr: &KeyResultSettings,
+    loaded: &Loaded,
+    now: DateTime<Utc>,
+    fixed: Option<&Result<FixedTarget, String>>,
+) -> KrReport {
+    // A relative key result is scored against its fixed numbers, or not at all yet.
+    let mut kr = kr.clone();
+    let mut pending: Option<String> = None;
+    let mut fixed_target = None;
+    if kr.relative.is_some() {
+        match fixed {
+            Some(Ok(t)) => match (t.baseline.parse::<Decimal>(), t.target.parse::<Decimal>()) {
+                (Ok(b), Ok(tg)) => {
+                    kr.baseline = b;
+                    kr.target = tg;
+                    fixed_target = Some(t.clone());
+                }
+                _ => pending = Some("the stored baseline or target is not a number".into()),
+            },
+            Some(Err(why)) => pending = Some(why.clone()),
+            None => pending = Some("the baseline is not computed yet".into()),
+        }
+    }
+    let kr = &kr;
     let mut report = KrReport {
+        fixed: fixed_target,
         settings: kr.clone(),
         window: None,
         current: None,
@@ -524,7 +736,7 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
         }
     };
     let inputs = windowed(&stores, &kr.window, now);
-    report.window = resolved(&inputs);
+    report.window = resolved(&inputs, &kr.window);
     match kpi::compute(&kr.kpi, &inputs) {
         Ok(c) => {
             if c.value.is_some() {
@@ -549,6 +761,18 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
         report.progress = eval.progress;
         report.expected = Some(eval.expected);
         report.status = eval.status;
+    }
+    if let Some(why) = pending {
+        report.progress = None;
+        report.status = None;
+        if report.current.is_some() {
+            report.note = Some(match report.note.take() {
+                Some(n) => format!("no progress yet: {why}; {n}"),
+                None => format!("no progress yet: {why}"),
+            });
+        } else if report.reason.is_none() {
+            report.reason = Some(why);
+        }
     }
     report
 }
@@ -642,7 +866,8 @@ pub async fn evaluate_key_results(
     }
     let now = clock.now();
     let loaded = Loaded::load_for_key_results(settings, db, now).await?;
-    let mut reports = evaluate(settings, &loaded, now);
+    let fixed = fix_relative_targets(settings, db, &loaded, now).await?;
+    let mut reports = evaluate_with(settings, &loaded, now, &fixed);
     record_checkins(db, &settings.sinks, &mut reports, now).await
 }
 
@@ -654,7 +879,8 @@ pub async fn current_reports(
     now: DateTime<Utc>,
 ) -> Result<Vec<KrReport>, StoreError> {
     let loaded = Loaded::load_for_key_results(settings, db, now).await?;
-    let mut reports = evaluate(settings, &loaded, now);
+    let fixed = fix_relative_targets(settings, db, &loaded, now).await?;
+    let mut reports = evaluate_with(settings, &loaded, now, &fixed);
     attach_updated_at(db, &mut reports).await?;
     attach_previous(db, &mut reports).await?;
     attach_data_as_of(settings, db, &mut reports).await?;

@@ -92,7 +92,8 @@ pub enum Feed {
 }
 
 impl Feed {
-    fn what(self) -> &'static str {
+    /// What kind of source provides this feed (`analytics source`).
+    pub fn what(self) -> &'static str {
         match self {
             Feed::Traffic => "analytics source",
             Feed::PageSpeed => "PageSpeed source",
@@ -194,7 +195,6 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
     Ok(c)
 }
 
-/// The analytics feed a KPI reads, if any.
 /// The analytics feed a KPI reads, if any.
 pub fn feed_of(id: KpiId) -> Option<Feed> {
     match id {

@@ -69,8 +69,17 @@ pub enum WindowSpec {
     PreviousMonth,
     PreviousQuarter,
     PreviousYear,
+    /// From the store's first order to today: resolved from [`ALL_TIME_FROM`] (no store has
+    /// an order before it); reports show the first order's day ([`WindowSpec::shown_from`]).
+    AllTime,
     Explicit(DateRange),
 }
+
+/// The first day `all_time` covers: before any online store's first order.
+pub const ALL_TIME_FROM: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
 
 /// Every named window with its config/CLI name, in the order the docs list them.
 const NAMED: &[(&str, WindowSpec)] = &[
@@ -86,6 +95,7 @@ const NAMED: &[(&str, WindowSpec)] = &[
     ("previous_month", WindowSpec::PreviousMonth),
     ("previous_quarter", WindowSpec::PreviousQuarter),
     ("previous_year", WindowSpec::PreviousYear),
+    ("all_time", WindowSpec::AllTime),
 ];
 
 /// The valid window forms, for error messages.
@@ -171,8 +181,35 @@ impl WindowSpec {
                 quarter_of(quarter_of(today).from.pred_opt().unwrap_or(today))
             }
             WindowSpec::PreviousYear => year_of(year_of(today).from.pred_opt().unwrap_or(today)),
+            WindowSpec::AllTime => to_today(ALL_TIME_FROM.min(today)),
             WindowSpec::Explicit(r) => *r,
         }
+    }
+
+    /// The range a report shows for this window: `range` itself, except for `all_time`, which
+    /// starts on `first_day` (the store's first order; today when it has none).
+    pub fn shown(&self, range: DateRange, first_day: Option<NaiveDate>) -> DateRange {
+        match self {
+            WindowSpec::AllTime => DateRange {
+                from: first_day.unwrap_or(range.to).clamp(range.from, range.to),
+                to: range.to,
+            },
+            _ => range,
+        }
+    }
+
+    /// Whether the window is complete before `today` (it ends yesterday or earlier, whatever
+    /// today is): what a baseline must be, to be fixed at a period's start.
+    pub fn ends_before_today(&self) -> bool {
+        !matches!(
+            self,
+            WindowSpec::Today
+                | WindowSpec::WeekToDate
+                | WindowSpec::MonthToDate
+                | WindowSpec::QuarterToDate
+                | WindowSpec::YearToDate
+                | WindowSpec::AllTime
+        )
     }
 
     /// The span over which a key result's expected progress is measured: for `*_to_date`
@@ -478,6 +515,26 @@ mod tests {
             assert_eq!(spec.resolve(d(today)), r(rf, rt), "resolve {w} on {today}");
             assert_eq!(spec.period(d(today)), r(pf, pt), "period {w} on {today}");
         }
+    }
+
+    #[test]
+    fn all_time_runs_from_before_any_order_to_today() {
+        let w: WindowSpec = "all_time".parse().unwrap();
+        assert_eq!(w, WindowSpec::AllTime);
+        assert_eq!(w.as_str(), "all_time");
+        assert_eq!(w.resolve(d("2026-05-05")), r("1970-01-01", "2026-05-05"));
+        assert_eq!(w.period(d("2026-05-05")), r("1970-01-01", "2026-05-05"));
+        // Shown from the first order's day; today when there is none.
+        let range = w.resolve(d("2026-05-05"));
+        assert_eq!(
+            w.shown(range, Some(d("2024-03-09"))),
+            r("2024-03-09", "2026-05-05")
+        );
+        assert_eq!(w.shown(range, None), r("2026-05-05", "2026-05-05"));
+        // Other windows are shown as resolved.
+        let q = WindowSpec::QuarterToDate;
+        let qr = q.resolve(d("2026-05-05"));
+        assert_eq!(q.shown(qr, Some(d("2024-03-09"))), qr);
     }
 
     #[test]

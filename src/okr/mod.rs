@@ -143,11 +143,48 @@ pub fn evaluate(
     expected: Decimal,
 ) -> Evaluation {
     let progress = current.map(|c| progress(direction, baseline, target, c));
+    // Worse than where the key result started: never on track (kpi-definitions.md).
+    let wrong_side = current.is_some_and(|c| match direction {
+        Direction::Increase => c < baseline,
+        Direction::Decrease => c > baseline,
+        Direction::AtLeast | Direction::AtMost => false,
+    });
     Evaluation {
         progress,
         expected,
-        status: progress.map(|p| status(p, expected)),
+        status: progress.map(|p| {
+            if !wrong_side {
+                status(p, expected)
+            } else if expected < Decimal::new(3, 1) {
+                Status::AtRisk
+            } else {
+                Status::OffTrack
+            }
+        }),
     }
+}
+
+/// A target written relative to the baseline (`"+10%"`, `"-5%"`, `"+2.5%"`) → the change
+/// as a fraction (0.10, −0.05, 0.025). The sign is required; `None` for anything else.
+pub fn parse_relative(text: &str) -> Option<Decimal> {
+    let t = text.trim();
+    let first = t.chars().next()?;
+    let sign = match first {
+        '+' => Decimal::ONE,
+        '-' | '−' => Decimal::NEGATIVE_ONE,
+        _ => return None,
+    };
+    let number = t[first.len_utf8()..].strip_suffix('%')?.trim();
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let p: Decimal = number.parse().ok()?;
+    Some(sign * p / Decimal::ONE_HUNDRED)
+}
+
+/// The target of a relative key result: `baseline × (1 + change)`.
+pub fn relative_target(baseline: Decimal, change: Decimal) -> Option<Decimal> {
+    baseline.checked_mul(Decimal::ONE + change)
 }
 
 fn progress(direction: Direction, baseline: Decimal, target: Decimal, current: Decimal) -> Decimal {
@@ -259,7 +296,18 @@ mod tests {
         for (d, b, t, c, p) in cases {
             let e = evaluate(d, dec(b), dec(t), Some(dec(c)), Decimal::ZERO);
             assert_eq!(e.progress, Some(dec(p)), "{d} {b}→{t} at {c}");
-            assert_eq!(e.status, Some(Status::OnTrack), "expected 0 is always met");
+            // Expected 0 is always met, except by a value worse than the baseline.
+            let worse = match d {
+                Increase => dec(c) < dec(b),
+                Decrease => dec(c) > dec(b),
+                _ => false,
+            };
+            let want = if worse {
+                Status::AtRisk
+            } else {
+                Status::OnTrack
+            };
+            assert_eq!(e.status, Some(want), "{d} {b}→{t} at {c}");
         }
     }
 
@@ -349,6 +397,58 @@ mod tests {
         );
         assert_eq!(dec_case.progress, Some(dec("0.2")));
         assert_eq!(dec_case.status, Some(Status::OnTrack));
+    }
+
+    #[test]
+    fn worse_than_the_baseline_is_never_on_track() {
+        use Direction::*;
+        // (direction, baseline, target, current, expected, status)
+        let cases = [
+            // Increase 100 → 200 at 95: progress 0. Early (expected 0.05) the plain rule says
+            // on_track (0 ≥ 0.05 − 0.1); below the baseline it is at_risk.
+            (Increase, "100", "200", "95", "0.05", Status::AtRisk),
+            // expected 0.29: plain at_risk, still at_risk.
+            (Increase, "100", "200", "95", "0.29", Status::AtRisk),
+            // expected 0.3: plain at_risk (0 ≥ 0.3 − 0.3), below the baseline off_track.
+            (Increase, "100", "200", "95", "0.3", Status::OffTrack),
+            (Increase, "100", "200", "95", "0.9", Status::OffTrack),
+            // At the baseline is not below it: the plain rule.
+            (Increase, "100", "200", "100", "0.05", Status::OnTrack),
+            (Increase, "100", "200", "100", "0.3", Status::AtRisk),
+            // Decrease 0.10 → 0.05: 0.11 is worse than the start.
+            (Decrease, "0.10", "0.05", "0.11", "0", Status::AtRisk),
+            (Decrease, "0.10", "0.05", "0.11", "0.5", Status::OffTrack),
+            (Decrease, "0.10", "0.05", "0.10", "0", Status::OnTrack),
+            // Thresholds have no starting point to be worse than.
+            (AtLeast, "100", "50", "20", "0.05", Status::OnTrack),
+            (AtMost, "0", "0.05", "0.2", "0.05", Status::OnTrack),
+        ];
+        for (d, b, t, c, x, want) in cases {
+            let e = evaluate(d, dec(b), dec(t), Some(dec(c)), dec(x));
+            assert_eq!(e.status, Some(want), "{d} {b}→{t} at {c}, expected {x}");
+        }
+    }
+
+    #[test]
+    fn relative_targets_parse_and_apply() {
+        assert_eq!(parse_relative("+10%"), Some(dec("0.10")));
+        assert_eq!(parse_relative(" -5 % "), Some(dec("-0.05")));
+        assert_eq!(parse_relative("+2.5%"), Some(dec("0.025")));
+        assert_eq!(parse_relative("+0%"), Some(dec("0")));
+        for bad in [
+            "10%", "+10", "+%", "+ten%", "+1e3%", "", "0.1", "+-10%", "+10%%",
+        ] {
+            assert_eq!(parse_relative(bad), None, "{bad}");
+        }
+        // AOV 84.20 + 10 % = 92.62; 0.0213 − 5 % = 0.020235.
+        assert_eq!(
+            relative_target(dec("84.20"), dec("0.10")),
+            Some(dec("92.62"))
+        );
+        assert_eq!(
+            relative_target(dec("0.0213"), dec("-0.05")),
+            Some(dec("0.020235"))
+        );
     }
 
     #[test]

@@ -82,11 +82,25 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                 s.id.clone(),
                 s.title.clone(),
                 s.window.as_str(),
-                format!(
-                    "{} → {}",
-                    fmt_decimal(sample.as_ref(), s.baseline),
-                    fmt_decimal(sample.as_ref(), s.target)
-                ),
+                match &s.relative {
+                    None => format!(
+                        "{} → {}",
+                        fmt_decimal(sample.as_ref(), s.baseline),
+                        fmt_decimal(sample.as_ref(), s.target)
+                    ),
+                    // Computed from the baseline window, once per period.
+                    Some(rel) if r.fixed.is_some() => format!(
+                        "{} → {} ({} on {})",
+                        fmt_decimal(sample.as_ref(), s.baseline),
+                        fmt_decimal(sample.as_ref(), s.target),
+                        rel.written,
+                        rel.baseline_window
+                    ),
+                    Some(rel) => format!(
+                        "{} on {} (not computed yet)",
+                        rel.written, rel.baseline_window
+                    ),
+                },
                 r.current
                     .as_ref()
                     .map(|v| v.display())

@@ -343,6 +343,8 @@ mod tests {
         kpi: &str,
         window: &str,
     ) -> crate::config::KeyResultSettings {
+        // A rate's target is a fraction (config refuses 100 as a percentage).
+        let target = if kpi.ends_with("_rate") { "1" } else { "100" };
         let toml = format!(
             r#"
 [[stores]]
@@ -360,7 +362,14 @@ kpi = "{kpi}"
 store = "main"
 window = "{window}"
 baseline = 0
-target = 100
+target = {target}
+
+[[analytics]]
+name = "plausible"
+provider = "plausible"
+site_id = "shop.example.com"
+api_key = "k"
+stores = ["main"]
 "#
         );
         crate::config::load_from_str(&toml, std::path::Path::new("."), None, &Default::default())
@@ -398,6 +407,7 @@ target = 100
             previous: None,
             data_as_of: None,
             deliveries: Vec::new(),
+            fixed: None,
         }
     }
 

@@ -279,6 +279,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_pending ON outbox(sink, state, key_result, id);
     CREATE INDEX outbox_attempts_by_entry ON outbox_attempts(outbox_id, id);
     "#,
+    // 8: baselines and targets of relative key results (`baseline_window` + `target =
+    // "+10%"`), computed once per period and fixed: one row per key result, period and
+    // definition (a changed definition computes anew).
+    r#"
+    CREATE TABLE fixed_targets (
+        key_result      TEXT NOT NULL,
+        period_from     TEXT NOT NULL,          -- YYYY-MM-DD, first day of the key result's period
+        baseline_window TEXT NOT NULL,          -- the window's name as configured
+        change          TEXT NOT NULL,          -- the relative target as configured ("+10%")
+        window_from     TEXT NOT NULL,          -- the baseline window's days (YYYY-MM-DD)
+        window_to       TEXT NOT NULL,
+        timezone        TEXT NOT NULL,
+        baseline        TEXT NOT NULL,          -- canonical decimal text
+        target          TEXT NOT NULL,
+        computed_at     TEXT NOT NULL,
+        PRIMARY KEY (key_result, period_from, baseline_window, change)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -13,6 +13,7 @@ mod migrations;
 mod orders;
 mod outbox;
 mod runs;
+mod targets;
 
 pub use analytics::LastRun;
 pub use checkins::{CheckinContext, CheckinRow, NewCheckin, OutboxEntry};
@@ -23,6 +24,7 @@ pub use outbox::{OutboxRow, OutboxStatus};
 pub use runs::{
     BUSY, HEARTBEAT_EVERY, RunRow, RunStart, RunStatus, RunSummary, RunTotals, process_owner,
 };
+pub use targets::FixedTarget;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
