@@ -195,7 +195,7 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
 }
 
 /// The analytics feed a KPI reads, if any.
-fn feed_of(id: KpiId) -> Option<Feed> {
+pub fn feed_of(id: KpiId) -> Option<Feed> {
     match id {
         KpiId::Sessions | KpiId::ConversionRate | KpiId::RevenuePerSession | KpiId::BounceRate => {
             Some(Feed::Traffic)

@@ -13,6 +13,7 @@ mod window;
 
 pub use compute::{
     Feed, LineFacts, OrderFacts, PageSpeedFacts, ReviewFacts, StoreData, WindowedStore, compute,
+    feed_of,
 };
 pub(crate) use customers::smaller_id;
 pub use customers::{CustomerHistory, Partial};
