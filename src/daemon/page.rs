@@ -383,7 +383,8 @@ h3{font-size:1rem;margin:0}
 .chip{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.8rem;color:#fff;background:var(--none)}
 .chip.on{background:var(--on)}.chip.risk{background:var(--risk)}.chip.off{background:var(--off)}
 .row{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;justify-content:space-between}
-.chart{color:var(--muted);max-width:100%;height:auto}
+.chart{color:var(--muted);max-width:100%;height:auto;background:#f1f3f5;border-radius:4px}
+.history p{margin:2px 0 0}
 .stale{color:var(--off);font-weight:600}
 .fresh{color:var(--on)}
 .err{font-family:ui-monospace,monospace;font-size:.85rem;white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0 0}
@@ -582,7 +583,20 @@ fn render_kr(h: &mut String, r: &KrReport, m: &PageModel) {
         }
         None => entries.clone(),
     };
-    let _ = write!(h, "<div>{}</div></div></article>", history_chart(&current));
+    let with_value: Vec<&HistoryEntry> = current.iter().filter(|e| e.value.is_some()).collect();
+    let caption = match (with_value.first(), with_value.len()) {
+        (Some(first), n) => format!(
+            "<p class=\"muted small\">History: {n} check-in{} since {}</p>",
+            if n == 1 { "" } else { "s" },
+            first.at.format("%Y-%m-%d")
+        ),
+        (None, _) => String::new(),
+    };
+    let _ = write!(
+        h,
+        "<div class=\"history\">{}{caption}</div></div></article>",
+        history_chart(&current)
+    );
 }
 
 fn render_source(h: &mut String, s: &SourceState, now: DateTime<Utc>) {

@@ -1,5 +1,6 @@
 //! The status server (`[http]`) of the real `okrsync run` against the simulated store:
-//! readiness, metrics equal to `krs`, the JSON APIs equal to the CLI's, the bearer token.
+//! readiness, metrics equal to `krs`, the JSON APIs equal to the CLI's, the status page in
+//! headless Chromium, the bearer token.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -207,9 +208,20 @@ async fn status_server_serves_readiness_metrics_and_the_cli_json() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     );
 
+    // The page in a browser (headless Chromium, sending the token as Basic auth): every key
+    // result's title and progress as `krs` says; screenshots saved as test artifacts.
+    crate::status_page::check_in_chromium(&base, Some(TOKEN), &cli_krs, "status-page").await;
+
     // The token: required everywhere but /healthz; a wrong one gets 401.
     assert_eq!(get(&format!("{base}/healthz"), None).await.0, 200);
-    for path in ["/readyz", "/metrics", "/api/krs", "/api/kpis", "/api/logs"] {
+    for path in [
+        "/",
+        "/readyz",
+        "/metrics",
+        "/api/krs",
+        "/api/kpis",
+        "/api/logs",
+    ] {
         assert_eq!(get(&format!("{base}{path}"), None).await.0, 401, "{path}");
         assert_eq!(
             get(&format!("{base}{path}"), Some("status-t0ken-never-logge"))
