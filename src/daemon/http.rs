@@ -1,9 +1,11 @@
-//! The status server (`[http] listen`): health, readiness, Prometheus metrics and the JSON
-//! APIs, all read from the same report model as the CLI (`krs`, `kpis`, `logs`). Started by
-//! `okrsync run` beside the scheduler and stopped by the same [`Shutdown`].
+//! The status server (`[http] listen`): the status page ([`page`]), health, readiness,
+//! Prometheus metrics and the JSON APIs, all read from the same report model as the CLI
+//! (`krs`, `kpis`, `history`, `logs`). Started by `okrsync run` beside the scheduler and
+//! stopped by the same [`Shutdown`].
 //!
-//! Every route except `/healthz` requires `Authorization: Bearer <token>` when `[http] token`
-//! is set (compared in constant time; the token is never logged). Store webhooks will live
+//! Every route except `/healthz` requires the token when `[http] token` is set, as
+//! `Authorization: Bearer <token>` or as the password of HTTP Basic auth (what a browser sends
+//! after a 401); compared in constant time, never logged. Store webhooks will live
 //! here too (`../shared/contracts.md`, "Store webhooks").
 
 use std::collections::HashMap;
