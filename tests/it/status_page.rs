@@ -63,11 +63,14 @@ pub fn kr_card<'a>(html: &'a str, id: &str) -> &'a str {
     &html[start..end]
 }
 
-/// Runs Chromium headless with the given extra arguments; waits for it (it exits by itself
-/// once the page is loaded and dumped or captured).
+/// Runs Chromium headless with the given extra arguments and waits for it: it exits by itself
+/// once the page is loaded and dumped or captured. A Chromium that never exits (a broken
+/// install) is killed after two minutes with a clear failure rather than hanging the tests.
 fn chromium(args: &[String]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(CHROMIUM)
+    let out_path = profile.path().join("stdout");
+    let err_path = profile.path().join("stderr");
+    let mut child = std::process::Command::new(CHROMIUM)
         .args([
             "--headless",
             "--no-sandbox",
@@ -79,13 +82,35 @@ fn chromium(args: &[String]) -> std::process::Output {
             "--disable-sync",
             "--hide-scrollbars",
         ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.path().join("profile").display()
+        ))
         .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {CHROMIUM}: {e}"));
-    child.wait_with_output().unwrap()
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{CHROMIUM} {args:?} did not exit within 2 minutes: {}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    }
 }
 
 /// Loads the page at `base` (with `token` as Basic auth, the way a browser sends it) in

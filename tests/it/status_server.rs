@@ -82,7 +82,27 @@ fn json_number(v: &serde_json::Value) -> Option<f64> {
 async fn status_server_serves_readiness_metrics_and_the_cli_json() {
     let port = free_port();
     let http = format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n");
-    let h = Harness::start_with(fixture().state, "", &format!("{KR}\n{NULL_KR}\n{http}")).await;
+    let fx = fixture();
+    let h = Harness::start_with(fx.state, "", &format!("{KR}\n{NULL_KR}\n{http}")).await;
+    // A history: a first check-in while order A was still pending (net sales 115.00), then
+    // the daemon's sync sees it completed (135.00) and checks in again.
+    h.sim.with_state(|s| s.set_status(fx.a, "pending"));
+    h.sync().await;
+    okrsync::daemon::keyresults::evaluate_key_results(
+        &h.settings,
+        &h.db,
+        &okrsync::daemon::Clock::System,
+    )
+    .await
+    .unwrap();
+    let first = h.db.checkins_of("net-sales").await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].checkin.value.as_deref(), Some("115"));
+    h.sim.with_state(|s| {
+        // Modified now, so that the daemon's incremental sync reads it.
+        s.now_override = None;
+        s.set_status(fx.a, "completed");
+    });
     let log = h._dir.path().join("stderr.log");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
         .arg("--config")
@@ -117,7 +137,7 @@ async fn status_server_serves_readiness_metrics_and_the_cli_json() {
         true
     );
     // The check-ins of the first evaluation are in: /api/krs equals `krs --format json`.
-    while h.db.checkin_count("net-sales").await.unwrap() == 0 {
+    while h.db.checkin_count("net-sales").await.unwrap() < 2 {
         assert!(std::time::Instant::now() < deadline, "no check-in");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -206,6 +226,18 @@ async fn status_server_serves_readiness_metrics_and_the_cli_json() {
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&api_logs).unwrap(),
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    );
+
+    // The page over HTTP: the key result's history is a line of its two check-ins, and the
+    // change since the previous one is shown.
+    let (status, page) = get(&format!("{base}/"), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{page}");
+    let card = crate::status_page::kr_card(&page, "net-sales");
+    assert!(card.contains("<polyline"), "{card}");
+    assert!(card.contains("History: 2 check-ins"), "{card}");
+    assert!(
+        card.contains("change since the previous check-in +20.00"),
+        "{card}"
     );
 
     // The page in a browser (headless Chromium, sending the token as Basic auth): every key
