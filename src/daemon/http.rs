@@ -1,9 +1,11 @@
-//! The status server (`[http] listen`): health, readiness, Prometheus metrics and the JSON
-//! APIs, all read from the same report model as the CLI (`krs`, `kpis`, `logs`). Started by
-//! `okrsync run` beside the scheduler and stopped by the same [`Shutdown`].
+//! The status server (`[http] listen`): the status page ([`page`]), health, readiness,
+//! Prometheus metrics and the JSON APIs, all read from the same report model as the CLI
+//! (`krs`, `kpis`, `history`, `logs`). Started by `okrsync run` beside the scheduler and
+//! stopped by the same [`Shutdown`].
 //!
-//! Every route except `/healthz` requires `Authorization: Bearer <token>` when `[http] token`
-//! is set (compared in constant time; the token is never logged). Store webhooks will live
+//! Every route except `/healthz` requires the token when `[http] token` is set, as
+//! `Authorization: Bearer <token>` or as the password of HTTP Basic auth (what a browser sends
+//! after a 401); compared in constant time, never logged. Store webhooks will live
 //! here too (`../shared/contracts.md`, "Store webhooks").
 
 use std::collections::HashMap;
@@ -22,9 +24,10 @@ use serde_json::{Value as Json, json};
 
 use crate::config::{ExposeSecret, Settings, StoreSelector};
 use crate::daemon::keyresults::{self, KrReport};
+use crate::daemon::page;
 use crate::daemon::{Clock, Shutdown};
 use crate::kpi::WindowSpec;
-use crate::store::{RunTotals, Store};
+use crate::store::{RunStatus, RunTotals, Store};
 
 /// Why the status server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +109,7 @@ impl StatusServer {
 
 fn router(state: Shared) -> Router {
     let protected = Router::new()
+        .route("/", get(status_page))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/krs", get(api_krs))
@@ -123,10 +127,28 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-/// Whether an `Authorization` header carries the expected bearer token (constant time).
+/// Whether an `Authorization` header carries the expected token (constant time): as a bearer
+/// token, or as the password of HTTP Basic auth (any user name), which is how a browser can
+/// send it to the status page (it asks for it on a 401).
 fn token_matches(expected: &[u8; 32], header: Option<&str>) -> bool {
-    let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
-        return false;
+    let given = match header {
+        Some(h) if h.starts_with("Bearer ") => h["Bearer ".len()..].to_string(),
+        Some(h) if h.starts_with("Basic ") => {
+            use base64::Engine as _;
+            let Ok(raw) =
+                base64::engine::general_purpose::STANDARD.decode(h["Basic ".len()..].trim())
+            else {
+                return false;
+            };
+            let Ok(text) = String::from_utf8(raw) else {
+                return false;
+            };
+            match text.split_once(':') {
+                Some((_, password)) => password.to_string(),
+                None => return false,
+            }
+        }
+        _ => return false,
     };
     // Both sides are 32-byte digests: the comparison reads every byte whatever differs, and
     // says nothing about the token's length.
@@ -147,8 +169,14 @@ async fn require_token(State(state): State<Shared>, req: Request, next: Next) ->
         if !token_matches(expected, given) {
             return (
                 StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                json_body(&json!({"error": "a valid bearer token is required (Authorization: Bearer <[http] token>)"})),
+                [
+                    (header::WWW_AUTHENTICATE, "Bearer"),
+                    (
+                        header::WWW_AUTHENTICATE,
+                        "Basic realm=\"okrsync status ([http] token as the password)\", charset=\"UTF-8\"",
+                    ),
+                ],
+                json_body(&json!({"error": "a valid token is required (Authorization: Bearer <[http] token>, or HTTP Basic auth with the token as the password)"})),
             )
                 .into_response();
         }
@@ -194,31 +222,29 @@ async fn readyz(State(state): State<Shared>) -> Response {
     }
 }
 
-/// Ready when every store has a successful sync not older than 3 of its schedule periods;
-/// otherwise the reasons, one per store.
+/// Ready when every store and every analytics source has a successful sync not older than
+/// 3 of its schedule periods; otherwise the reasons, one per source, each naming it.
 pub fn readiness(
     settings: &Settings,
     totals: &[RunTotals],
     now: DateTime<Utc>,
 ) -> Result<(), String> {
     let mut reasons = Vec::new();
-    for s in &settings.stores {
+    for (kind, name, _, schedule) in page::configured_sources(settings) {
         let last = totals
             .iter()
-            .find(|t| t.store == s.name)
+            .find(|t| t.store == name)
             .and_then(|t| t.last_success);
-        let period = schedule_period(&s.schedule, now);
+        let period = page::schedule_period(schedule, now);
+        let what = kind.as_str();
         match last {
             None => reasons.push(format!(
-                "store `{}` has no successful sync yet (see `okrsync logs --store {}`)",
-                s.name, s.name
+                "{what} `{name}` has no successful sync yet (see `okrsync logs --store {name}`)"
             )),
-            Some(t) if now - t > period * 3 => reasons.push(format!(
-                "the last successful sync of store `{}` finished at {}, more than 3 schedule periods ({} s each) ago (see `okrsync logs --store {} --failed`)",
-                s.name,
+            Some(t) if now - t > period * page::STALE_AFTER_PERIODS => reasons.push(format!(
+                "the last successful sync of {what} `{name}` finished at {}, more than 3 schedule periods ({} s each) ago (see `okrsync logs --store {name} --failed`)",
                 t.format("%Y-%m-%dT%H:%M:%SZ"),
                 period.num_seconds(),
-                s.name
             )),
             Some(_) => {}
         }
@@ -230,19 +256,31 @@ pub fn readiness(
     }
 }
 
-/// The gap between the next two ticks of a schedule after `now` (a day when it has none).
-fn schedule_period(schedule: &cron::Schedule, now: DateTime<Utc>) -> chrono::Duration {
-    let mut next = schedule.after(&now);
-    match (next.next(), next.next()) {
-        (Some(a), Some(b)) if b > a => b - a,
-        _ => chrono::Duration::days(1),
-    }
-}
-
 async fn current(state: &AppState) -> Result<Vec<KrReport>, Response> {
     keyresults::current_reports(&state.settings, &state.db, state.clock.now())
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+/// `GET /`: the status page (HTML), from the same model as `krs`, `history` and `logs`.
+async fn status_page(State(state): State<Shared>) -> Response {
+    match page::load(&state.settings, &state.db, state.clock.now()).await {
+        Ok(model) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            page::render(&model),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("the status page cannot be built: {e}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// `GET /api/krs`: exactly the `krs --format json` array.
@@ -347,7 +385,7 @@ async fn metrics(State(state): State<Shared>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render_metrics(&reports, &totals),
+        render_metrics(&state.settings, &reports, &totals),
     )
         .into_response()
 }
@@ -370,9 +408,44 @@ fn sample(v: &Json) -> Option<String> {
 }
 
 /// The metrics text: key results from the `krs` model (a null value has no sample), the
-/// sync log's totals per store, analytics source and sink.
-pub fn render_metrics(reports: &[KrReport], totals: &[RunTotals]) -> String {
+/// sync log's totals per store, analytics source and sink. Every configured store and
+/// analytics source has its run, request, retry and record counters from the start (zero
+/// before its first run), one sample per run outcome, and an `okrsync_source_info` sample
+/// telling which kind of source a `store` label names.
+pub fn render_metrics(settings: &Settings, reports: &[KrReport], totals: &[RunTotals]) -> String {
     let mut out = String::new();
+    let configured = page::configured_sources(settings);
+    let mut totals: Vec<RunTotals> = totals.to_vec();
+    for (_, name, _, _) in &configured {
+        let t = match totals.iter().position(|t| t.store == *name) {
+            Some(i) => &mut totals[i],
+            None => {
+                totals.push(RunTotals {
+                    store: name.to_string(),
+                    runs: Vec::new(),
+                    requests: 0,
+                    retries: 0,
+                    fetched: 0,
+                    upserted: 0,
+                    last_success: None,
+                });
+                totals.last_mut().expect("just pushed")
+            }
+        };
+        for status in [
+            RunStatus::Ok,
+            RunStatus::Partial,
+            RunStatus::Failed,
+            RunStatus::Skipped,
+        ] {
+            if !t.runs.iter().any(|(s, _)| s == status.as_str()) {
+                t.runs.push((status.as_str().to_string(), 0));
+            }
+        }
+        t.runs.sort();
+    }
+    totals.sort_by(|a, b| a.store.cmp(&b.store));
+    let totals = &totals[..];
     let family = |out: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
@@ -452,6 +525,24 @@ pub fn render_metrics(reports: &[KrReport], totals: &[RunTotals]) -> String {
     }
     family(
         &mut out,
+        "okrsync_source_info",
+        "gauge",
+        "One sample per configured store and analytics source: what its `store` label names (kind `store` or `analytics`, and its platform or provider).",
+    );
+    for (kind, name, platform, _) in &configured {
+        let kind = match kind {
+            page::SourceKind::Store => "store",
+            page::SourceKind::Analytics => "analytics",
+        };
+        let _ = writeln!(
+            out,
+            "okrsync_source_info{{store=\"{}\",kind=\"{kind}\",platform=\"{}\"}} 1",
+            label(name),
+            label(platform)
+        );
+    }
+    family(
+        &mut out,
         "okrsync_last_success_timestamp_seconds",
         "gauge",
         "Unix time the last successful run finished.",
@@ -482,6 +573,25 @@ mod tests {
         assert!(!token_matches(&expected, Some("Basic s3cret-token")));
         assert!(!token_matches(&expected, Some("s3cret-token")));
         assert!(!token_matches(&expected, None));
+        // Basic auth (what a browser sends): any user, the token as the password.
+        use base64::Engine as _;
+        let basic = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        assert!(token_matches(
+            &expected,
+            Some(&basic("okrsync:s3cret-token"))
+        ));
+        assert!(token_matches(&expected, Some(&basic(":s3cret-token"))));
+        assert!(!token_matches(
+            &expected,
+            Some(&basic("okrsync:s3cret-toke"))
+        ));
+        assert!(!token_matches(&expected, Some(&basic("s3cret-token"))));
+        assert!(!token_matches(&expected, Some("Basic !!notbase64")));
     }
 
     #[test]
@@ -511,19 +621,29 @@ mod tests {
     }
 
     fn settings(schedule: &str) -> Settings {
+        settings_with(schedule, "")
+    }
+
+    /// A hourly Plausible source linked to `main`.
+    const TRAFFIC: &str = "[[analytics]]\nname = \"traffic\"\nprovider = \"plausible\"\nbase_url = \"https://plausible.example\"\nsite_id = \"shop.example\"\napi_key_env = \"P\"\nstores = [\"main\"]\nschedule = \"0 0 * * * *\"\n";
+
+    fn settings_with(schedule: &str, extra: &str) -> Settings {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("okrsync.toml");
         std::fs::write(
             &path,
             format!(
-                "[[stores]]\nname = \"main\"\nplatform = \"woocommerce\"\nurl = \"https://shop.example\"\nconsumer_key_env = \"K\"\nconsumer_secret_env = \"S\"\nschedule = \"{schedule}\"\n"
+                "[[stores]]\nname = \"main\"\nplatform = \"woocommerce\"\nurl = \"https://shop.example\"\nconsumer_key_env = \"K\"\nconsumer_secret_env = \"S\"\nschedule = \"{schedule}\"\n{extra}"
             ),
         )
         .unwrap();
-        let env: HashMap<String, String> =
-            [("K".into(), "ck_x".into()), ("S".into(), "cs_x".into())]
-                .into_iter()
-                .collect();
+        let env: HashMap<String, String> = [
+            ("K".into(), "ck_x".into()),
+            ("S".into(), "cs_x".into()),
+            ("P".into(), "plausible-key".into()),
+        ]
+        .into_iter()
+        .collect();
         crate::config::load(&path, &env).unwrap()
     }
 
@@ -545,5 +665,58 @@ mod tests {
         );
         // Another name's success does not count for this store.
         assert!(readiness(&s, &[totals("other", Some(now))], now).is_err());
+    }
+
+    #[test]
+    fn an_analytics_source_counts_for_readiness_and_is_named_in_the_reason() {
+        use chrono::TimeZone;
+        let s = settings_with("0 */15 * * * *", TRAFFIC);
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let store_ok = totals("main", Some(now - chrono::Duration::minutes(5)));
+        // The store is fresh, the source never synced: not ready, and the reason names it.
+        let err = readiness(&s, std::slice::from_ref(&store_ok), now).unwrap_err();
+        assert!(
+            err.contains("analytics source `traffic` has no successful sync yet"),
+            "{err}"
+        );
+        assert!(!err.contains("store `main`"), "{err}");
+        // Hourly: 3 periods = 3 hours.
+        let fresh = totals("traffic", Some(now - chrono::Duration::minutes(179)));
+        assert_eq!(readiness(&s, &[store_ok.clone(), fresh], now), Ok(()));
+        let old = totals("traffic", Some(now - chrono::Duration::minutes(181)));
+        let err = readiness(&s, &[store_ok, old], now).unwrap_err();
+        assert!(
+            err.contains("analytics source `traffic`")
+                && err.contains("more than 3 schedule periods (3600 s each)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn metrics_have_counters_for_every_store_and_analytics_source_from_the_start() {
+        let s = settings_with("0 */15 * * * *", TRAFFIC);
+        let mut main = totals("main", None);
+        main.runs = vec![("ok".into(), 2)];
+        main.requests = 7;
+        main.retries = 1;
+        let text = render_metrics(&s, &[], &[main]);
+        for line in [
+            "okrsync_sync_runs_total{store=\"main\",status=\"ok\"} 2",
+            "okrsync_sync_runs_total{store=\"main\",status=\"failed\"} 0",
+            "okrsync_http_requests_total{store=\"main\"} 7",
+            "okrsync_http_retries_total{store=\"main\"} 1",
+            "okrsync_sync_runs_total{store=\"traffic\",status=\"ok\"} 0",
+            "okrsync_sync_runs_total{store=\"traffic\",status=\"failed\"} 0",
+            "okrsync_http_requests_total{store=\"traffic\"} 0",
+            "okrsync_http_retries_total{store=\"traffic\"} 0",
+            "okrsync_records_fetched_total{store=\"traffic\"} 0",
+            "okrsync_records_stored_total{store=\"traffic\"} 0",
+            "okrsync_source_info{store=\"main\",kind=\"store\",platform=\"woocommerce\"} 1",
+            "okrsync_source_info{store=\"traffic\",kind=\"analytics\",platform=\"plausible\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+        }
+        // Never a last-success sample for a source that never succeeded.
+        assert!(!text.contains("okrsync_last_success_timestamp_seconds{store=\"traffic\"}"));
     }
 }

@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod http;
 pub mod keyresults;
+pub mod page;
 pub mod run;
 pub mod scheduler;
 pub mod sync;

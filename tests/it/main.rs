@@ -18,6 +18,7 @@ mod secrets;
 mod shopify;
 mod shopify_sessions;
 mod sinks;
+mod status_page;
 mod status_server;
 mod tls;
 mod woo_kpis;

@@ -1,5 +1,6 @@
 //! The status server (`[http]`) of the real `okrsync run` against the simulated store:
-//! readiness, metrics equal to `krs`, the JSON APIs equal to the CLI's, the bearer token.
+//! readiness, metrics equal to `krs`, the JSON APIs equal to the CLI's, the status page in
+//! headless Chromium, the bearer token.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -81,7 +82,27 @@ fn json_number(v: &serde_json::Value) -> Option<f64> {
 async fn status_server_serves_readiness_metrics_and_the_cli_json() {
     let port = free_port();
     let http = format!("[http]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\n");
-    let h = Harness::start_with(fixture().state, "", &format!("{KR}\n{NULL_KR}\n{http}")).await;
+    let fx = fixture();
+    let h = Harness::start_with(fx.state, "", &format!("{KR}\n{NULL_KR}\n{http}")).await;
+    // A history: a first check-in while order A was still pending (net sales 115.00), then
+    // the daemon's sync sees it completed (135.00) and checks in again.
+    h.sim.with_state(|s| s.set_status(fx.a, "pending"));
+    h.sync().await;
+    okrsync::daemon::keyresults::evaluate_key_results(
+        &h.settings,
+        &h.db,
+        &okrsync::daemon::Clock::System,
+    )
+    .await
+    .unwrap();
+    let first = h.db.checkins_of("net-sales").await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].checkin.value.as_deref(), Some("115"));
+    h.sim.with_state(|s| {
+        // Modified now, so that the daemon's incremental sync reads it.
+        s.now_override = None;
+        s.set_status(fx.a, "completed");
+    });
     let log = h._dir.path().join("stderr.log");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
         .arg("--config")
@@ -116,7 +137,7 @@ async fn status_server_serves_readiness_metrics_and_the_cli_json() {
         true
     );
     // The check-ins of the first evaluation are in: /api/krs equals `krs --format json`.
-    while h.db.checkin_count("net-sales").await.unwrap() == 0 {
+    while h.db.checkin_count("net-sales").await.unwrap() < 2 {
         assert!(std::time::Instant::now() < deadline, "no check-in");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -156,9 +177,11 @@ async fn status_server_serves_readiness_metrics_and_the_cli_json() {
     assert!(empty["current"].is_null(), "{empty}");
     assert!(!metrics.contains("key_result=\"aov-empty\""), "{metrics}");
     assert_eq!(values.len(), 2, "{metrics}");
-    let runs = samples(&metrics, "okrsync_sync_runs_total");
-    assert!(runs["main"] >= 1.0, "{metrics}");
-    assert!(metrics.contains("okrsync_sync_runs_total{store=\"main\",status=\"ok\"}"));
+    let ok_runs = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("okrsync_sync_runs_total{store=\"main\",status=\"ok\"} "))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(ok_runs >= Some(1), "{metrics}");
     let requests = samples(&metrics, "okrsync_http_requests_total");
     let logged: u64 =
         h.db.runs(Some("main".into()), 1000, false)
@@ -205,9 +228,32 @@ async fn status_server_serves_readiness_metrics_and_the_cli_json() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     );
 
+    // The page over HTTP: the key result's history is a line of its two check-ins, and the
+    // change since the previous one is shown.
+    let (status, page) = get(&format!("{base}/"), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{page}");
+    let card = crate::status_page::kr_card(&page, "net-sales");
+    assert!(card.contains("<polyline"), "{card}");
+    assert!(card.contains("History: 2 check-ins"), "{card}");
+    assert!(
+        card.contains("change since the previous check-in +20.00"),
+        "{card}"
+    );
+
+    // The page in a browser (headless Chromium, sending the token as Basic auth): every key
+    // result's title and progress as `krs` says; screenshots saved as test artifacts.
+    crate::status_page::check_in_chromium(&base, Some(TOKEN), &cli_krs, "status-page").await;
+
     // The token: required everywhere but /healthz; a wrong one gets 401.
     assert_eq!(get(&format!("{base}/healthz"), None).await.0, 200);
-    for path in ["/readyz", "/metrics", "/api/krs", "/api/kpis", "/api/logs"] {
+    for path in [
+        "/",
+        "/readyz",
+        "/metrics",
+        "/api/krs",
+        "/api/kpis",
+        "/api/logs",
+    ] {
         assert_eq!(get(&format!("{base}{path}"), None).await.0, 401, "{path}");
         assert_eq!(
             get(&format!("{base}{path}"), Some("status-t0ken-never-logge"))
