@@ -81,6 +81,7 @@ fn chromium(args: &[String]) -> std::process::Output {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
+            "--disable-dev-shm-usage",
         ])
         .arg(format!(
             "--user-data-dir={}",
