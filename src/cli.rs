@@ -105,6 +105,24 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
+    // ── Reading the past and explaining a number (issue 18) ──
+    /// Show what makes a KPI: the orders counted (and their refunds), those left out and why,
+    /// the customers counted as repeat / returning / new, the days of sessions.
+    Explain {
+        /// The KPI id (as in `okrsync kpis`), e.g. net_sales.
+        kpi: String,
+        /// A store name or "all" (default: the only store, or all).
+        #[arg(long)]
+        store: Option<String>,
+        /// A window as in `okrsync kpis`.
+        #[arg(long, default_value = "last_30_days")]
+        window: String,
+        /// The product id or SKU, for product_net_sales and product_units.
+        #[arg(long)]
+        product: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
     /// Run the whole pipeline against a built-in simulated store on 127.0.0.1.
     Demo {
         /// Keep the demo config and database here (default: a temporary directory).

@@ -4,6 +4,8 @@
 
 mod check;
 mod demo;
+// Reading the past and explaining a number (issue 18).
+mod explain;
 mod history;
 mod kpis;
 mod krs;
@@ -74,6 +76,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     failed,
                     format,
                 } => logs::logs(&db, store, limit, failed, format).await,
+                // Reading the past and explaining a number (issue 18).
+                Command::Explain {
+                    kpi,
+                    store,
+                    window,
+                    product,
+                    format,
+                } => {
+                    explain::explain(
+                        &settings, &db, &clock, &kpi, store, &window, product, format,
+                    )
+                    .await
+                }
                 Command::Demo { .. } | Command::Check { .. } => unreachable!("handled above"),
             }
         }

@@ -110,7 +110,7 @@ impl Loaded {
         self.stores.iter().map(|s| s.orders.len()).sum()
     }
 
-    fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
+    pub(crate) fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
         match sel {
             StoreSelector::All => {
                 if let Some(n) = self.missing.first() {
@@ -290,7 +290,7 @@ impl KpiReport {
     }
 }
 
-fn windowed<'a>(
+pub(crate) fn windowed<'a>(
     stores: &[&'a StoreData],
     window: &WindowSpec,
     now: DateTime<Utc>,
@@ -304,7 +304,7 @@ fn windowed<'a>(
         .collect()
 }
 
-fn resolved(inputs: &[WindowedStore<'_>]) -> Option<ResolvedWindow> {
+pub(crate) fn resolved(inputs: &[WindowedStore<'_>]) -> Option<ResolvedWindow> {
     let first = inputs.first()?;
     let mut tz = first.store.tz.name();
     if inputs.iter().any(|i| i.store.tz.name() != tz) {

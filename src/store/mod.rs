@@ -7,6 +7,7 @@
 
 mod analytics;
 mod checkins;
+mod explain;
 mod loaders;
 mod migrations;
 mod orders;

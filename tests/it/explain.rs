@@ -1,0 +1,240 @@
+//! `okrsync explain`, `export`, `backup` and `kpis --compare` through the real binary, on the
+//! fixed store of `woo_kpis` (window W = 2026-10-01..2026-10-25, Europe/Paris).
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value as Json;
+
+use crate::helpers::*;
+use crate::woo_kpis::{W, fixture};
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn json(out: &std::process::Output) -> Json {
+    serde_json::from_str(&ok(out)).unwrap()
+}
+
+fn d(v: &Json) -> Decimal {
+    match v {
+        Json::String(s) => Decimal::from_str(s).unwrap(),
+        other => Decimal::from_str(&other.to_string()).unwrap(),
+    }
+}
+
+/// The value of an explanation, recomputed from its counted entries alone and printed as
+/// `kpis` prints the KPI's value (money 2 decimals, rates 4, counts whole).
+fn from_listing(kpi: &str, e: &Json) -> Json {
+    let counted = e["counted"].as_array().unwrap();
+    let num: Decimal = counted.iter().map(|c| d(&c["numerator"])).sum();
+    let den: Option<Decimal> = counted
+        .iter()
+        .any(|c| !c["denominator"].is_null())
+        .then(|| {
+            counted
+                .iter()
+                .filter(|c| !c["denominator"].is_null())
+                .map(|c| d(&c["denominator"]))
+                .sum()
+        });
+    let v = match den {
+        Some(den) => num / den,
+        None => num,
+    };
+    match &e["value"] {
+        Json::String(_) => Json::String(format!("{:.2}", v.round_dp(2))),
+        Json::Number(n) if n.is_i64() && !kpi.ends_with("_rate") => {
+            Json::from(v.floor().to_string().parse::<i64>().unwrap())
+        }
+        _ => serde_json::from_str(&v.round_dp(4).normalize().to_string()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn explain_lists_what_makes_every_kpi_and_its_totals_equal_the_value() {
+    let h = Harness::start(fixture().state).await;
+    ok(&h.run_bin(&["sync"]).await);
+    let kpis = json(
+        &h.run_bin(&[
+            "kpis",
+            "--window",
+            W,
+            "--product",
+            "MUG",
+            "--format",
+            "json",
+        ])
+        .await,
+    );
+    let values = kpis["kpis"].as_object().unwrap();
+    assert!(values.len() >= 20, "{kpis}");
+    let mut defined = 0;
+    for (kpi, value) in values {
+        let mut args = vec!["explain", kpi.as_str(), "--window", W, "--format", "json"];
+        if kpi.starts_with("product_") {
+            args.extend(["--product", "MUG"]);
+        }
+        let e = json(&h.run_bin(&args).await);
+        // The contract's shape, and the same value as `kpis`.
+        assert_eq!(e["kpi"], kpi.as_str());
+        assert_eq!(e["store"], "main");
+        assert_eq!(e["window"]["from"], "2026-10-01", "{kpi}");
+        assert_eq!(e["window"]["to"], "2026-10-25", "{kpi}");
+        assert_eq!(e["window"]["timezone"], "Europe/Paris", "{kpi}");
+        assert!(e["counted"].is_array() && e["excluded"].is_array(), "{e}");
+        assert_eq!(&e["value"], value, "{kpi}: explain and kpis disagree");
+        if value.is_null() {
+            assert!(e["reason"].is_string(), "{kpi}: a null value says why: {e}");
+            continue;
+        }
+        defined += 1;
+        assert_eq!(
+            from_listing(kpi, &e),
+            *value,
+            "{kpi}: listing totals\n{e:#}"
+        );
+    }
+    // Every order and customer KPI of the fixture is defined (no analytics source is linked).
+    assert_eq!(defined, 13, "{kpis}");
+}
+
+#[tokio::test]
+async fn explain_orders_names_each_order_and_why_the_others_do_not_count() {
+    let fx = fixture();
+    let a = fx.a.to_string();
+    let h = Harness::start(fx.state).await;
+    ok(&h.run_bin(&["sync"]).await);
+    let e = json(
+        &h.run_bin(&["explain", "orders", "--window", W, "--format", "json"])
+            .await,
+    );
+    let counted = e["counted"].as_array().unwrap();
+    assert_eq!(counted.len() as i64, e["value"].as_i64().unwrap());
+    assert_eq!(counted.len(), 6);
+    let order_a = counted.iter().find(|c| c["id"] == a.as_str()).unwrap();
+    assert_eq!(order_a["status"], "completed");
+    assert_eq!(order_a["items_gross"], "20.00");
+    assert_eq!(order_a["shipping"], "5.00");
+    assert!(order_a["number"].is_string());
+    assert_eq!(order_a["created_at"], "2026-10-05T10:00:00Z");
+    // Refunds attributed to the order's day: C's full refund.
+    let c = counted
+        .iter()
+        .find(|c| c["id"] == fx.c.to_string().as_str())
+        .unwrap();
+    assert_eq!(c["refunds"].as_array().unwrap().len(), 1, "{c}");
+    assert_eq!(c["refunded_items"], "10.00");
+
+    let reasons: Vec<&str> = e["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["reason"].as_str().unwrap())
+        .collect();
+    for want in [
+        "status `cancelled` does not count", // E
+        "status `pending` does not count",   // P
+        "in the trash",                      // H
+        // D: 2026-10-26 00:30 in Paris, still 25 October in UTC.
+        "created on 2026-10-26 (Europe/Paris), outside the window 2026-10-01..2026-10-25",
+    ] {
+        assert!(reasons.contains(&want), "{want}: {reasons:#?}");
+    }
+    assert_eq!(reasons.len(), 4, "{reasons:#?}");
+
+    // The customer KPIs list customers.
+    let e = json(
+        &h.run_bin(&[
+            "explain",
+            "new_customers",
+            "--window",
+            W,
+            "--format",
+            "json",
+        ])
+        .await,
+    );
+    assert_eq!(e["counted"].as_array().unwrap().len(), 3);
+    assert!(
+        e["counted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["kind"] == "customer" && c["orders"].is_array()),
+        "{e}"
+    );
+    let returning: Vec<&Json> = e["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["kind"] == "customer")
+        .collect();
+    assert_eq!(returning.len(), 2, "#501 and dana: {e}");
+    assert!(
+        returning
+            .iter()
+            .any(|x| x["id"] == "customer 501"
+                && x["reason"].as_str().unwrap().contains("2026-09-20")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn explain_prints_a_table_and_csv_and_refuses_bad_arguments() {
+    let h = Harness::start(fixture().state).await;
+    ok(&h.run_bin(&["sync"]).await);
+    let table = ok(&h.run_bin(&["explain", "net_sales", "--window", W]).await);
+    assert!(
+        table.starts_with("net_sales · main · 2026-10-01..2026-10-25 (Europe/Paris)"),
+        "{table}"
+    );
+    assert!(table.contains("value: 135.00"), "{table}");
+    assert!(table.contains("counted (6):"), "{table}");
+    assert!(table.contains("excluded (4):"), "{table}");
+    assert!(
+        table.contains("status `cancelled` does not count"),
+        "{table}"
+    );
+
+    let csv = ok(&h
+        .run_bin(&["explain", "net_sales", "--window", W, "--format", "csv"])
+        .await);
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(lines[0].starts_with("list,store,kind,id,"), "{csv}");
+    assert_eq!(lines.len(), 1 + 6 + 4, "{csv}");
+    assert!(lines[0].ends_with(",reason"), "{csv}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("counted,main,order,")),
+        "{csv}"
+    );
+    // The outside-the-window reason holds a comma: quoted.
+    assert!(
+        lines.iter().any(|l| l.ends_with(
+            ",\"created on 2026-10-26 (Europe/Paris), outside the window 2026-10-01..2026-10-25\""
+        )),
+        "{csv}"
+    );
+
+    for args in [
+        &["explain", "nope"][..],
+        &["explain", "product_units"],
+        &["explain", "orders", "--product", "MUG"],
+        &["explain", "orders", "--window", "last_week"],
+        &["explain", "orders", "--store", "other"],
+    ] {
+        let out = h.run_bin(args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
