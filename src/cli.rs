@@ -35,6 +35,17 @@ pub enum ListFormat {
     Csv,
 }
 
+/// What `kpis --compare` compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CompareArg {
+    /// The period just before (the 30 days before `last_30_days`, the same span of last month
+    /// for `month_to_date`, …).
+    PreviousPeriod,
+    /// The same dates a year earlier.
+    PreviousYear,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: sync every store now and then on its schedule until SIGINT/SIGTERM.
@@ -63,6 +74,9 @@ pub enum Command {
         product: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Also show each KPI over the earlier span and the change (docs/kpis.md).
+        #[arg(long, value_enum)]
+        compare: Option<CompareArg>,
     },
     /// Print key results with their current value, progress and status.
     Krs {

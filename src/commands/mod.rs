@@ -60,7 +60,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     window,
                     product,
                     format,
-                } => kpis::kpis(&settings, &db, &clock, store, &window, product, format).await,
+                    compare,
+                } => {
+                    kpis::kpis(
+                        &settings, &db, &clock, store, &window, product, format, compare,
+                    )
+                    .await
+                }
                 Command::Push { sink, dry_run } => {
                     push::push(&settings, &db, &clock, sink, dry_run).await
                 }

@@ -2,6 +2,7 @@
 //! and schedules it all on cron until shutdown.
 
 pub mod analytics;
+pub mod compare;
 pub mod explain;
 pub mod http;
 pub mod keyresults;

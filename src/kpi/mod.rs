@@ -20,4 +20,4 @@ pub(crate) use customers::smaller_id;
 pub use customers::{CustomerHistory, Partial};
 pub use explain::{Entry, EntryKind, Explained, OrderDetail, RefundDetail, explain};
 pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
-pub use window::{DateRange, WindowSpec};
+pub use window::{Compare, DateRange, WindowSpec};

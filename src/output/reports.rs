@@ -122,7 +122,7 @@ pub fn kr_table(reports: &[KrReport]) -> String {
 
 /// A change of a value with its sign: `+10.00`, `-3`, `+2.50 pp` (rates change by
 /// percentage points).
-fn signed(change: &Value) -> String {
+pub(super) fn signed(change: &Value) -> String {
     let text = match change {
         Value::Rate(_) => format!("{} pp", change.display().trim_end_matches('%')),
         _ => change.display(),

@@ -238,3 +238,92 @@ async fn explain_prints_a_table_and_csv_and_refuses_bad_arguments() {
         );
     }
 }
+
+#[tokio::test]
+async fn kpis_compare_adds_the_earlier_values_and_the_change_without_renaming_fields() {
+    let h = Harness::start(fixture().state).await;
+    ok(&h.run_bin(&["sync"]).await);
+    let plain = json(
+        &h.run_bin(&["kpis", "--window", W, "--format", "json"])
+            .await,
+    );
+    let j = json(
+        &h.run_bin(&[
+            "kpis",
+            "--window",
+            W,
+            "--compare",
+            "previous_period",
+            "--format",
+            "json",
+        ])
+        .await,
+    );
+    // Every field of `kpis --format json` is there, unchanged.
+    for (k, v) in plain.as_object().unwrap() {
+        assert_eq!(&j[k], v, "{k}");
+    }
+    assert_eq!(j["compare"], "previous_period");
+    // 25 days before W, in the store's time zone: L (09-10) and I (09-20); K (09-30 22:30Z)
+    // is 1 October in Paris, so it belongs to W, not to the period before.
+    assert_eq!(j["compare_window"]["from"], "2026-09-06");
+    assert_eq!(j["compare_window"]["to"], "2026-09-30");
+    assert_eq!(j["compare_window"]["timezone"], "Europe/Paris");
+    assert_eq!(j["previous"]["orders"], 2);
+    assert_eq!(j["change"]["orders"], 4);
+    assert_eq!(j["change_relative"]["orders"], serde_json::json!(2.0));
+    assert_eq!(j["previous"]["net_sales"], "20.00");
+    assert_eq!(j["change"]["net_sales"], "115.00");
+    assert_eq!(j["change_relative"]["net_sales"], serde_json::json!(5.75));
+    // Rates change by a fraction (percentage points when printed).
+    assert_eq!(j["previous"]["refund_rate"], serde_json::json!(0.0));
+    assert_eq!(j["change"]["refund_rate"], serde_json::json!(0.5));
+    assert_eq!(
+        j["change_relative"]["refund_rate"],
+        Json::Null,
+        "from 0: no ratio"
+    );
+
+    let y = json(
+        &h.run_bin(&[
+            "kpis",
+            "--window",
+            W,
+            "--compare",
+            "previous_year",
+            "--format",
+            "json",
+        ])
+        .await,
+    );
+    assert_eq!(y["compare_window"]["from"], "2025-10-01");
+    assert_eq!(y["compare_window"]["to"], "2025-10-25");
+    assert_eq!(y["previous"]["orders"], 0);
+    assert_eq!(y["change_relative"]["orders"], Json::Null);
+    assert_eq!(y["previous"]["average_order_value"], Json::Null);
+    assert_eq!(y["change"]["average_order_value"], Json::Null);
+
+    let table = ok(&h
+        .run_bin(&["kpis", "--window", W, "--compare", "previous_period"])
+        .await);
+    assert!(
+        table.contains("compared with previous_period: 2026-09-06 to 2026-09-30"),
+        "{table}"
+    );
+    let row = table.lines().find(|l| l.starts_with("net_sales")).unwrap();
+    assert!(row.contains("135.00") && row.contains("20.00"), "{table}");
+    assert!(
+        row.contains("+115.00") && row.contains("+575.0%"),
+        "{table}"
+    );
+    let rate = table
+        .lines()
+        .find(|l| l.starts_with("refund_rate"))
+        .unwrap();
+    assert!(rate.contains("+50.00 pp"), "{table}");
+
+    let out = h
+        .run_bin(&["kpis", "--window", W, "--compare", "last_week"])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+}
