@@ -418,6 +418,20 @@ pub struct KrReport {
     /// When the data behind the value was last synced: the end of the last successful sync
     /// of the key result's store (for "all stores", the oldest of them).
     pub data_as_of: Option<DateTime<Utc>>,
+    /// What the value is compared with since the start of the key result's period: the first
+    /// check-in made inside the current period, else the baseline (filled by
+    /// [`current_reports`]).
+    pub period_start: Option<PeriodStart>,
+}
+
+/// The value a key result started its current period from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodStart {
+    /// The first day of the period (in the store's time zone).
+    pub from: chrono::NaiveDate,
+    pub value: Value,
+    /// When that value was checked in; `None`: it is the baseline (no check-in in the period).
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl KrReport {
@@ -446,7 +460,23 @@ impl KrReport {
             "previous_value": self.previous.as_ref().map(Value::to_json).unwrap_or(Json::Null),
             "change": self.change().as_ref().map(Value::to_json).unwrap_or(Json::Null),
             "data_as_of": self.data_as_of.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            "period_start": self.period_start.as_ref().map(|p| p.from.to_string()),
+            "period_start_value": self.period_start.as_ref().map(|p| p.value.to_json()).unwrap_or(Json::Null),
+            "period_start_from": self.period_start.as_ref().map(|p| match p.at {
+                Some(_) => "checkin",
+                None => "baseline",
+            }),
+            "change_since_period_start": self.change_since_period_start().as_ref().map(Value::to_json).unwrap_or(Json::Null),
         })
+    }
+
+    /// `current − the value at the start of the period`, of the KPI's kind.
+    pub fn change_since_period_start(&self) -> Option<Value> {
+        let (cur, start) = (self.current.as_ref()?, self.period_start.as_ref()?);
+        Some(Value::of_kind(
+            self.settings.kpi.id.kind(),
+            cur.as_decimal() - start.value.as_decimal(),
+        ))
     }
 
     /// `current − previous`, of the KPI's kind (null when either is).
@@ -486,6 +516,7 @@ fn evaluate_one(kr: &KeyResultSettings, loaded: &Loaded, now: DateTime<Utc>) -> 
         updated_at: None,
         previous: None,
         data_as_of: None,
+        period_start: None,
     };
     let stores = match loaded.select(&kr.store) {
         Ok(s) => s,
@@ -629,7 +660,52 @@ pub async fn current_reports(
     attach_updated_at(db, &mut reports).await?;
     attach_previous(db, &mut reports).await?;
     attach_data_as_of(settings, db, &mut reports).await?;
+    attach_period_start(settings, db, &mut reports, now).await?;
     Ok(reports)
+}
+
+/// Fills `period_start`: the first check-in with a value made since the start of the key
+/// result's period (its first day, in the store's time zone), else the baseline.
+async fn attach_period_start(
+    settings: &Settings,
+    db: &Store,
+    reports: &mut [KrReport],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for r in reports {
+        // The store's zone, as the window was resolved (the first store's for "all").
+        let zone = r
+            .window
+            .as_ref()
+            .and_then(|w| w.timezone.split(' ').next())
+            .and_then(|t| crate::domain::StoreTz::parse(t).ok())
+            .or_else(|| match &r.settings.store {
+                StoreSelector::Named(n) => settings.store(n).and_then(|s| s.timezone),
+                StoreSelector::All => None,
+            });
+        let Some(tz) = zone else { continue };
+        let period = r.settings.window.period(tz.local_date(now));
+        let since = tz.day_start(period.from);
+        let kind = r.settings.kpi.id.kind();
+        let first = db.first_checkin_since(&r.settings.id, since).await?;
+        r.period_start = Some(match first.map(|c| HistoryEntry::from_row(&c, kind)) {
+            Some(HistoryEntry {
+                at,
+                value: Some(value),
+                ..
+            }) => PeriodStart {
+                from: period.from,
+                value,
+                at: Some(at),
+            },
+            _ => PeriodStart {
+                from: period.from,
+                value: Value::of_kind(kind, r.settings.baseline),
+                at: None,
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Fills `previous`: of the last two check-ins of each key result, the newest one in the

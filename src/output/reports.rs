@@ -92,6 +92,9 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                     .map(|v| v.display())
                     .unwrap_or_else(|| "—".into()),
                 r.change().map(|c| signed(&c)).unwrap_or_else(|| "—".into()),
+                r.change_since_period_start()
+                    .map(|c| signed(&c))
+                    .unwrap_or_else(|| "—".into()),
                 percent(r.progress),
                 percent(r.expected),
                 r.status
@@ -111,6 +114,7 @@ pub fn kr_table(reports: &[KrReport]) -> String {
             "baseline → target",
             "current",
             "change",
+            "since start",
             "progress",
             "expected",
             "status",

@@ -327,3 +327,86 @@ async fn kpis_compare_adds_the_earlier_values_and_the_change_without_renaming_fi
         .await;
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `net-sales` over W (its period is W itself) and a key result whose period has not begun.
+const KRS: &str = r#"
+[[key_results]]
+id = "net-sales"
+title = "Net sales 500"
+kpi = "net_sales"
+window = "2026-10-01..2026-10-25"
+baseline = 0
+target = 500
+
+[[key_results]]
+id = "future-orders"
+title = "Orders in January 2099"
+kpi = "orders"
+window = "2099-01-01..2099-01-31"
+baseline = 2
+target = 10
+"#;
+
+#[tokio::test]
+async fn krs_shows_the_change_since_the_start_of_the_period_from_a_checkin_or_the_baseline() {
+    let h = Harness::start_with(fixture().state, "", KRS).await;
+    ok(&h.run_bin(&["sync"]).await);
+    let krs = || async {
+        let all = json(&h.run_bin(&["krs", "--format", "json"]).await);
+        let find = |id: &str| {
+            all.as_array()
+                .unwrap()
+                .iter()
+                .find(|k| k["id"] == id)
+                .unwrap()
+                .clone()
+        };
+        (find("net-sales"), find("future-orders"))
+    };
+    let (net, future) = krs().await;
+    // The first check-in of the period is the one this sync made.
+    assert_eq!(net["period_start"], "2026-10-01");
+    assert_eq!(net["period_start_from"], "checkin");
+    assert_eq!(net["period_start_value"], "135.00");
+    assert_eq!(net["change_since_period_start"], "0.00");
+    // No check-in since 2099-01-01: the baseline.
+    assert_eq!(future["current"], 0);
+    assert_eq!(future["period_start_from"], "baseline");
+    assert_eq!(future["period_start_value"], 2);
+    assert_eq!(future["change_since_period_start"], -2);
+
+    h.sim.with_state(|s| {
+        s.now_override = None;
+        s.add_order(
+            okrsync_sim::NewOrder::new("completed", at(2026, 10, 22, 9, 0), "new@example.com")
+                .line(11, "MUG", "Mug", 1, dec("10.00")),
+        );
+    });
+    ok(&h.run_bin(&["sync"]).await);
+    let (net, _) = krs().await;
+    assert_eq!(net["current"], "145.00");
+    assert_eq!(
+        net["period_start_value"], "135.00",
+        "still the first check-in"
+    );
+    assert_eq!(net["change_since_period_start"], "10.00");
+    assert_eq!(net["change"], "10.00");
+    // Earlier fields keep their names.
+    for key in [
+        "previous_value",
+        "change",
+        "data_as_of",
+        "updated_at",
+        "current",
+    ] {
+        assert!(net.get(key).is_some(), "{key}");
+    }
+
+    let table = ok(&h.run_bin(&["krs"]).await);
+    assert!(table.contains("since start"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("future-orders"))
+        .unwrap();
+    assert!(row.contains("-2"), "{table}");
+}
