@@ -46,6 +46,24 @@ pub enum CompareArg {
     PreviousYear,
 }
 
+/// What `okrsync export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportWhat {
+    /// Every KPI of every store over `--window`.
+    Kpis,
+    /// Every check-in of every key result.
+    Checkins,
+    /// Every stored order, any status.
+    Orders,
+}
+
+/// The file format of `okrsync export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: sync every store now and then on its schedule until SIGINT/SIGTERM.
@@ -136,6 +154,26 @@ pub enum Command {
         product: Option<String>,
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
+    },
+    /// Export KPIs, check-ins or orders for a spreadsheet or a BI tool.
+    Export {
+        #[arg(long, value_enum)]
+        what: ExportWhat,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// For `--what kpis`: the window, as in `okrsync kpis`.
+        #[arg(long, default_value = "last_30_days")]
+        window: String,
+        /// Write to this file (atomically: a temporary file renamed into place); default stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Copy the database to FILE (SQLite online backup; safe while the daemon runs).
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Run the whole pipeline against a built-in simulated store on 127.0.0.1.
     Demo {

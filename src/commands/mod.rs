@@ -5,7 +5,9 @@
 mod check;
 mod demo;
 // Reading the past and explaining a number (issue 18).
+mod backup;
 mod explain;
+mod export;
 mod history;
 mod kpis;
 mod krs;
@@ -95,6 +97,24 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     )
                     .await
                 }
+                Command::Export {
+                    what,
+                    format,
+                    window,
+                    out,
+                } => {
+                    export::export(
+                        &settings,
+                        &db,
+                        &clock,
+                        what,
+                        format,
+                        &window,
+                        out.as_deref(),
+                    )
+                    .await
+                }
+                Command::Backup { file, force } => backup::backup(&db, &file, force).await,
                 Command::Demo { .. } | Command::Check { .. } => unreachable!("handled above"),
             }
         }

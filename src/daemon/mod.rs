@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod compare;
 pub mod explain;
+pub mod export;
 pub mod http;
 pub mod keyresults;
 pub mod run;

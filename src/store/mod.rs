@@ -6,6 +6,7 @@
 //! with its cursor, so a killed sync resumes exactly where its last committed page ended.
 
 mod analytics;
+mod backup;
 mod checkins;
 mod explain;
 mod loaders;
@@ -15,6 +16,7 @@ mod outbox;
 mod runs;
 
 pub use analytics::LastRun;
+pub use backup::BackupStats;
 pub use checkins::{CheckinContext, CheckinRow, NewCheckin, OutboxEntry};
 pub use migrations::SCHEMA_VERSION;
 pub use orders::{Page, PageStats, StoreFacts, StoreRow};
@@ -55,6 +57,8 @@ pub enum StoreError {
     Corrupt { column: &'static str, value: String },
     #[error("the database thread has stopped")]
     Closed,
+    #[error("cannot back up the database to {path}: {reason}")]
+    Backup { path: PathBuf, reason: String },
     #[error(
         "store `{name}` holds data synced from {stored}, but the config now points it at {configured}; \
          mixing two shops under one name would corrupt its KPIs. Give the new shop its own store name \

@@ -410,3 +410,222 @@ async fn krs_shows_the_change_since_the_start_of_the_period_from_a_checkin_or_th
         .unwrap();
     assert!(row.contains("-2"), "{table}");
 }
+
+/// A minimal RFC 4180 reader: rows of cells (quoted cells may hold commas, quotes, breaks).
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut cell) = (Vec::new(), Vec::new(), String::new());
+    let mut chars = text.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                cell.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\r') => assert_eq!(chars.next(), Some('\n'), "CRLF line ends"),
+            (false, '\n') => panic!("a bare LF ends a line: {text:?}"),
+            (false, c) => cell.push(c),
+        }
+        if !quoted && c == '\r' {
+            row.push(std::mem::take(&mut cell));
+            rows.push(std::mem::take(&mut row));
+        }
+    }
+    assert!(
+        cell.is_empty() && row.is_empty(),
+        "last line ends with CRLF"
+    );
+    rows
+}
+
+#[tokio::test]
+async fn export_writes_orders_checkins_and_kpis_as_csv_and_json() {
+    let fx = fixture();
+    let a = fx.a.to_string();
+    let h = Harness::start_with(fx.state, "", crate::cli::KR).await;
+    ok(&h.run_bin(&["sync"]).await);
+
+    let orders_json = json(
+        &h.run_bin(&["export", "--what", "orders", "--format", "json"])
+            .await,
+    );
+    let orders = orders_json.as_array().unwrap();
+    // Every stored order, any status: the 12 of October–September plus 5 on the DST day.
+    assert_eq!(orders.len(), 17, "{orders_json:#}");
+    let order_a = orders.iter().find(|o| o["id"] == a.as_str()).unwrap();
+    assert_eq!(order_a["created_at"], "2026-10-05T10:00:00Z");
+    assert_eq!(order_a["date"], "2026-10-05");
+    assert_eq!(order_a["items_gross"], "20.00");
+    assert_eq!(order_a["counted"], true);
+    assert!(order_a.get("email_hash").is_none() && order_a.get("customer").is_none());
+    // D, 00:30 on 26 October in Paris: its local date, not the UTC one.
+    let d = orders
+        .iter()
+        .find(|o| o["created_at"] == "2026-10-25T23:30:00Z")
+        .unwrap();
+    assert_eq!(d["date"], "2026-10-26");
+    assert!(
+        orders
+            .iter()
+            .any(|o| o["status"] == "cancelled" && o["counted"] == false)
+    );
+
+    // CSV: the same rows and cells.
+    let csv = ok(&h.run_bin(&["export", "--what", "orders"]).await);
+    let rows = parse_csv(&csv);
+    assert_eq!(rows.len(), 1 + orders.len());
+    let header = &rows[0];
+    assert_eq!(&header[..4], ["store", "id", "number", "created_at"]);
+    for (row, o) in rows[1..].iter().zip(orders) {
+        for (col, cell) in header.iter().zip(row) {
+            let want = match &o[col] {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(cell, &want, "{col}");
+        }
+    }
+
+    let checkins = json(
+        &h.run_bin(&["export", "--what", "checkins", "--format", "json"])
+            .await,
+    );
+    let checkins = checkins.as_array().unwrap();
+    assert_eq!(checkins.len(), 2, "one per key result");
+    let net = checkins
+        .iter()
+        .find(|c| c["key_result"] == "net-sales")
+        .unwrap();
+    assert_eq!(net["value"], "135.00");
+    assert_eq!(net["window_from"], "2026-10-01");
+    assert!(net["at"].as_str().unwrap().ends_with('Z'));
+
+    // KPIs over a window; notes with commas are quoted in CSV.
+    let kpis = ok(&h
+        .run_bin(&["export", "--what", "kpis", "--window", W])
+        .await);
+    let rows = parse_csv(&kpis);
+    assert_eq!(
+        rows[0],
+        [
+            "store", "window", "from", "to", "timezone", "kpi", "value", "currency", "note"
+        ]
+    );
+    let net = rows.iter().find(|r| r[5] == "net_sales").unwrap();
+    assert_eq!(net[6], "135.00");
+    assert_eq!(net[2], "2026-10-01");
+
+    // --out: the file holds exactly what stdout would; nothing else is left in the directory.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("orders.csv");
+    std::fs::write(&out, "old").unwrap();
+    ok(&h
+        .run_bin(&["export", "--what", "orders", "--out", out.to_str().unwrap()])
+        .await);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), csv);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["orders.csv"]);
+
+    let bad = h.run_bin(&["export", "--what", "customers"]).await;
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn backup_copies_a_consistent_database_while_another_connection_writes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let h = Harness::start_with(fixture().state, "", crate::cli::KR).await;
+    ok(&h.run_bin(&["sync"]).await);
+    let src = h.settings.database.path.clone();
+    let count = |path: &std::path::Path, table: &str| -> i64 {
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let tables = [
+        "orders",
+        "order_lines",
+        "refunds",
+        "checkins",
+        "stores",
+        "meta",
+    ];
+    let before: Vec<i64> = tables.iter().map(|t| count(&src, t)).collect();
+    assert!(before[0] > 0);
+    let runs_before = count(&src, "sync_runs");
+
+    // Another connection (as the daemon's) commits rows continuously during the backup.
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, written, src) = (stop.clone(), written.clone(), src.clone());
+        std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(&src).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            while !stop.load(Ordering::SeqCst) || written.load(Ordering::SeqCst) == 0 {
+                c.execute(
+                    "INSERT INTO sync_runs (store, source, started_at, heartbeat_at, status)
+                     VALUES ('main', 'writer', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'skipped')",
+                    [],
+                )
+                .unwrap();
+                written.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    while written.load(Ordering::SeqCst) == 0 {
+        std::thread::yield_now();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let out = h.run_bin(&["backup", copy.to_str().unwrap()]).await;
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    ok(&out);
+
+    // One consistent state: every table as it was, the written one somewhere in between.
+    let c = rusqlite::Connection::open(&copy).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(c);
+    let after: Vec<i64> = tables.iter().map(|t| count(&copy, t)).collect();
+    assert_eq!(after, before, "{tables:?}");
+    let runs = count(&copy, "sync_runs");
+    let total = runs_before + written.load(Ordering::SeqCst) as i64;
+    assert!(
+        runs_before <= runs && runs <= total,
+        "{runs_before} ≤ {runs} ≤ {total}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // Self-contained: no WAL beside it, nothing left over.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["copy.db"], "{names:?}");
+
+    // An existing file is not replaced unless asked.
+    let again = h.run_bin(&["backup", copy.to_str().unwrap()]).await;
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("--force"), "{err}");
+    ok(&h
+        .run_bin(&["backup", copy.to_str().unwrap(), "--force"])
+        .await);
+    assert_eq!(count(&copy, "orders"), before[0]);
+}
