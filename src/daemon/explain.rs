@@ -11,9 +11,10 @@ use crate::config::{Settings, StoreSelector};
 use crate::kpi::{self, Explained, KpiSpec, Value, WindowSpec};
 use crate::store::{Store, StoreError};
 
-/// How far around a window stored orders are shown as "outside the window": a day either
-/// side catches every order whose UTC date or another time zone would put it inside.
-const MARGIN_HOURS: i64 = 26;
+/// How far around a window stored orders are shown as "outside the window": the orders that
+/// some time zone (UTC−12 to UTC+14: UTC, the shop owner's own, the platform's report) would
+/// put inside it.
+const MARGIN_HOURS: i64 = 14;
 
 /// A KPI with what makes it: the `explain` report.
 pub struct ExplainReport {

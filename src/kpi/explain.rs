@@ -463,7 +463,13 @@ pub fn explain(
                 continue;
             };
             let day = w.store.tz.local_date(d.created_at);
-            let reason = if d.deleted {
+            let reason = if !w.range.contains(day) {
+                format!(
+                    "created on {day} ({}), outside the window {}",
+                    w.store.tz.name(),
+                    w.range
+                )
+            } else if d.deleted {
                 "deleted from the store".to_string()
             } else if d.test {
                 "test order".to_string()
@@ -471,12 +477,6 @@ pub fn explain(
                 "in the trash".to_string()
             } else if !d.counted {
                 format!("status `{}` does not count", d.status)
-            } else if !w.range.contains(day) {
-                format!(
-                    "created on {day} ({}), outside the window {}",
-                    w.store.tz.name(),
-                    w.range
-                )
             } else if let Some(t) = through.get(d.store.as_str()).filter(|t| day > **t) {
                 format!("created after {t}, the last day with session data")
             } else if matches!(id, KpiId::ConversionRate | KpiId::RevenuePerSession) {

@@ -35,23 +35,60 @@ fn cell(v: Option<&Json>) -> String {
     }
 }
 
-/// The columns of a list of entries: the identifying ones first, then every other key in the
-/// order it first appears (amounts, sessions, …), `reason` last.
+/// The order columns are shown in: what identifies an entry, its amounts, its share, why.
+const ORDER: &[&str] = &[
+    "list",
+    "store",
+    "kind",
+    "id",
+    "number",
+    "date",
+    "created_at",
+    "status",
+    "currency",
+    "items_gross",
+    "discounts",
+    "shipping",
+    "tax",
+    "total",
+    "refunded",
+    "refunded_items",
+    "product_net_sales",
+    "product_units",
+    "orders_in_window",
+    "sessions",
+    "bounces",
+    "score",
+    "lcp_seconds",
+    "rating",
+    "refunds",
+    "orders",
+    "numerator",
+    "denominator",
+    "reason",
+];
+
+/// The columns of a list of entries: `lead` first, then every key present, in [`ORDER`]
+/// (unknown keys before `refunds`, alphabetically).
 fn columns(entries: &[Json], lead: &[&'static str]) -> Vec<String> {
-    let mut cols: Vec<String> = lead.iter().map(|s| (*s).to_string()).collect();
+    let mut keys: Vec<String> = Vec::new();
     for e in entries {
         if let Some(o) = e.as_object() {
             for k in o.keys() {
-                if !cols.contains(k) && k != "reason" {
-                    cols.push(k.clone());
+                if !keys.contains(k) && !lead.contains(&k.as_str()) {
+                    keys.push(k.clone());
                 }
             }
         }
     }
-    if entries.iter().any(|e| e.get("reason").is_some()) {
-        cols.push("reason".into());
-    }
-    cols
+    let refunds = ORDER.iter().position(|k| *k == "refunds").unwrap_or(0);
+    keys.sort_by_key(|k| {
+        (
+            ORDER.iter().position(|o| o == k).unwrap_or(refunds),
+            k.clone(),
+        )
+    });
+    lead.iter().map(|s| (*s).to_string()).chain(keys).collect()
 }
 
 fn entries(j: &Json, key: &str) -> Vec<Json> {
@@ -114,8 +151,18 @@ pub fn explain_table(report: &ExplainReport) -> String {
     } else {
         &["kind", "id"]
     };
+    // Narrower than CSV: one currency per store, and long lists cut short.
     let drop = |c: &String| {
-        c == "store" && report.store != "all" || c == "denominator" && j["denominator"].is_null()
+        c == "store" && report.store != "all"
+            || c == "currency"
+            || c == "denominator" && j["denominator"].is_null()
+    };
+    let short = |c: &str, e: &Json| match (c, e.get(c).and_then(Json::as_array)) {
+        ("orders", Some(list)) if list.len() > 4 => {
+            let shown: Vec<String> = list[..3].iter().map(|v| cell(Some(v))).collect();
+            format!("{}; … ({} orders)", shown.join("; "), list.len())
+        }
+        _ => cell(e.get(c)),
     };
     for (title, key) in [("counted", "counted"), ("excluded", "excluded")] {
         let list = entries(&j, key);
@@ -129,7 +176,7 @@ pub fn explain_table(report: &ExplainReport) -> String {
             .collect();
         let rows: Vec<Vec<String>> = list
             .iter()
-            .map(|e| cols.iter().map(|c| cell(e.get(c))).collect())
+            .map(|e| cols.iter().map(|c| short(c, e)).collect())
             .collect();
         let heads: Vec<&str> = cols.iter().map(String::as_str).collect();
         out.push_str(&table(&heads, &rows));

@@ -153,20 +153,41 @@ fn orders_lists_each_counted_order_and_why_the_others_are_out() {
     sorted.sort();
     assert_eq!(times, sorted);
 
+    // Test and deleted orders say so (both are stored as not counted). Outside the window,
+    // the window is the reason whatever the status.
     let mut d = details(&s);
-    d.iter_mut().find(|o| o.order_id == "o13").unwrap().deleted = true;
-    d.iter_mut().find(|o| o.order_id == "o8").unwrap().test = true;
-    let e = explain(&KpiSpec::new(KpiId::Orders), &inputs, &d).unwrap();
+    for o in d.iter_mut() {
+        match o.order_id.as_str() {
+            "o7" => o.deleted = true,
+            "o4" => {
+                o.test = true;
+                o.counted = false;
+            }
+            "o13" => o.deleted = true,
+            _ => {}
+        }
+    }
+    let mut s2 = s.clone();
+    s2.orders.retain(|o| o.order_id != "o4");
+    let inputs2 = [WindowedStore {
+        store: &s2,
+        range: main_window(),
+    }];
+    let e = explain(&KpiSpec::new(KpiId::Orders), &inputs2, &d).unwrap();
     let why = |id: &str| {
         e.excluded
             .iter()
             .find(|x| x.id == id)
+            .and_then(|x| x.reason.clone())
             .unwrap()
-            .reason
-            .clone()
     };
-    assert_eq!(why("o13").as_deref(), Some("deleted from the store"));
-    assert_eq!(why("o8").as_deref(), Some("test order"));
+    assert_eq!(why("o7"), "deleted from the store");
+    assert_eq!(why("o4"), "test order");
+    assert!(
+        why("o13").starts_with("created on 2026-09-05 "),
+        "{}",
+        why("o13")
+    );
 }
 
 #[test]
