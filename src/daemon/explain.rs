@@ -102,7 +102,10 @@ impl ExplainReport {
     pub fn to_json(&self) -> Json {
         let (value, reason, counted, excluded, rule, num, den) = match &self.explained {
             Ok(e) => {
-                let (num, den) = e.totals();
+                let (num, den) = match e.totals() {
+                    Some((n, d)) => (Some(n), d),
+                    None => (None, None),
+                };
                 (
                     e.computed
                         .value
@@ -113,7 +116,7 @@ impl ExplainReport {
                     e.counted.iter().map(kpi::Entry::to_json).collect(),
                     e.excluded.iter().map(kpi::Entry::to_json).collect(),
                     Some(e.rule),
-                    Some(num.normalize().to_string()),
+                    num.map(|n| n.normalize().to_string()),
                     den.map(|d| d.normalize().to_string()),
                 )
             }

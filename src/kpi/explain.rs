@@ -112,15 +112,19 @@ pub struct Explained {
 }
 
 impl Explained {
-    /// Σ numerators and Σ denominators (`None` for a plain sum) of the counted entries.
-    pub fn totals(&self) -> (Decimal, Option<Decimal>) {
-        let num = self.counted.iter().map(|e| e.numerator).sum();
-        let den = self
-            .counted
-            .iter()
-            .any(|e| e.denominator.is_some())
-            .then(|| self.counted.iter().filter_map(|e| e.denominator).sum());
-        (num, den)
+    /// Σ numerators and Σ denominators (`None` for a plain sum) of the counted entries;
+    /// `None` when a sum overflows.
+    pub fn totals(&self) -> Option<(Decimal, Option<Decimal>)> {
+        fn sum(mut it: impl Iterator<Item = Decimal>) -> Option<Decimal> {
+            it.try_fold(Decimal::ZERO, |acc, x| acc.checked_add(x))
+        }
+        let num = sum(self.counted.iter().map(|e| e.numerator))?;
+        let den = if self.counted.iter().any(|e| e.denominator.is_some()) {
+            Some(sum(self.counted.iter().filter_map(|e| e.denominator))?)
+        } else {
+            None
+        };
+        Some((num, den))
     }
 }
 
@@ -156,7 +160,10 @@ pub fn explain(
         )
     };
     let one = Decimal::ONE;
-    let net = |o: &TracedOrder| o.items_gross - o.discounts - o.refunded_items;
+    // Checked like every sum in `compute`: implausible amounts are an error, never a panic.
+    let overflow = || KpiError::Overflow(id);
+    let minus = |a: Decimal, b: Decimal| a.checked_sub(b).ok_or_else(overflow);
+    let net = |o: &TracedOrder| minus(minus(o.items_gross, o.discounts)?, o.refunded_items);
     let mut counted = Vec::new();
     let mut excluded = Vec::new();
     // The orders whose absence from `counted` needs a reason, and which were used.
@@ -183,9 +190,9 @@ pub fn explain(
                     KpiId::GrossSales => (o.items_gross, None),
                     KpiId::Discounts => (o.discounts, None),
                     KpiId::Returns => (o.refunded_items, None),
-                    KpiId::NetSales => (net(o), None),
-                    KpiId::TotalSales => (o.total - o.refunded, None),
-                    KpiId::AverageOrderValue => (o.items_gross - o.discounts, Some(one)),
+                    KpiId::NetSales => (net(o)?, None),
+                    KpiId::TotalSales => (minus(o.total, o.refunded)?, None),
+                    KpiId::AverageOrderValue => (minus(o.items_gross, o.discounts)?, Some(one)),
                     _ => (
                         Decimal::from(u8::from(o.refunded > Decimal::ZERO)),
                         Some(one),
@@ -306,7 +313,7 @@ pub fn explain(
                     let num = if id == KpiId::ConversionRate {
                         one
                     } else {
-                        net(o)
+                        net(o)?
                     };
                     counted.push(order(o, num, Some(Decimal::ZERO)));
                 }

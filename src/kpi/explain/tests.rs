@@ -92,7 +92,7 @@ fn for_every_kpi_the_listing_adds_up_to_the_value_compute_gives() {
             .value
             .clone()
             .unwrap_or_else(|| panic!("{id:?}: the fixture defines every KPI"));
-        let (num, den) = e.totals();
+        let (num, den) = e.totals().unwrap();
         let from_listing = match den {
             Some(d) => num / d,
             None => num,
@@ -262,7 +262,7 @@ fn session_kpis_list_the_days_and_clip_orders_to_them() {
         o9.reason.as_deref(),
         Some("created after 2026-10-23, the last day with session data")
     );
-    let (num, den) = e.totals();
+    let (num, den) = e.totals().unwrap();
     assert_eq!(Some(Value::Rate(num / den.unwrap())), e.computed.value);
 }
 
@@ -293,4 +293,26 @@ fn json_entries_name_the_order_and_its_amounts() {
     let o7 = e.excluded.iter().find(|x| x.id == "o7").unwrap().to_json();
     assert_eq!(o7["reason"], "status `cancelled` does not count");
     assert!(o7.get("numerator").is_none());
+}
+
+#[test]
+fn implausible_amounts_are_an_error_not_a_panic() {
+    let mut s = store();
+    let o = &mut s.orders[0];
+    o.items_gross = Decimal::MAX;
+    o.discounts = Decimal::MIN;
+    o.total = Decimal::MAX;
+    o.refunded = Decimal::MIN;
+    let inputs = [WindowedStore {
+        store: &s,
+        range: main_window(),
+    }];
+    let details = details(&s);
+    for &id in KpiId::ALL {
+        // Either a value whose listing adds up, or the error `compute` gives.
+        match explain(&spec(id), &inputs, &details) {
+            Ok(e) => assert_eq!(e.computed, compute(&spec(id), &inputs).unwrap()),
+            Err(err) => assert_eq!(Err(err), compute(&spec(id), &inputs)),
+        }
+    }
 }
