@@ -35,6 +35,35 @@ pub enum ListFormat {
     Csv,
 }
 
+/// What `kpis --compare` compares with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum CompareArg {
+    /// The period just before (the 30 days before `last_30_days`, the same span of last month
+    /// for `month_to_date`, …).
+    PreviousPeriod,
+    /// The same dates a year earlier.
+    PreviousYear,
+}
+
+/// What `okrsync export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportWhat {
+    /// Every KPI of every store over `--window`.
+    Kpis,
+    /// Every check-in of every key result.
+    Checkins,
+    /// Every stored order, any status.
+    Orders,
+}
+
+/// The file format of `okrsync export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon: sync every store now and then on its schedule until SIGINT/SIGTERM.
@@ -63,6 +92,9 @@ pub enum Command {
         product: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Also show each KPI over the earlier span and the change (docs/kpis.md).
+        #[arg(long, value_enum)]
+        compare: Option<CompareArg>,
     },
     /// Print key results with their current value, progress and status.
     Krs {
@@ -107,6 +139,44 @@ pub enum Command {
     Check {
         #[arg(long)]
         online: bool,
+    },
+    // ── Reading the past and explaining a number (issue 18) ──
+    /// Show what makes a KPI: the orders counted (and their refunds), those left out and why,
+    /// the customers counted as repeat / returning / new, the days of sessions.
+    Explain {
+        /// The KPI id (as in `okrsync kpis`), e.g. net_sales.
+        kpi: String,
+        /// A store name or "all" (default: the only store, or all).
+        #[arg(long)]
+        store: Option<String>,
+        /// A window as in `okrsync kpis`.
+        #[arg(long, default_value = "last_30_days")]
+        window: String,
+        /// The product id or SKU, for product_net_sales and product_units.
+        #[arg(long)]
+        product: Option<String>,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Export KPIs, check-ins or orders for a spreadsheet or a BI tool.
+    Export {
+        #[arg(long, value_enum)]
+        what: ExportWhat,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// For `--what kpis`: the window, as in `okrsync kpis`.
+        #[arg(long, default_value = "last_30_days")]
+        window: String,
+        /// Write to this file (atomically: a temporary file renamed into place); default stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Copy the database to FILE (SQLite online backup; safe while the daemon runs).
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Run the whole pipeline against a built-in simulated store on 127.0.0.1.
     Demo {

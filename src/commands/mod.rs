@@ -4,6 +4,10 @@
 
 mod check;
 mod demo;
+// Reading the past and explaining a number (issue 18).
+mod backup;
+mod explain;
+mod export;
 mod history;
 mod kpis;
 mod krs;
@@ -70,7 +74,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     window,
                     product,
                     format,
-                } => kpis::kpis(&settings, &db, &clock, store, &window, product, format).await,
+                    compare,
+                } => {
+                    kpis::kpis(
+                        &settings, &db, &clock, store, &window, product, format, compare,
+                    )
+                    .await
+                }
                 Command::Push {
                     sink,
                     dry_run,
@@ -88,6 +98,37 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     failed,
                     format,
                 } => logs::logs(&db, store, limit, failed, format).await,
+                // Reading the past and explaining a number (issue 18).
+                Command::Explain {
+                    kpi,
+                    store,
+                    window,
+                    product,
+                    format,
+                } => {
+                    explain::explain(
+                        &settings, &db, &clock, &kpi, store, &window, product, format,
+                    )
+                    .await
+                }
+                Command::Export {
+                    what,
+                    format,
+                    window,
+                    out,
+                } => {
+                    export::export(
+                        &settings,
+                        &db,
+                        &clock,
+                        what,
+                        format,
+                        &window,
+                        out.as_deref(),
+                    )
+                    .await
+                }
+                Command::Backup { file, force } => backup::backup(&db, &file, force).await,
                 Command::Demo { .. } | Command::Check { .. } => unreachable!("handled above"),
             }
         }

@@ -110,7 +110,7 @@ impl Loaded {
         self.stores.iter().map(|s| s.orders.len()).sum()
     }
 
-    fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
+    pub(crate) fn select(&self, sel: &StoreSelector) -> Result<Vec<&StoreData>, String> {
         match sel {
             StoreSelector::All => {
                 if let Some(n) = self.missing.first() {
@@ -290,7 +290,7 @@ impl KpiReport {
     }
 }
 
-fn windowed<'a>(
+pub(crate) fn windowed<'a>(
     stores: &[&'a StoreData],
     window: &WindowSpec,
     now: DateTime<Utc>,
@@ -304,7 +304,10 @@ fn windowed<'a>(
         .collect()
 }
 
-fn resolved(inputs: &[WindowedStore<'_>], window: &WindowSpec) -> Option<ResolvedWindow> {
+pub(crate) fn resolved(
+    inputs: &[WindowedStore<'_>],
+    window: &WindowSpec,
+) -> Option<ResolvedWindow> {
     let first = inputs.first()?;
     let mut tz = first.store.tz.name();
     if inputs.iter().any(|i| i.store.tz.name() != tz) {
@@ -440,6 +443,10 @@ pub struct KrReport {
     /// current period (then `settings.baseline` / `settings.target` hold them); `None` until
     /// they can be computed.
     pub fixed: Option<FixedTarget>,
+    /// What the value is compared with since the start of the key result's period: the first
+    /// check-in made inside the current period, else the baseline (filled by
+    /// [`current_reports`]).
+    pub period_start: Option<PeriodStart>,
 }
 
 /// Delivery state of one key result at one sink.
@@ -464,6 +471,16 @@ impl Delivery {
             "last_error": self.last_error,
         })
     }
+}
+
+/// The value a key result started its current period from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodStart {
+    /// The first day of the period (in the store's time zone).
+    pub from: chrono::NaiveDate,
+    pub value: Value,
+    /// When that value was checked in; `None`: it is the baseline (no check-in in the period).
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl KrReport {
@@ -494,6 +511,13 @@ impl KrReport {
             "change": self.change().as_ref().map(Value::to_json).unwrap_or(Json::Null),
             "data_as_of": self.data_as_of.map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
             "deliveries": self.deliveries.iter().map(Delivery::to_json).collect::<Vec<_>>(),
+            "period_start": self.period_start.as_ref().map(|p| p.from.to_string()),
+            "period_start_value": self.period_start.as_ref().map(|p| p.value.to_json()).unwrap_or(Json::Null),
+            "period_start_from": self.period_start.as_ref().map(|p| match p.at {
+                Some(_) => "checkin",
+                None => "baseline",
+            }),
+            "change_since_period_start": self.change_since_period_start().as_ref().map(Value::to_json).unwrap_or(Json::Null),
         })
     }
 
@@ -518,6 +542,15 @@ impl KrReport {
             "period_from": f.map(|f| f.period_from.clone()),
             "computed_at": f.map(|f| f.computed_at.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         })
+    }
+
+    /// `current − the value at the start of the period`, of the KPI's kind.
+    pub fn change_since_period_start(&self) -> Option<Value> {
+        let (cur, start) = (self.current.as_ref()?, self.period_start.as_ref()?);
+        Some(Value::of_kind(
+            self.settings.kpi.id.kind(),
+            cur.as_decimal() - start.value.as_decimal(),
+        ))
     }
 
     /// `current − previous`, of the KPI's kind (null when either is).
@@ -727,6 +760,7 @@ fn evaluate_one(
         previous: None,
         data_as_of: None,
         deliveries: Vec::new(),
+        period_start: None,
     };
     let stores = match loaded.select(&kr.store) {
         Ok(s) => s,
@@ -885,6 +919,7 @@ pub async fn current_reports(
     attach_previous(db, &mut reports).await?;
     attach_data_as_of(settings, db, &mut reports).await?;
     attach_deliveries(db, &mut reports, now).await?;
+    attach_period_start(settings, db, &mut reports, now).await?;
     Ok(reports)
 }
 
@@ -921,6 +956,52 @@ async fn attach_deliveries(
                 }
             })
             .collect();
+    }
+    Ok(())
+}
+
+/// Fills `period_start`: the first check-in with a value made since the start of the key
+/// result's period (its first day, in the store's time zone), else the baseline.
+async fn attach_period_start(
+    settings: &Settings,
+    db: &Store,
+    reports: &mut [KrReport],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for r in reports {
+        // The store's zone, as the window was resolved (the first store's for "all").
+        let zone = r
+            .window
+            .as_ref()
+            .and_then(|w| w.timezone.split(' ').next())
+            .and_then(|t| crate::domain::StoreTz::parse(t).ok())
+            .or_else(|| match &r.settings.store {
+                StoreSelector::Named(n) => settings.store(n).and_then(|s| s.timezone),
+                StoreSelector::All => None,
+            });
+        let Some(tz) = zone else { continue };
+        let period = r.settings.window.period(tz.local_date(now));
+        let since = tz.day_start(period.from);
+        let kind = r.settings.kpi.id.kind();
+        let first = db.first_checkin_since(&r.settings.id, since).await?;
+        r.period_start = match first.map(|c| HistoryEntry::from_row(&c, kind)) {
+            Some(HistoryEntry {
+                at,
+                value: Some(value),
+                ..
+            }) => Some(PeriodStart {
+                from: period.from,
+                value,
+                at: Some(at),
+            }),
+            // A relative key result's baseline is not known until fixed for the period.
+            _ if !r.baseline_known() => None,
+            _ => Some(PeriodStart {
+                from: period.from,
+                value: Value::of_kind(kind, r.settings.baseline),
+                at: None,
+            }),
+        };
     }
     Ok(())
 }

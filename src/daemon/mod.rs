@@ -2,6 +2,9 @@
 //! and schedules it all on cron until shutdown.
 
 pub mod analytics;
+pub mod compare;
+pub mod explain;
+pub mod export;
 pub mod http;
 pub mod keyresults;
 pub mod page;

@@ -137,6 +137,76 @@ pub struct WindowedStore<'a> {
 /// are computed from the summed numerators and denominators. Customers are never shared
 /// between stores.
 pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed, KpiError> {
+    compute_traced(spec, inputs, false).map(|(c, _)| c)
+}
+
+/// What [`compute`] added up, element by element: recorded by the same code that sums, when
+/// asked for (`kpi::explain`), so a listing can never drift from the value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// Counted orders created in each store's window.
+    pub orders: Vec<TracedOrder>,
+    /// Counted orders created on the days whose sessions are known (the per-session rates).
+    pub session_orders: Vec<TracedOrder>,
+    /// Days with a stored sessions value inside each store's known span.
+    pub days: Vec<TracedDay>,
+    /// The window's customers (customer KPIs only).
+    pub customers: Vec<TracedCustomer>,
+    /// Abandoned checkouts created in the window: (store, created at).
+    pub abandoned: Vec<(String, DateTime<Utc>)>,
+    /// The PageSpeed samples averaged: (store, sample).
+    pub pagespeed: Vec<(String, PageSpeedFacts)>,
+    /// The reviews counted: (store, review).
+    pub reviews: Vec<(String, ReviewFacts)>,
+}
+
+/// A counted order as the sums saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracedOrder {
+    pub store: String,
+    pub order_id: String,
+    pub created_at: DateTime<Utc>,
+    pub items_gross: Money,
+    pub discounts: Money,
+    pub refunded_items: Money,
+    pub total: Money,
+    pub refunded: Money,
+    /// With a product: that product's (net sales, net units) on this order; `None` when the
+    /// order has no line of it (or no product was asked for).
+    pub product: Option<(Money, Decimal)>,
+}
+
+/// One day of sessions as the sums saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracedDay {
+    pub store: String,
+    pub date: NaiveDate,
+    pub sessions: u64,
+    /// Bounced sessions of the day, when its provider reports them.
+    pub bounces: Option<u64>,
+}
+
+/// One customer of a window as the customer figures saw them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracedCustomer {
+    pub store: String,
+    /// `customer <id>`, `guest <email hash prefix>…` or `anonymous (order <id>)`.
+    pub customer: String,
+    /// Their counted orders in the window.
+    pub orders: Vec<String>,
+    /// Their first counted order ever.
+    pub first_order: Option<DateTime<Utc>>,
+    pub repeat: bool,
+    pub returning: bool,
+    pub new: bool,
+}
+
+/// [`compute`], also returning what it added up when `record` is set.
+pub(super) fn compute_traced(
+    spec: &KpiSpec,
+    inputs: &[WindowedStore<'_>],
+    record: bool,
+) -> Result<(Computed, Trace), KpiError> {
     let id = spec.id;
     let product = match (id.needs_product(), spec.product.as_deref().map(str::trim)) {
         (true, Some(p)) if !p.is_empty() => Some(p),
@@ -152,7 +222,10 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
     if id.kind() == ValueKind::Money {
         check_currencies(inputs)?;
     }
-    let mut t = Totals::default();
+    let mut t = Totals {
+        record,
+        ..Totals::default()
+    };
     for w in inputs {
         let (start, end) = w.range.utc_bounds(&w.store.tz);
         let incomplete = |what: String| KpiError::Incomplete {
@@ -174,8 +247,9 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
                     &built
                 }
             };
+            let trace = record.then_some(&mut t.trace.customers);
             let c = history
-                .stats(&w.store.orders, start, end)
+                .stats(&w.store.orders, start, end, &w.store.name, trace)
                 .map_err(|who| incomplete(format!("the history of {who}")))?;
             t.customers += c.customers;
             t.repeat_customers += c.repeat;
@@ -192,7 +266,7 @@ pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed,
             None => note.clone(),
         });
     }
-    Ok(c)
+    Ok((c, t.trace))
 }
 
 /// The analytics feed a KPI reads, if any.
@@ -275,6 +349,9 @@ struct Totals {
     stale: BTreeMap<Feed, String>,
     /// Stores whose platform does not report abandoned checkouts.
     no_abandoned: Vec<String>,
+    /// Whether to record what is added up in `trace`.
+    record: bool,
+    trace: Trace,
 }
 
 fn add(acc: &mut Decimal, x: Decimal) -> Option<()> {
@@ -322,17 +399,20 @@ impl Totals {
             if o.refunded > Decimal::ZERO {
                 self.refunded_orders += 1;
             }
+            let mut of_product: Option<(Money, Decimal)> = None;
             if let Some(p) = product {
                 for line in o.lines.iter().filter(|l| line_matches(l, p)) {
-                    add(
-                        &mut self.product_sales,
-                        sub(line.total, line.refunded_amount)?,
-                    )?;
-                    add(
-                        &mut self.product_units,
-                        sub(line.quantity, line.refunded_quantity)?,
-                    )?;
+                    let sales = sub(line.total, line.refunded_amount)?;
+                    let units = sub(line.quantity, line.refunded_quantity)?;
+                    add(&mut self.product_sales, sales)?;
+                    add(&mut self.product_units, units)?;
+                    let acc = of_product.get_or_insert((Decimal::ZERO, Decimal::ZERO));
+                    add(&mut acc.0, sales)?;
+                    add(&mut acc.1, units)?;
                 }
+            }
+            if self.record {
+                self.trace.orders.push(traced(store, o, of_product));
             }
         }
         // The days whose sessions are known: [from, through], `through` being the last
@@ -344,8 +424,16 @@ impl Totals {
             }
             Some(daily) if w.range.from <= w.range.to => match known_days(store, daily, w.range) {
                 Ok(known) => {
-                    for n in daily.range(known.from..=known.to).map(|(_, n)| *n) {
-                        self.sessions = self.sessions.saturating_add(n);
+                    for (day, n) in daily.range(known.from..=known.to) {
+                        self.sessions = self.sessions.saturating_add(*n);
+                        if self.record {
+                            self.trace.days.push(TracedDay {
+                                store: store.name.clone(),
+                                date: *day,
+                                sessions: *n,
+                                bounces: store.bounces.as_ref().and_then(|b| b.get(day).copied()),
+                            });
+                        }
                     }
                     if known.to < w.range.to {
                         self.sessions_notes.push(format!(
@@ -372,11 +460,21 @@ impl Totals {
                 self.session_orders += 1;
                 let net = sub(sub(o.items_gross, o.discounts)?, o.refunded_items)?;
                 add(&mut self.session_net, net)?;
+                if self.record {
+                    self.trace.session_orders.push(traced(store, o, None));
+                }
             }
         }
         match &store.abandoned_checkouts {
             None => self.no_abandoned.push(store.name.clone()),
-            Some(at) => self.abandoned += at.iter().filter(|t| in_window(**t)).count() as u64,
+            Some(at) => {
+                for t in at.iter().filter(|t| in_window(**t)) {
+                    self.abandoned += 1;
+                    if self.record {
+                        self.trace.abandoned.push((store.name.clone(), *t));
+                    }
+                }
+            }
         }
         for (feed, why) in &store.unavailable {
             self.unavailable
@@ -415,6 +513,9 @@ impl Totals {
                     };
                     let mut acc = (Decimal::ZERO, 0u64, Decimal::ZERO, 0u64);
                     for p in on_latest().filter(|p| p.strategy == strategy) {
+                        if self.record {
+                            self.trace.pagespeed.push((store.name.clone(), p.clone()));
+                        }
                         add(&mut acc.0, p.score)?;
                         acc.1 += 1;
                         if let Some(lcp) = p.lcp_seconds {
@@ -434,6 +535,9 @@ impl Totals {
                         continue;
                     }
                     self.reviews += 1;
+                    if self.record {
+                        self.trace.reviews.push((store.name.clone(), r.clone()));
+                    }
                     if r.verified {
                         self.verified_reviews += 1;
                     }
@@ -603,6 +707,20 @@ impl Totals {
     }
 }
 
+fn traced(store: &StoreData, o: &OrderFacts, product: Option<(Money, Decimal)>) -> TracedOrder {
+    TracedOrder {
+        store: store.name.clone(),
+        order_id: o.order_id.clone(),
+        created_at: o.created_at,
+        items_gross: o.items_gross,
+        discounts: o.discounts,
+        refunded_items: o.refunded_items,
+        total: o.total,
+        refunded: o.refunded,
+        product,
+    }
+}
+
 /// The days of `range` whose sessions are known: `[range.from, through]`, `through` being
 /// the last stored day in the range. `Err` with the reason when no day of the range is stored
 /// or a day before `through` is missing (unknown days are never read as 0).
@@ -674,18 +792,18 @@ fn stores_phrase(names: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn dec(s: &str) -> Decimal {
+    pub(crate) fn dec(s: &str) -> Decimal {
         s.parse().unwrap()
     }
 
-    fn at(s: &str) -> DateTime<Utc> {
+    pub(crate) fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn day(s: &str) -> NaiveDate {
+    pub(crate) fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
     }
 
@@ -744,7 +862,7 @@ mod tests {
     /// The window of the main fixture: 2026-10-20..2026-10-25 in Paris, i.e. the instants
     /// [2026-10-19T22:00Z, 2026-10-25T23:00Z). Paris leaves summer time on 2026-10-25 at
     /// 03:00 (UTC+2 → UTC+1), so the last day is 25 hours long.
-    fn main_window() -> DateRange {
+    pub(crate) fn main_window() -> DateRange {
         range("2026-10-20", "2026-10-25")
     }
 
@@ -758,7 +876,7 @@ mod tests {
     /// o12 anonymous     gross  10 disc  0 total  12 (00:00 local on the first day)
     /// Not in O(W): o6 (00:30 local the day after), o7 (not counted), o8/o10 (before W),
     /// o11 (23:59:59 local the day before), o13 (c1, before W, not counted).
-    fn main_store() -> StoreData {
+    pub(crate) fn main_store() -> StoreData {
         let p1 = |n| line(Some("P1"), Some("SKU-1"), n);
         let orders = vec![
             with_lines(

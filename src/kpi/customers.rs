@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::OrderFacts;
+use super::compute::TracedCustomer;
 
 /// What a window-limited load holds: the counted orders created in `spans`, and the history
 /// of their customers.
@@ -131,8 +132,11 @@ impl CustomerHistory {
         orders: &[OrderFacts],
         start: DateTime<Utc>,
         end: DateTime<Utc>,
+        store: &str,
+        mut trace: Option<&mut Vec<TracedCustomer>>,
     ) -> Result<CustomerStats, String> {
-        let mut seen: HashMap<Key<'_>, u64> = HashMap::new();
+        // Per customer: their orders in the window, and (only when tracing) which.
+        let mut seen: HashMap<Key<'_>, (u64, Vec<&str>)> = HashMap::new();
         let mut anonymous = 0;
         for o in orders
             .iter()
@@ -147,17 +151,37 @@ impl CustomerHistory {
                 // A one-off customer of its own: one order, the first.
                 (None, None) => {
                     anonymous += 1;
+                    if let Some(t) = trace.as_deref_mut() {
+                        t.push(TracedCustomer {
+                            store: store.to_string(),
+                            customer: format!("anonymous (order {})", o.order_id),
+                            orders: vec![o.order_id.clone()],
+                            first_order: Some(o.created_at),
+                            repeat: false,
+                            returning: false,
+                            new: true,
+                        });
+                    }
                     continue;
                 }
             };
-            *seen.entry(key).or_default() += 1;
+            let entry = seen.entry(key).or_default();
+            entry.0 += 1;
+            if trace.is_some() {
+                entry.1.push(&o.order_id);
+            }
         }
         let mut s = CustomerStats {
             customers: anonymous,
             new: anonymous,
             ..CustomerStats::default()
         };
-        for (key, n) in seen {
+        let mut seen: Vec<_> = seen.into_iter().collect();
+        if trace.is_some() {
+            // A stable listing: by first order in the window.
+            seen.sort_by(|a, b| a.1.1.first().cmp(&b.1.1.first()));
+        }
+        for (key, (n, ids)) in seen {
             let first = match key {
                 Key::Id(id) => self.first_by_id.get(id),
                 Key::Email(e) => self.first_by_email.get(e),
@@ -170,10 +194,25 @@ impl CustomerHistory {
             };
             s.customers += 1;
             s.repeat += u64::from(n >= 2);
-            if *first < start {
+            let returning = *first < start;
+            if returning {
                 s.returning += 1;
             } else {
                 s.new += 1;
+            }
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(TracedCustomer {
+                    store: store.to_string(),
+                    customer: match key {
+                        Key::Id(id) => format!("customer {id}"),
+                        Key::Email(e) => format!("guest {}…", e.get(..12).unwrap_or(e)),
+                    },
+                    orders: ids.iter().map(|s| (*s).to_string()).collect(),
+                    first_order: Some(*first),
+                    repeat: n >= 2,
+                    returning,
+                    new: !returning,
+                });
             }
         }
         Ok(s)

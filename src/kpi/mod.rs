@@ -8,14 +8,16 @@
 
 mod compute;
 mod customers;
+mod explain;
 mod value;
 mod window;
 
 pub use compute::{
-    Feed, LineFacts, OrderFacts, PageSpeedFacts, ReviewFacts, StoreData, WindowedStore, compute,
-    feed_of,
+    Feed, LineFacts, OrderFacts, PageSpeedFacts, ReviewFacts, StoreData, Trace, TracedCustomer,
+    TracedDay, TracedOrder, WindowedStore, compute, feed_of,
 };
 pub(crate) use customers::smaller_id;
 pub use customers::{CustomerHistory, Partial};
+pub use explain::{Entry, EntryKind, Explained, OrderDetail, RefundDetail, explain};
 pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
-pub use window::{DateRange, WindowSpec};
+pub use window::{Compare, DateRange, WindowSpec};

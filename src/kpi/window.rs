@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 
 use super::KpiError;
 use crate::domain::StoreTz;
@@ -35,6 +35,18 @@ impl DateRange {
     /// Whether the local day `d` is in the range.
     pub fn contains(&self, d: NaiveDate) -> bool {
         self.from <= d && d <= self.to
+    }
+
+    /// With `whole`, the range stretched to the end of its last month (a previous calendar
+    /// month compared with the one before must end on that month's last day, not the 30th).
+    fn whole_months_if(self, whole: bool) -> DateRange {
+        if !whole {
+            return self;
+        }
+        DateRange {
+            from: self.from,
+            to: month_of(self.to).to,
+        }
     }
 
     /// The number of days in the range (0 or less only for a malformed range with from > to).
@@ -73,6 +85,66 @@ pub enum WindowSpec {
     /// an order before it); reports show the first order's day ([`WindowSpec::shown_from`]).
     AllTime,
     Explicit(DateRange),
+    /// The span `kpis --compare` sets against a window (see [`Compare`]); never parsed from
+    /// a config or the command line.
+    Compared(Box<WindowSpec>, Compare),
+}
+
+/// What `okrsync kpis --compare` compares a window with (`docs/kpis.md`, "Comparing").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compare {
+    /// The period just before: the N days before a rolling or explicit window, the same
+    /// span of the previous week / month / quarter / year for a `*_to_date` window, the
+    /// calendar period before a `previous_*` one.
+    PreviousPeriod,
+    /// The same dates a year earlier (29 February → 28 February).
+    PreviousYear,
+}
+
+impl Compare {
+    /// The CLI / JSON name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compare::PreviousPeriod => "previous_period",
+            Compare::PreviousYear => "previous_year",
+        }
+    }
+}
+
+/// `d` moved by `months` calendar months (negative: back), the day clamped to the month's
+/// last day (31 March − 1 month = 28 or 29 February).
+fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
+    let m = Months::new(months.unsigned_abs());
+    let moved = if months < 0 {
+        d.checked_sub_months(m)
+    } else {
+        d.checked_add_months(m)
+    };
+    moved.unwrap_or(if months < 0 {
+        NaiveDate::MIN
+    } else {
+        NaiveDate::MAX
+    })
+}
+
+/// The `len` days just before `from`.
+fn days_before(from: NaiveDate, len: i64) -> DateRange {
+    let to = from.pred_opt().unwrap_or(from);
+    let back = u64::try_from(len.max(1) - 1).unwrap_or(0);
+    DateRange {
+        from: to
+            .checked_sub_days(Days::new(back))
+            .unwrap_or(NaiveDate::MIN),
+        to,
+    }
+}
+
+/// A range moved by `months` calendar months, both ends clamped to their month's end.
+fn shift_months(r: DateRange, months: i32) -> DateRange {
+    DateRange {
+        from: add_months(r.from, months),
+        to: add_months(r.to, months),
+    }
 }
 
 /// The first day `all_time` covers: before any online store's first order.
@@ -145,6 +217,7 @@ impl WindowSpec {
     pub fn as_str(&self) -> String {
         match self {
             WindowSpec::Explicit(r) => r.to_string(),
+            WindowSpec::Compared(w, c) => format!("{} ({})", w.as_str(), c.as_str()),
             named => NAMED
                 .iter()
                 .find(|(_, w)| w == named)
@@ -183,6 +256,7 @@ impl WindowSpec {
             WindowSpec::PreviousYear => year_of(year_of(today).from.pred_opt().unwrap_or(today)),
             WindowSpec::AllTime => to_today(ALL_TIME_FROM.min(today)),
             WindowSpec::Explicit(r) => *r,
+            WindowSpec::Compared(w, c) => w.compared_range(today, *c),
         }
     }
 
@@ -210,6 +284,43 @@ impl WindowSpec {
                 | WindowSpec::YearToDate
                 | WindowSpec::AllTime
         )
+    }
+
+    /// The window `compare` sets against this one when the store's local date is `today`.
+    pub fn compared(&self, compare: Compare) -> WindowSpec {
+        WindowSpec::Compared(Box::new(self.clone()), compare)
+    }
+
+    /// The days `kpis --compare` compares this window with (see [`Compare`]).
+    pub fn compared_range(&self, today: NaiveDate, compare: Compare) -> DateRange {
+        let r = self.resolve(today);
+        if compare == Compare::PreviousYear {
+            return shift_months(r, -12);
+        }
+        match self {
+            // The same span of the previous week: Monday through the same weekday.
+            WindowSpec::WeekToDate => DateRange {
+                from: r
+                    .from
+                    .checked_sub_days(Days::new(7))
+                    .unwrap_or(NaiveDate::MIN),
+                to: r
+                    .to
+                    .checked_sub_days(Days::new(7))
+                    .unwrap_or(NaiveDate::MIN),
+            },
+            // The 1st of the previous month / quarter / year through the same day of it
+            // (clamped: 31 March → 1..28 February).
+            WindowSpec::MonthToDate | WindowSpec::PreviousMonth => shift_months(r, -1),
+            WindowSpec::QuarterToDate | WindowSpec::PreviousQuarter => shift_months(r, -3),
+            WindowSpec::YearToDate | WindowSpec::PreviousYear => shift_months(r, -12),
+            // Today, yesterday, rolling and explicit windows: as many days, just before.
+            _ => days_before(r.from, r.days()),
+        }
+        .whole_months_if(matches!(
+            self,
+            WindowSpec::PreviousMonth | WindowSpec::PreviousQuarter
+        ))
     }
 
     /// The span over which a key result's expected progress is measured: for `*_to_date`
@@ -611,6 +722,203 @@ mod tests {
                 let _ = spec.period(today);
                 let _ = range.utc_bounds(&StoreTz::UTC);
                 let _ = range.days();
+            }
+        }
+    }
+
+    /// (window, today, previous_period from, to, previous_year from, to)
+    const COMPARED: &[(&str, &str, &str, &str, &str, &str)] = &[
+        // Rolling: the 30 days before; a year earlier, the same dates.
+        (
+            "last_30_days",
+            "2026-03-15",
+            "2026-01-14",
+            "2026-02-12",
+            "2025-02-13",
+            "2025-03-14",
+        ),
+        (
+            "last_7_days",
+            "2026-01-03",
+            "2025-12-20",
+            "2025-12-26",
+            "2024-12-27",
+            "2025-01-02",
+        ),
+        (
+            "today",
+            "2026-03-01",
+            "2026-02-28",
+            "2026-02-28",
+            "2025-03-01",
+            "2025-03-01",
+        ),
+        (
+            "yesterday",
+            "2026-03-01",
+            "2026-02-27",
+            "2026-02-27",
+            "2025-02-28",
+            "2025-02-28",
+        ),
+        // Month to date: the same span of the previous month, clamped to its last day.
+        (
+            "month_to_date",
+            "2026-03-31",
+            "2026-02-01",
+            "2026-02-28",
+            "2025-03-01",
+            "2025-03-31",
+        ),
+        (
+            "month_to_date",
+            "2024-03-30",
+            "2024-02-01",
+            "2024-02-29",
+            "2023-03-01",
+            "2023-03-30",
+        ),
+        (
+            "month_to_date",
+            "2026-01-10",
+            "2025-12-01",
+            "2025-12-10",
+            "2025-01-01",
+            "2025-01-10",
+        ),
+        // Leap day: a year earlier it is 28 February.
+        (
+            "month_to_date",
+            "2024-02-29",
+            "2024-01-01",
+            "2024-01-29",
+            "2023-02-01",
+            "2023-02-28",
+        ),
+        (
+            "year_to_date",
+            "2024-02-29",
+            "2023-01-01",
+            "2023-02-28",
+            "2023-01-01",
+            "2023-02-28",
+        ),
+        // Week to date: Monday through the same weekday of the week before.
+        (
+            "week_to_date",
+            "2026-01-01",
+            "2025-12-22",
+            "2025-12-25",
+            "2024-12-29",
+            "2025-01-01",
+        ),
+        (
+            "quarter_to_date",
+            "2026-05-31",
+            "2026-01-01",
+            "2026-02-28",
+            "2025-04-01",
+            "2025-05-31",
+        ),
+        // Previous calendar periods: the whole period before.
+        (
+            "previous_month",
+            "2026-03-10",
+            "2026-01-01",
+            "2026-01-31",
+            "2025-02-01",
+            "2025-02-28",
+        ),
+        (
+            "previous_month",
+            "2024-04-10",
+            "2024-02-01",
+            "2024-02-29",
+            "2023-03-01",
+            "2023-03-31",
+        ),
+        (
+            "previous_quarter",
+            "2026-08-01",
+            "2026-01-01",
+            "2026-03-31",
+            "2025-04-01",
+            "2025-06-30",
+        ),
+        (
+            "previous_year",
+            "2026-08-01",
+            "2024-01-01",
+            "2024-12-31",
+            "2024-01-01",
+            "2024-12-31",
+        ),
+        // Explicit: as many days just before.
+        (
+            "2026-03-01..2026-03-10",
+            "2026-08-01",
+            "2026-02-19",
+            "2026-02-28",
+            "2025-03-01",
+            "2025-03-10",
+        ),
+    ];
+
+    #[test]
+    fn compared_windows_follow_the_rules_of_docs_kpis() {
+        for (w, today, pf, pt, yf, yt) in COMPARED {
+            let spec = WindowSpec::from_str(w).unwrap();
+            let today = d(today);
+            assert_eq!(
+                spec.compared_range(today, Compare::PreviousPeriod),
+                r(pf, pt),
+                "{w} at {today}: previous_period"
+            );
+            assert_eq!(
+                spec.compared_range(today, Compare::PreviousYear),
+                r(yf, yt),
+                "{w} at {today}: previous_year"
+            );
+            // The spec form resolves to the same days (what the loaders and KPIs use).
+            assert_eq!(
+                spec.compared(Compare::PreviousPeriod).resolve(today),
+                r(pf, pt)
+            );
+        }
+        assert_eq!(
+            WindowSpec::MonthToDate
+                .compared(Compare::PreviousYear)
+                .as_str(),
+            "month_to_date (previous_year)"
+        );
+    }
+
+    #[test]
+    fn a_compared_window_over_a_dst_change_keeps_the_stores_day_lengths() {
+        // March 2026 to date on the 31st compares with February; the previous year's March
+        // holds the spring change (2025-03-30 in Paris): 31 days, one of 23 hours.
+        let paris = StoreTz::parse("Europe/Paris").unwrap();
+        let r = WindowSpec::MonthToDate.compared_range(d("2026-03-31"), Compare::PreviousYear);
+        assert_eq!(
+            r,
+            DateRange {
+                from: d("2025-03-01"),
+                to: d("2025-03-31")
+            }
+        );
+        let (start, end) = r.utc_bounds(&paris);
+        assert_eq!((end - start).num_hours(), 31 * 24 - 1);
+        assert_eq!(start.to_rfc3339(), "2025-02-28T23:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2025-03-31T22:00:00+00:00");
+    }
+
+    #[test]
+    fn compared_windows_at_extreme_dates_do_not_panic() {
+        for w in NAMED.iter().map(|(_, w)| w) {
+            for today in [NaiveDate::MIN, NaiveDate::MAX] {
+                for c in [Compare::PreviousPeriod, Compare::PreviousYear] {
+                    let _ = w.compared_range(today, c);
+                }
             }
         }
     }

@@ -2,8 +2,14 @@
 //! sync progress (a bar on a terminal, log lines otherwise). The only module besides `main`
 //! that writes to stdout/stderr: commands print through `outln!`, `out!` and `note!`.
 
+mod compare;
+mod csv;
+mod explain;
 mod reports;
 
+pub use compare::compare_table;
+pub use csv::csv;
+pub use explain::{explain_csv, explain_table};
 pub use reports::{history_csv, history_table, kpi_table, kr_table, runs_table, sync_report};
 
 use std::io::{IsTerminal, Write};

@@ -106,6 +106,9 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                     .map(|v| v.display())
                     .unwrap_or_else(|| "—".into()),
                 r.change().map(|c| signed(&c)).unwrap_or_else(|| "—".into()),
+                r.change_since_period_start()
+                    .map(|c| signed(&c))
+                    .unwrap_or_else(|| "—".into()),
                 percent(r.progress),
                 percent(r.expected),
                 r.status
@@ -126,6 +129,7 @@ pub fn kr_table(reports: &[KrReport]) -> String {
             "baseline → target",
             "current",
             "change",
+            "since start",
             "progress",
             "expected",
             "status",
@@ -171,7 +175,7 @@ fn short_age(d: chrono::Duration) -> String {
 
 /// A change of a value with its sign: `+10.00`, `-3`, `+2.50 pp` (rates change by
 /// percentage points).
-fn signed(change: &Value) -> String {
+pub(super) fn signed(change: &Value) -> String {
     let text = match change {
         Value::Rate(_) => format!("{} pp", change.display().trim_end_matches('%')),
         _ => change.display(),

@@ -408,6 +408,7 @@ stores = ["main"]
             data_as_of: None,
             deliveries: Vec::new(),
             fixed: None,
+            period_start: None,
         }
     }
 

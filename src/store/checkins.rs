@@ -228,4 +228,21 @@ impl Store {
         })
         .await
     }
+
+    /// The first check-in of key result `key_result` with a value, made at or after `since`.
+    pub async fn first_checkin_since(
+        &self,
+        key_result: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Option<CheckinRow>, StoreError> {
+        let kr = key_result.to_string();
+        self.call(move |db| {
+            let mut stmt = db.conn.prepare_cached(&format!(
+                "SELECT {CHECKIN_COLUMNS} FROM checkins
+                 WHERE key_result = ?1 AND at >= ?2 AND value IS NOT NULL ORDER BY id LIMIT 1"
+            ))?;
+            Ok(read_checkins(&mut stmt, params![kr, ts(since)])?.pop())
+        })
+        .await
+    }
 }

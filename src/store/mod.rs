@@ -6,8 +6,10 @@
 //! with its cursor, so a killed sync resumes exactly where its last committed page ended.
 
 mod analytics;
+mod backup;
 mod checkins;
 mod digests;
+mod explain;
 mod loaders;
 mod migrations;
 mod orders;
@@ -16,6 +18,7 @@ mod runs;
 mod targets;
 
 pub use analytics::LastRun;
+pub use backup::BackupStats;
 pub use checkins::{CheckinContext, CheckinRow, NewCheckin, OutboxEntry};
 pub use digests::{DIGEST_KEY_RESULT, DigestContext, DigestRecord, DigestValue, PreviousDigest};
 pub use migrations::SCHEMA_VERSION;
@@ -58,6 +61,8 @@ pub enum StoreError {
     Corrupt { column: &'static str, value: String },
     #[error("the database thread has stopped")]
     Closed,
+    #[error("cannot back up the database to {path}: {reason}")]
+    Backup { path: PathBuf, reason: String },
     #[error(
         "store `{name}` holds data synced from {stored}, but the config now points it at {configured}; \
          mixing two shops under one name would corrupt its KPIs. Give the new shop its own store name \

@@ -5,6 +5,7 @@
 mod analytics;
 mod cli;
 mod concurrency;
+mod explain;
 mod helpers;
 mod history;
 mod kpi_load;
