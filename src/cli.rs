@@ -90,6 +90,7 @@ pub enum Command {
         /// Also compute product_net_sales and product_units for this product id or SKU.
         #[arg(long)]
         product: Option<String>,
+        /// A table for people, or JSON for scripts (plain numbers, rates as fractions).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
         /// Also show each KPI over the earlier span and the change (docs/kpis.md).
@@ -98,6 +99,7 @@ pub enum Command {
     },
     /// Print key results with their current value, progress and status.
     Krs {
+        /// A table for people, or JSON for scripts (plain numbers, rates as fractions).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -108,6 +110,7 @@ pub enum Command {
         /// Only check-ins made on or after this day (YYYY-MM-DD, in the key result's time zone).
         #[arg(long)]
         since: Option<String>,
+        /// A table for people, JSON for scripts, or CSV for spreadsheets (plain numbers).
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
@@ -125,18 +128,23 @@ pub enum Command {
     },
     /// Print the sync log (syncs and deliveries), newest first.
     Logs {
+        /// Only the runs of this store or analytics source.
         #[arg(long)]
         store: Option<String>,
-        #[arg(long, default_value_t = 20)]
+        /// How many runs to show, newest first (at least 1).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
         /// Only failed and partial runs.
         #[arg(long)]
         failed: bool,
+        /// A table for people (times in the stores' or this computer's zone), or JSON for
+        /// scripts (times in UTC).
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Validate the configuration and print every problem; `--online` also calls each store.
     Check {
+        /// Also call each store, analytics source and sink once to check its credentials.
         #[arg(long)]
         online: bool,
     },
@@ -155,13 +163,17 @@ pub enum Command {
         /// The product id or SKU, for product_net_sales and product_units.
         #[arg(long)]
         product: Option<String>,
+        /// Output: a table to read, JSON for scripts, CSV for a spreadsheet.
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
     /// Export KPIs, check-ins or orders for a spreadsheet or a BI tool.
     Export {
+        /// What to export: every KPI of every store over --window, every check-in, or every
+        /// stored order (no customer data).
         #[arg(long, value_enum)]
         what: ExportWhat,
+        /// CSV (header row, RFC 4180) or JSON (an array of objects).
         #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
         /// For `--what kpis`: the window, as in `okrsync kpis`.
@@ -173,6 +185,7 @@ pub enum Command {
     },
     /// Copy the database to FILE (SQLite online backup; safe while the daemon runs).
     Backup {
+        /// Where to write the copy (created readable by you only).
         file: PathBuf,
         /// Replace FILE if it exists.
         #[arg(long)]
@@ -187,4 +200,55 @@ pub enum Command {
         #[arg(long, default_value_t = 730)]
         days: u32,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    /// Every argument of every command, with the path of commands leading to it, that has
+    /// no help text (`--help` and `--version` excepted).
+    fn undocumented(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                found.push(format!("{path} {id}"));
+            }
+        }
+        if cmd.get_about().is_none() && cmd.get_long_about().is_none() {
+            found.push(format!("{path} (the command itself)"));
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            undocumented(sub, &format!("{path} {}", sub.get_name()), found);
+        }
+    }
+
+    #[test]
+    fn every_command_and_argument_has_help() {
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        let mut found = Vec::new();
+        undocumented(&cmd, "okrsync", &mut found);
+        assert!(found.is_empty(), "without help text: {found:?}");
+        // And every command's help renders.
+        for sub in cmd.get_subcommands_mut() {
+            let help = sub.render_help().to_string();
+            assert!(help.contains("Usage"), "{help}");
+        }
+    }
+
+    #[test]
+    fn logs_limit_zero_is_refused() {
+        let err = super::Cli::try_parse_from(["okrsync", "logs", "--limit", "0"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let msg = err.to_string();
+        assert!(msg.contains("--limit"), "{msg}");
+        assert!(super::Cli::try_parse_from(["okrsync", "logs", "--limit", "1"]).is_ok());
+    }
 }

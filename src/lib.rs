@@ -8,6 +8,7 @@
 //! * [`kpi`] and [`okr`] are pure: values in, values out, no IO and no clock reads.
 //! * [`runtime`] holds the clock and the shutdown signal that `sources` and `daemon` share.
 //! * [`sinks`] push check-ins (through the outbox) to webhooks and Slack, at least once.
+//! * [`text`] holds wording every module shares (`plural`).
 //! * [`daemon`] schedules syncs and recomputes key results; [`cli`] is the command line.
 //! * The simulated services used by `okrsync demo`, the tests and the benches live in the
 //!   `okrsync-sim` crate (`crates/okrsync-sim`); only the `demo` command uses them.
@@ -24,3 +25,4 @@ pub mod runtime;
 pub mod sinks;
 pub mod sources;
 pub mod store;
+pub mod text;

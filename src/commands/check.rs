@@ -24,16 +24,10 @@ pub(super) async fn check(
         }
     };
     crate::outln!(
-        "{}: OK ({} store{}, {} key result{})",
+        "{}: OK ({}, {})",
         path.display(),
-        settings.stores.len(),
-        if settings.stores.len() == 1 { "" } else { "s" },
-        settings.key_results.len(),
-        if settings.key_results.len() == 1 {
-            ""
-        } else {
-            "s"
-        },
+        crate::text::plural(settings.stores.len() as u64, "store"),
+        crate::text::plural(settings.key_results.len() as u64, "key result"),
     );
     for n in &settings.notes {
         crate::outln!("note: {n}");

@@ -5,10 +5,14 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::cli::Format;
-use crate::output;
+use crate::config::Settings;
+use crate::domain::StoreTz;
+use crate::output::{self, LogZone};
+use crate::store::RunRow;
 use crate::store::Store;
 
 pub(super) async fn logs(
+    settings: &Settings,
     db: &Store,
     store: Option<String>,
     limit: u32,
@@ -36,8 +40,36 @@ pub(super) async fn logs(
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            crate::out!("{}", output::runs_table(&runs));
+            let zone = log_zone(settings, db, &runs).await?;
+            crate::out!("{}", output::runs_table(&runs, &zone));
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The zone the listed runs are shown in: their stores' zone when they all share one that a
+/// sync has read (an analytics source's runs go with the stores it serves; deliveries have
+/// no zone), else this computer's zone.
+async fn log_zone(settings: &Settings, db: &Store, runs: &[RunRow]) -> Result<LogZone> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in runs {
+        match settings.analytics.iter().find(|a| a.name == r.store) {
+            Some(a) => names.extend(a.stores.iter().map(String::as_str)),
+            None => names.push(&r.store),
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    let mut zones: Vec<String> = Vec::new();
+    for name in names {
+        if let Some(tz) = db.store_row(name).await?.and_then(|row| row.timezone) {
+            zones.push(tz);
+        }
+    }
+    zones.sort_unstable();
+    zones.dedup();
+    Ok(match zones.as_slice() {
+        [one] => StoreTz::parse(one).map_or(LogZone::Machine, LogZone::Store),
+        _ => LogZone::Machine,
+    })
 }

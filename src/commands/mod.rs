@@ -42,6 +42,7 @@ pub struct UsageError(pub String);
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let clock = Clock::System;
+    crate::output::init_width(env.get("COLUMNS").map(String::as_str));
     match cli.command {
         Command::Demo { dir, days } => demo::demo(dir, days, &env, &clock).await,
         Command::Check { online } => check::check(&cli.config, &env, online).await,
@@ -97,7 +98,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     limit,
                     failed,
                     format,
-                } => logs::logs(&db, store, limit, failed, format).await,
+                } => logs::logs(&settings, &db, store, limit, failed, format).await,
                 // Reading the past and explaining a number (issue 18).
                 Command::Explain {
                     kpi,

@@ -51,9 +51,8 @@ pub(super) async fn sync(
     .await?;
     if done.checkins > 0 {
         crate::outln!(
-            "{} key result{} updated",
-            done.checkins,
-            if done.checkins == 1 { "" } else { "s" }
+            "{} updated",
+            crate::text::plural(done.checkins as u64, "key result")
         );
     }
     let signal = stopped_by.load(Ordering::SeqCst);

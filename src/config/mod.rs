@@ -326,8 +326,8 @@ impl fmt::Display for ConfigErrors {
         let n = self.0.len();
         writeln!(
             f,
-            "configuration has {n} problem{}:",
-            if n == 1 { "" } else { "s" }
+            "configuration has {}:",
+            crate::text::plural(n as u64, "problem")
         )?;
         for p in &self.0 {
             if p.key.is_empty() {

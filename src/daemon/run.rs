@@ -141,7 +141,8 @@ fn conclude(summary: &mut RunSummary, result: Result<(), SourceError>) {
         Err(SourceError::Cancelled) if pages > 0 => (
             RunStatus::Partial,
             Some(format!(
-                "stopped by a shutdown request after {pages} pages; the next run resumes from the last stored page"
+                "stopped by a shutdown request after {}; the next run resumes from the last stored page",
+                crate::text::plural(pages, "page")
             )),
         ),
         Err(SourceError::Cancelled) => (
@@ -151,7 +152,8 @@ fn conclude(summary: &mut RunSummary, result: Result<(), SourceError>) {
         Err(e) if pages > 0 => (
             RunStatus::Failed,
             Some(format!(
-                "{e} ({pages} pages stored before the error; the next run resumes after them)"
+                "{e} ({} stored before the error; the next run resumes after them)",
+                crate::text::plural(pages, "page")
             )),
         ),
         Err(e) => (RunStatus::Failed, Some(e.to_string())),

@@ -10,7 +10,9 @@ mod reports;
 pub use compare::compare_table;
 pub use csv::csv;
 pub use explain::{explain_csv, explain_table};
-pub use reports::{history_csv, history_table, kpi_table, kr_table, runs_table, sync_report};
+pub use reports::{
+    LogZone, history_csv, history_table, kpi_table, kr_table, runs_table, sync_report,
+};
 
 use std::io::{IsTerminal, Write};
 
@@ -41,26 +43,117 @@ macro_rules! note {
     }};
 }
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::sources::Progress;
 
-/// Renders rows as an aligned plain-text table.
+/// The width tables are fitted to, set once at start-up by [`init_width`]; `None` (never
+/// set, or output that is neither a terminal nor given `COLUMNS`) leaves tables uncut.
+static WIDTH: OnceLock<Option<usize>> = OnceLock::new();
+
+/// Chooses the width tables fit: `columns` (the `COLUMNS` variable, which the command line
+/// reads) when it is a positive number, else the terminal's width when stdout is one. Piped
+/// output without `COLUMNS` is never cut, so scripts and files get whole cells.
+pub fn init_width(columns: Option<&str>) {
+    let _ = WIDTH.set(width_from(columns, terminal_columns()));
+}
+
+fn width_from(columns: Option<&str>, terminal: Option<usize>) -> Option<usize> {
+    columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w > 0)
+        .or(terminal)
+}
+
+/// The terminal's width when stdout is a terminal.
+fn terminal_columns() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        let stdout = std::io::stdout();
+        if !stdout.is_terminal() {
+            return None;
+        }
+        rustix::termios::tcgetwinsize(&stdout)
+            .ok()
+            .map(|w| usize::from(w.ws_col))
+            .filter(|w| *w > 0)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// Renders rows as an aligned plain-text table, fitted to the width chosen by [`init_width`].
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    table_fit(headers, rows, WIDTH.get().copied().flatten())
+}
+
+/// Text columns never shrink below this (nor below their header).
+const MIN_FLEX: usize = 10;
+
+/// Whether a cell is words (a title, a reason, a delivery list) rather than a number, a date
+/// or a code: at least two words with letters. Only columns holding such cells are cut.
+fn is_text(cell: &str) -> bool {
+    cell.split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count()
+        >= 2
+}
+
+/// `s` cut to `width` characters, ending in `…` when cut.
+fn truncate(s: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if s.chars().count() <= width {
+        return s.into();
+    }
+    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+    t.push('…');
+    t.into()
+}
+
+/// Renders rows as an aligned table at most `max_width` characters wide when that is given:
+/// the widest text columns (see [`is_text`]) are cut first, with `…`, never below their
+/// header; numbers, dates and codes are never cut (a table that cannot fit stays wider).
+pub fn table_fit(headers: &[&str], rows: &[Vec<String>], max_width: Option<usize>) -> String {
+    let n = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if i < widths.len() {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
+        for (i, cell) in row.iter().enumerate().take(n) {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    if let Some(max) = max_width {
+        let floors: Vec<usize> = (0..n)
+            .map(|i| {
+                let text = rows.iter().any(|r| r.get(i).is_some_and(|c| is_text(c)));
+                if text {
+                    widths[i].min(headers[i].chars().count().max(MIN_FLEX))
+                } else {
+                    widths[i]
+                }
+            })
+            .collect();
+        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        while total(&widths) > max {
+            let Some(i) = (0..n)
+                .filter(|&i| widths[i] > floors[i])
+                .max_by_key(|&i| (widths[i], std::cmp::Reverse(i)))
+            else {
+                break;
+            };
+            widths[i] -= 1;
+        }
+        if total(&widths) > max {
+            return records(headers, rows, max);
         }
     }
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
         let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
+        for (i, c) in cells.iter().enumerate().take(n) {
+            let c = truncate(c, widths[i]);
             let pad = widths[i].saturating_sub(c.chars().count());
-            s.push_str(c);
+            s.push_str(&c);
             if i + 1 < cells.len() {
                 s.push_str(&" ".repeat(pad + 2));
             }
@@ -83,6 +176,116 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         line(row.iter().map(String::as_str).collect(), &mut out);
     }
     out
+}
+
+/// A table too wide for `max` even with its text cut, one block per row (`header  value`
+/// lines, like `psql`'s expanded display): every header kept, text values cut to fit.
+fn records(headers: &[&str], rows: &[Vec<String>], max: usize) -> String {
+    let label = headers.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+    let room = max.saturating_sub(label + 2).max(MIN_FLEX);
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        if n > 0 {
+            out.push('\n');
+        }
+        for (h, cell) in headers.iter().zip(row) {
+            let cell = if is_text(cell) {
+                truncate(cell, room)
+            } else {
+                cell.into()
+            };
+            let pad = label - h.chars().count();
+            out.push_str(format!("{h}{}  {cell}", " ".repeat(pad)).trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Reasons said once, below a table: a reason shown on several rows (or too long for a
+/// cell) becomes a numbered note and its rows show `see note N`.
+pub struct Notes {
+    /// How many rows give each reason.
+    counts: std::collections::HashMap<String, usize>,
+    /// The notes, numbered from 1 in the order rows first give them.
+    list: Vec<String>,
+}
+
+/// A reason longer than this becomes a note even when only one row gives it.
+const INLINE_REASON: usize = 40;
+
+impl Notes {
+    /// Notes for a table whose rows give these reasons (one per row that has one).
+    pub fn new<'a>(reasons: impl IntoIterator<Item = &'a str>) -> Notes {
+        let mut counts = std::collections::HashMap::new();
+        for r in reasons {
+            *counts.entry(r.to_string()).or_insert(0) += 1;
+        }
+        Notes {
+            counts,
+            list: Vec::new(),
+        }
+    }
+
+    /// The cell for a row giving `reason`: the reason itself when it is short and on this row
+    /// only, else `see note N`.
+    pub fn cell(&mut self, reason: &str) -> String {
+        let repeated = self.counts.get(reason).copied().unwrap_or(0) > 1;
+        if !repeated && reason.chars().count() <= INLINE_REASON {
+            return reason.to_string();
+        }
+        let n = match self.list.iter().position(|r| r == reason) {
+            Some(i) => i + 1,
+            None => {
+                self.list.push(reason.to_string());
+                self.list.len()
+            }
+        };
+        format!("see note {n}")
+    }
+
+    /// The notes as printed below the table (empty when there are none).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, r) in self.list.iter().enumerate() {
+            out.push_str(&format!("note {}: {r}\n", i + 1));
+        }
+        out
+    }
+}
+
+/// Thousands separators in the first number of `text`, for tables only (JSON, CSV and the
+/// bodies sinks send keep plain numbers): `-1234.50` → `-1,234.50`, `16740` → `16,740`.
+pub fn group_digits(text: &str) -> String {
+    let Some(start) = text.find(|c: char| c.is_ascii_digit()) else {
+        return text.to_string();
+    };
+    let end = text[start..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(text.len(), |e| start + e);
+    let digits = &text[start..end];
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{}{grouped}{}", &text[..start], &text[end..])
+}
+
+/// A value as tables show it: [`crate::kpi::Value::display`] with thousands separators.
+pub fn value_text(v: &crate::kpi::Value) -> String {
+    group_digits(&v.display())
+}
+
+/// A count with its noun for people: `1 page`, `16,740 records`.
+pub fn counted(n: u64, noun: &str) -> String {
+    format!(
+        "{} {}",
+        group_digits(&n.to_string()),
+        crate::text::plural_noun(n, noun)
+    )
 }
 
 /// Picks the progress reporter for `okrsync sync`: a bar when stderr is a terminal.
@@ -262,6 +465,102 @@ mod tests {
         assert_eq!(super::speed_text(40.0, None), "40/s");
         // Nothing gained yet (the first report): no rate to show.
         assert!(super::rate_and_eta(0, Duration::from_secs(1), 100, Some(200)).is_none());
+    }
+
+    #[test]
+    fn table_fits_the_width_by_cutting_text_columns_only() {
+        let headers = ["key result", "title", "current", "status"];
+        let rows = vec![
+            vec![
+                "aov".into(),
+                "Grow the average order value across every channel this quarter".into(),
+                "1,234.50".into(),
+                "on_track".into(),
+            ],
+            vec![
+                "orders".into(),
+                "More orders".into(),
+                "16,740".into(),
+                "no orders in window".into(),
+            ],
+        ];
+        let whole = super::table_fit(&headers, &rows, None);
+        assert!(
+            whole.contains("across every channel this quarter"),
+            "{whole}"
+        );
+        let fitted = super::table_fit(&headers, &rows, Some(60));
+        for line in fitted.lines() {
+            assert!(
+                line.chars().count() <= 60,
+                "{} chars: {line}",
+                line.chars().count()
+            );
+        }
+        let lines: Vec<&str> = fitted.lines().collect();
+        // Every header kept; the title cut with an ellipsis; numbers whole.
+        for h in headers {
+            assert!(lines[0].contains(h), "{fitted}");
+        }
+        assert!(lines[2].contains("Grow the"), "{fitted}");
+        assert!(lines[2].contains('…'), "{fitted}");
+        assert!(
+            lines[2].contains("1,234.50") && lines[3].contains("16,740"),
+            "{fitted}"
+        );
+        // Too narrow for a row per line: a block per row, every header kept, numbers whole.
+        let narrow = super::table_fit(&headers, &rows, Some(30));
+        for line in narrow.lines() {
+            assert!(line.chars().count() <= 30, "{line}");
+        }
+        assert!(
+            narrow.starts_with("key result  aov\ntitle       Grow the"),
+            "{narrow}"
+        );
+        assert!(narrow.contains("current     1,234.50\n"), "{narrow}");
+        assert!(narrow.contains("\n\nkey result  orders\n"), "{narrow}");
+        // COLUMNS wins over the terminal; nothing (piped) leaves tables whole.
+        assert_eq!(super::width_from(Some("80"), Some(200)), Some(80));
+        assert_eq!(super::width_from(Some("wide"), Some(120)), Some(120));
+        assert_eq!(super::width_from(Some("0"), None), None);
+        assert_eq!(super::width_from(None, None), None);
+    }
+
+    #[test]
+    fn a_repeated_reason_is_one_note() {
+        let reason = "no analytics source linked to store main";
+        let long = "store `x` has not completed a first sync yet: run `okrsync sync --store x`";
+        let mut notes = super::Notes::new([reason, reason, "no orders in window", reason, long]);
+        assert_eq!(notes.cell(reason), "see note 1");
+        assert_eq!(notes.cell(reason), "see note 1");
+        assert_eq!(notes.cell("no orders in window"), "no orders in window");
+        assert_eq!(notes.cell(long), "see note 2");
+        assert_eq!(
+            notes.render(),
+            format!("note 1: {reason}\nnote 2: {long}\n")
+        );
+        assert_eq!(super::Notes::new([]).render(), "");
+    }
+
+    #[test]
+    fn thousands_separators() {
+        let g = super::group_digits;
+        assert_eq!(g("1234.50"), "1,234.50");
+        assert_eq!(g("-1234567.5"), "-1,234,567.5");
+        assert_eq!(g("16740"), "16,740");
+        assert_eq!(g("+1000"), "+1,000");
+        assert_eq!(g("999.99"), "999.99");
+        assert_eq!(g("21.43%"), "21.43%");
+        assert_eq!(g("—"), "—");
+        use crate::kpi::Value;
+        let money = Value::Money("1234.5".parse().unwrap());
+        assert_eq!(super::value_text(&money), "1,234.50");
+        // JSON and the plain display keep machine numbers.
+        assert_eq!(money.display(), "1234.50");
+        assert_eq!(money.to_json(), serde_json::json!("1234.50"));
+        assert_eq!(super::value_text(&Value::Count(16740)), "16,740");
+        assert_eq!(super::counted(1, "page"), "1 page");
+        assert_eq!(super::counted(16740, "record"), "16,740 records");
     }
 
     #[test]

@@ -3,12 +3,15 @@
 
 use rust_decimal::Decimal;
 
-use super::table;
+use super::{Notes, counted, group_digits, table, value_text};
 use crate::daemon::keyresults::{HistoryEntry, KpiReport, KrReport};
 use crate::daemon::run::SyncReport;
 use crate::daemon::sync::SyncJob;
+use crate::domain::StoreTz;
 use crate::kpi::{Value, ValueKind, WindowSpec};
-use crate::store::RunRow;
+use crate::okr::Direction;
+use crate::store::{RunRow, RunStatus};
+use chrono::{DateTime, Utc};
 
 /// The KPI table printed by `kpis` and `demo`.
 pub fn kpi_table(report: &KpiReport, window: &WindowSpec) -> String {
@@ -25,34 +28,53 @@ pub fn kpi_table(report: &KpiReport, window: &WindowSpec) -> String {
             .map(|c| format!(" · {c}"))
             .unwrap_or_default(),
     );
+    let reason = |v: &Result<crate::kpi::Computed, String>| match v {
+        Ok(c) => c.reason.clone(),
+        Err(e) => Some(e.clone()),
+    };
+    let reasons: Vec<Option<String>> = report.values.iter().map(|(_, v)| reason(v)).collect();
+    let mut notes = Notes::new(reasons.iter().flatten().map(String::as_str));
     let rows: Vec<Vec<String>> = report
         .values
         .iter()
-        .map(|(id, v)| {
-            let (value, note) = match v {
-                Ok(c) => (
-                    c.value
-                        .as_ref()
-                        .map(|v| v.display())
-                        .unwrap_or_else(|| "—".into()),
-                    c.reason.clone().unwrap_or_default(),
-                ),
-                Err(e) => ("—".into(), e.clone()),
+        .zip(&reasons)
+        .map(|((id, v), reason)| {
+            let value = match v {
+                Ok(c) => c.value.as_ref().map(value_text),
+                Err(_) => None,
             };
-            vec![id.as_str().to_string(), value, note]
+            vec![
+                id.as_str().to_string(),
+                value.unwrap_or_else(|| "—".into()),
+                reason.as_deref().map(|r| notes.cell(r)).unwrap_or_default(),
+            ]
         })
         .collect();
     out.push_str(&table(&["kpi", "value", "note"], &rows));
+    out.push_str(&notes.render());
     out
 }
 
 /// A baseline or target shown like the KPI's values (`18.0%`, `84.20`).
 fn fmt_decimal(kind_value: Option<&Value>, d: Decimal) -> String {
     match kind_value {
-        Some(Value::Rate(_)) => Value::Rate(d).display(),
-        Some(Value::Money(_)) => Value::Money(d).display(),
-        Some(Value::Number(_)) => Value::Number(d).display(),
-        _ => d.normalize().to_string(),
+        Some(Value::Rate(_)) => value_text(&Value::Rate(d)),
+        Some(Value::Money(_)) => value_text(&Value::Money(d)),
+        Some(Value::Number(_)) => value_text(&Value::Number(d)),
+        _ => group_digits(&d.normalize().to_string()),
+    }
+}
+
+/// The "baseline → target" cell: `18.00% → 25.00%`, or for a threshold `≤ 5.00%` / `≥ 4.50`
+/// (its baseline plays no part).
+fn target_text(s: &crate::config::KeyResultSettings, sample: Option<&Value>) -> String {
+    let target = fmt_decimal(sample, s.target);
+    match s.direction {
+        Direction::AtMost => format!("≤ {target}"),
+        Direction::AtLeast => format!("≥ {target}"),
+        Direction::Increase | Direction::Decrease => {
+            format!("{} → {target}", fmt_decimal(sample, s.baseline))
+        }
     }
 }
 
@@ -66,6 +88,12 @@ pub fn kr_table(reports: &[KrReport]) -> String {
     if reports.is_empty() {
         return "No key results configured: add [[key_results]] to the config.\n".into();
     }
+    let mut notes = Notes::new(
+        reports
+            .iter()
+            .filter(|r| r.status.is_none())
+            .filter_map(|r| r.reason.as_deref()),
+    );
     let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
@@ -83,16 +111,11 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                 s.title.clone(),
                 s.window.as_str(),
                 match &s.relative {
-                    None => format!(
-                        "{} → {}",
-                        fmt_decimal(sample.as_ref(), s.baseline),
-                        fmt_decimal(sample.as_ref(), s.target)
-                    ),
+                    None => target_text(s, sample.as_ref()),
                     // Computed from the baseline window, once per period.
                     Some(rel) if r.fixed.is_some() => format!(
-                        "{} → {} ({} on {})",
-                        fmt_decimal(sample.as_ref(), s.baseline),
-                        fmt_decimal(sample.as_ref(), s.target),
+                        "{} ({} on {})",
+                        target_text(s, sample.as_ref()),
                         rel.written,
                         rel.baseline_window
                     ),
@@ -103,7 +126,7 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                 },
                 r.current
                     .as_ref()
-                    .map(|v| v.display())
+                    .map(value_text)
                     .unwrap_or_else(|| "—".into()),
                 r.change().map(|c| signed(&c)).unwrap_or_else(|| "—".into()),
                 r.change_since_period_start()
@@ -111,9 +134,11 @@ pub fn kr_table(reports: &[KrReport]) -> String {
                     .unwrap_or_else(|| "—".into()),
                 percent(r.progress),
                 percent(r.expected),
-                r.status
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_else(|| r.reason.clone().unwrap_or_else(|| "—".into())),
+                match (r.status, r.reason.as_deref()) {
+                    (Some(s), _) => s.as_str().to_string(),
+                    (None, Some(reason)) => notes.cell(reason),
+                    (None, None) => "—".into(),
+                },
                 r.data_as_of
                     .map(|t| t.format("%Y-%m-%d %H:%MZ").to_string())
                     .unwrap_or_else(|| "—".into()),
@@ -121,23 +146,31 @@ pub fn kr_table(reports: &[KrReport]) -> String {
             ]
         })
         .collect();
-    table(
-        &[
-            "key result",
-            "title",
-            "window",
-            "baseline → target",
-            "current",
-            "change",
-            "since start",
-            "progress",
-            "expected",
-            "status",
-            "data as of",
-            "deliveries",
-        ],
-        &rows,
-    )
+    let mut headers = vec![
+        "key result",
+        "title",
+        "window",
+        "baseline → target",
+        "current",
+        "change",
+        "since start",
+        "progress",
+        "expected",
+        "status",
+        "data as of",
+        "deliveries",
+    ];
+    // Without any sink, the deliveries column would only say "—": leave it out.
+    let mut rows = rows;
+    if reports.iter().all(|r| r.deliveries.is_empty()) {
+        headers.pop();
+        for row in &mut rows {
+            row.pop();
+        }
+    }
+    let mut out = table(&headers, &rows);
+    out.push_str(&notes.render());
+    out
 }
 
 /// A key result's deliveries, narrow: `sheet ✓ 2m ago, slack 3 pending (failing)`.
@@ -178,7 +211,7 @@ fn short_age(d: chrono::Duration) -> String {
 pub(super) fn signed(change: &Value) -> String {
     let text = match change {
         Value::Rate(_) => format!("{} pp", change.display().trim_end_matches('%')),
-        _ => change.display(),
+        _ => value_text(change),
     };
     if text.starts_with('-') {
         text
@@ -196,7 +229,7 @@ pub fn history_table(entries: &[HistoryEntry]) -> String {
                 e.at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
                 e.value
                     .as_ref()
-                    .map(Value::display)
+                    .map(value_text)
                     .unwrap_or_else(|| "—".into()),
                 percent(e.progress),
                 e.status.clone().unwrap_or_else(|| "—".into()),
@@ -242,34 +275,76 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
-/// The sync log as `okrsync logs` prints it: a table, then each run's error.
-pub fn runs_table(runs: &[RunRow]) -> String {
+/// The time zone the sync log is shown in.
+#[derive(Debug, Clone)]
+pub enum LogZone {
+    /// The zone of the stores the listed runs belong to (they all share it).
+    Store(StoreTz),
+    /// This computer's zone (the stores' zones are unknown or differ).
+    Machine,
+}
+
+impl LogZone {
+    /// Which zone, for the header: `Europe/Paris`, `local time`.
+    fn label(&self) -> String {
+        match self {
+            LogZone::Store(tz) => tz.name(),
+            LogZone::Machine => "local time".into(),
+        }
+    }
+
+    /// `2026-01-05 14:03:07` in this zone.
+    fn show(&self, at: DateTime<Utc>) -> String {
+        const F: &str = "%Y-%m-%d %H:%M:%S";
+        match self {
+            LogZone::Store(StoreTz::Named(tz)) => at.with_timezone(tz).format(F).to_string(),
+            LogZone::Store(StoreTz::Fixed(off)) => at.with_timezone(off).format(F).to_string(),
+            LogZone::Machine => at.with_timezone(&chrono::Local).format(F).to_string(),
+        }
+    }
+}
+
+/// How long a run took: `0s`, `45s`, `3m05s`, `1h02m`.
+fn duration_text(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The sync log as `okrsync logs` prints it: a table (times in `zone`, each run's
+/// duration), then each run's error.
+pub fn runs_table(runs: &[RunRow], zone: &LogZone) -> String {
+    let parse = |s: &str| DateTime::parse_from_rfc3339(s).ok().map(|t| t.to_utc());
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
+            let started = parse(&r.started_at);
+            let took = match (started, r.finished_at.as_deref().and_then(parse)) {
+                (Some(s), Some(f)) => duration_text(f - s),
+                _ if r.status == RunStatus::Running => "running".into(),
+                _ => "—".into(),
+            };
             vec![
                 r.id.to_string(),
                 r.store.clone(),
-                r.started_at.clone(),
+                started.map_or_else(|| r.started_at.clone(), |t| zone.show(t)),
+                took,
                 format!("{}{}", r.status, if r.full { " (full)" } else { "" }),
-                r.pages.to_string(),
-                r.fetched.to_string(),
-                r.upserted.to_string(),
-                r.requests.to_string(),
-                r.retries.to_string(),
+                group_digits(&r.pages.to_string()),
+                group_digits(&r.fetched.to_string()),
+                group_digits(&r.upserted.to_string()),
+                group_digits(&r.requests.to_string()),
+                group_digits(&r.retries.to_string()),
             ]
         })
         .collect();
+    let started = format!("started ({})", zone.label());
     let mut out = table(
         &[
-            "run",
-            "store",
-            "started (UTC)",
-            "status",
-            "pages",
-            "fetched",
-            "stored",
-            "requests",
+            "run", "store", &started, "took", "status", "pages", "fetched", "stored", "requests",
             "retries",
         ],
         &rows,
@@ -290,26 +365,26 @@ pub fn sync_report(job: &SyncJob, report: &SyncReport) -> String {
     let sm = &report.summary;
     let mut out = match job {
         SyncJob::Store(..) => format!(
-            "{}: {} (run {}, {} pages, {} records fetched, {} stored, {} requests, {} retries)\n",
+            "{}: {} (run {}, {}, {} fetched, {} stored, {}, {})\n",
             report.store,
             report.status,
             report.run_id,
-            sm.pages,
-            sm.fetched,
-            sm.upserted,
-            sm.requests,
-            sm.retries
+            counted(sm.pages, "page"),
+            counted(sm.fetched, "record"),
+            group_digits(&sm.upserted.to_string()),
+            counted(sm.requests, "request"),
+            counted(sm.retries, "retry"),
         ),
         SyncJob::Analytics(a, _) => format!(
-            "{} ({}): {} (run {}, {} records fetched, {} stored, {} requests, {} retries)\n",
+            "{} ({}): {} (run {}, {} fetched, {} stored, {}, {})\n",
             report.store,
             a.provider.name(),
             report.status,
             report.run_id,
-            sm.fetched,
-            sm.upserted,
-            sm.requests,
-            sm.retries
+            counted(sm.fetched, "record"),
+            group_digits(&sm.upserted.to_string()),
+            counted(sm.requests, "request"),
+            counted(sm.retries, "retry"),
         ),
     };
     if let Some(e) = &sm.error {
@@ -322,6 +397,188 @@ pub fn sync_report(job: &SyncJob, report: &SyncReport) -> String {
 mod tests {
     use super::*;
     use crate::daemon::keyresults::Delivery;
+
+    fn kr(kpi: &str, baseline: &str, target: &str, direction: &str) -> KrReport {
+        let toml = format!(
+            r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example.com"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[key_results]]
+id = "k-{kpi}"
+title = "Keep {kpi} where the shop owner wants it this whole quarter"
+kpi = "{kpi}"
+store = "main"
+window = "quarter_to_date"
+baseline = {baseline}
+target = {target}
+direction = "{direction}"
+"#
+        );
+        let settings = crate::config::load_from_str(
+            &toml,
+            std::path::Path::new("."),
+            None,
+            &Default::default(),
+        )
+        .unwrap()
+        .key_results
+        .remove(0);
+        KrReport {
+            settings,
+            window: None,
+            current: None,
+            progress: None,
+            expected: None,
+            status: None,
+            reason: None,
+            note: None,
+            updated_at: None,
+            previous: None,
+            data_as_of: None,
+            deliveries: Vec::new(),
+            fixed: None,
+            period_start: None,
+        }
+    }
+
+    #[test]
+    fn thresholds_show_their_side_and_money_its_separators() {
+        let mut at_most = kr("refund_rate", "0.05", "0.05", "at_most");
+        at_most.current = Some(Value::Rate("0.031".parse().unwrap()));
+        at_most.status = Some(crate::okr::Status::OnTrack);
+        let at_least = kr("average_order_value", "4.5", "4.5", "at_least");
+        let mut grow = kr("net_sales", "1000", "25000", "increase");
+        grow.current = Some(Value::Money("16740.5".parse().unwrap()));
+        grow.status = Some(crate::okr::Status::OnTrack);
+        let t = kr_table(&[at_most, at_least, grow]);
+        assert!(t.contains("≤ 5.00%"), "{t}");
+        assert!(!t.contains("5.00% → 5.00%"), "{t}");
+        assert!(t.contains("≥ 4.50"), "{t}");
+        assert!(t.contains("1,000.00 → 25,000.00"), "{t}");
+        assert!(t.contains("16,740.50"), "{t}");
+    }
+
+    #[test]
+    fn a_reason_repeated_on_key_results_is_said_once() {
+        let reason = "store `main` has not completed a first sync yet";
+        let reports: Vec<KrReport> = ["net_sales", "orders", "gross_sales"]
+            .iter()
+            .map(|k| {
+                let mut r = kr(k, "1", "2", "increase");
+                r.reason = Some(reason.into());
+                r
+            })
+            .collect();
+        let t = kr_table(&reports);
+        assert_eq!(t.matches(reason).count(), 1, "{t}");
+        assert_eq!(t.matches("see note 1").count(), 3, "{t}");
+        assert!(t.ends_with(&format!("note 1: {reason}\n")), "{t}");
+    }
+
+    #[test]
+    fn a_reason_repeated_on_kpis_is_said_once() {
+        use crate::kpi::{Computed, DateRange, KpiId};
+        let reason = "store `main` has not completed a first sync yet";
+        let report = KpiReport {
+            store: "main".into(),
+            window: crate::daemon::keyresults::ResolvedWindow {
+                range: DateRange {
+                    from: "2026-01-01".parse().unwrap(),
+                    to: "2026-01-31".parse().unwrap(),
+                },
+                timezone: "Europe/Paris".into(),
+            },
+            currency: Some("EUR".into()),
+            values: vec![
+                (
+                    KpiId::Orders,
+                    Ok(Computed {
+                        value: None,
+                        reason: Some(reason.into()),
+                    }),
+                ),
+                (KpiId::NetSales, Err(reason.into())),
+                (
+                    KpiId::GrossSales,
+                    Ok(Computed {
+                        value: Some(Value::Money("1234.5".parse().unwrap())),
+                        reason: None,
+                    }),
+                ),
+            ],
+        };
+        let t = kpi_table(&report, &"last_30_days".parse().unwrap());
+        assert_eq!(t.matches(reason).count(), 1, "{t}");
+        assert_eq!(t.matches("see note 1").count(), 2, "{t}");
+        assert!(t.contains("1,234.50"), "{t}");
+    }
+
+    #[test]
+    fn sync_log_in_the_store_zone_with_durations() {
+        let run = |id: i64, started: &str, finished: Option<&str>, status| RunRow {
+            id,
+            store: "main".into(),
+            source: "woocommerce".into(),
+            started_at: started.into(),
+            finished_at: finished.map(Into::into),
+            status,
+            full: false,
+            pages: 1234,
+            fetched: 16740,
+            upserted: 3,
+            requests: 1,
+            retries: 0,
+            error: None,
+        };
+        let runs = [
+            run(3, "2026-07-01T10:00:00Z", None, RunStatus::Running),
+            run(
+                2,
+                "2026-07-01T09:00:00Z",
+                Some("2026-07-01T09:03:05Z"),
+                RunStatus::Ok,
+            ),
+            run(
+                1,
+                "2026-01-10T23:30:00Z",
+                Some("2026-01-10T23:30:42Z"),
+                RunStatus::Failed,
+            ),
+        ];
+        let paris = LogZone::Store(StoreTz::parse("Europe/Paris").unwrap());
+        let t = runs_table(&runs, &paris);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("started (Europe/Paris)"), "{t}");
+        assert!(lines[0].contains("took"), "{t}");
+        // Summer time (+2) and winter time (+1, the next day locally).
+        assert!(
+            lines[2].contains("2026-07-01 12:00:00") && lines[2].contains("running"),
+            "{t}"
+        );
+        assert!(
+            lines[3].contains("2026-07-01 11:00:00") && lines[3].contains("3m05s"),
+            "{t}"
+        );
+        assert!(
+            lines[4].contains("2026-01-11 00:30:00") && lines[4].contains("42s"),
+            "{t}"
+        );
+        assert!(
+            lines[3].contains("1,234") && lines[3].contains("16,740"),
+            "{t}"
+        );
+        let t = runs_table(&runs, &LogZone::Machine);
+        assert!(
+            t.lines().next().unwrap().contains("started (local time)"),
+            "{t}"
+        );
+        assert_eq!(duration_text(chrono::Duration::seconds(3725)), "1h02m");
+    }
 
     #[test]
     fn deliveries_are_one_narrow_entry_per_sink() {

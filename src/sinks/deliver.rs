@@ -178,7 +178,10 @@ pub async fn deliver_sink(
             None => Ok(()),
             Some(e) => Err(SourceError::Inconsistent {
                 url: format!("sink `{}`", settings.name),
-                detail: format!("{failed} delivery attempt(s) failed; first: {e}"),
+                detail: format!(
+                    "{} failed; first: {e}",
+                    crate::text::plural(failed, "delivery attempt")
+                ),
             }),
         }
     })

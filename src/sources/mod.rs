@@ -84,14 +84,15 @@ pub enum SourceError {
     #[error("stopped by a shutdown request")]
     Cancelled,
     #[error(
-        "{} record(s) could not be read and were left out (they are read again when they change in the store): {}",
-        .0.len(),
+        "{} could not be read and {} left out (they are read again when they change in the store): {}",
+        crate::text::plural(.0.len() as u64, "record"),
+        if .0.len() == 1 { "was" } else { "were" },
         .0.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
     )]
     Skipped(Vec<String>),
     #[error(
-        "{} page(s) could not be measured (the others were stored): {}",
-        .0.len(),
+        "{} could not be measured (the others were stored): {}",
+        crate::text::plural(.0.len() as u64, "page"),
         .0.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
     )]
     Unmeasured(Vec<String>),

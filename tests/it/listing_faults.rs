@@ -167,7 +167,7 @@ async fn reconciliation_fetches_orders_the_store_lists_but_the_database_lacks() 
         .join(", ");
     assert!(
         stderr.contains(&format!(
-            "3 order(s) listed by the store are missing from the database ({names})"
+            "3 orders listed by the store are missing from the database ({names})"
         )),
         "{stderr}"
     );

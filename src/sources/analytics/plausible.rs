@@ -139,8 +139,9 @@ impl Provider for Plausible {
             .and_then(count)
             .unwrap_or(0);
         Ok(vec![format!(
-            "key accepted for site {}; {visits} visits in the last 7 days (check the site's time zone in Plausible matches the store's)",
-            self.settings.site_id
+            "key accepted for site {}; {} in the last 7 days (check the site's time zone in Plausible matches the store's)",
+            self.settings.site_id,
+            crate::text::plural(visits, "visit")
         )])
     }
 

@@ -343,8 +343,9 @@ impl Provider for ShopifySessions {
         })?;
         let total: u64 = days.iter().map(|d| d.sessions).sum();
         notes.push(format!(
-            "shopifyqlQuery answered on API version {}: {total} sessions over the last 7 days (days in the shop's time zone, {store_tz})",
-            self.shop.api_version()
+            "shopifyqlQuery answered on API version {}: {} over the last 7 days (days in the shop's time zone, {store_tz})",
+            self.shop.api_version(),
+            crate::text::plural(total, "session")
         ));
         Ok(notes)
     }

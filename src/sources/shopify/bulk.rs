@@ -81,8 +81,8 @@ pub(super) async fn backfill(
         };
         let unusable = match wait_finished(src, ctx, &operation).await? {
             Ok(op) if op.result_expired() => format!(
-                "bulk operation {operation} completed but its result URL is null although it holds {} objects (results expire after 7 days)",
-                op.objects()
+                "bulk operation {operation} completed but its result URL is null although it holds {} (results expire after 7 days)",
+                crate::text::plural(op.objects(), "object")
             ),
             Ok(op) => {
                 return store_result(src, ctx, &op, &operation, started_at, done).await;

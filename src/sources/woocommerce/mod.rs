@@ -327,7 +327,16 @@ impl WooSource {
         ];
         let resp = self.get("orders", &q, shutdown).await?;
         let total = resp.header("x-wp-total").unwrap_or("?").to_string();
-        notes.insert(0, format!("credentials accepted; {total} orders visible"));
+        notes.insert(
+            0,
+            format!(
+                "credentials accepted; {} visible",
+                total.parse::<u64>().map_or_else(
+                    |_| format!("{total} orders"),
+                    |n| crate::text::plural(n, "order")
+                )
+            ),
+        );
         match self.get("refunds", &q, shutdown).await {
             Ok(_) => notes.push("refunds listing available (WooCommerce 9.0 or later)".into()),
             Err(SourceError::Status { status: 404, .. }) => notes.push(
@@ -597,7 +606,9 @@ impl WooSource {
             .join(", ");
         tracing::warn!(
             store = %self.name,
-            "reconciliation: {all} order(s) listed by the store are missing from the database ({names}{}); fetching {} of them now",
+            "reconciliation: {} listed by the store {} missing from the database ({names}{}); fetching {} of them now",
+            crate::text::plural(all as u64, "order"),
+            if all == 1 { "is" } else { "are" },
             if all > 10 { ", …" } else { "" },
             unknown.len()
         );
