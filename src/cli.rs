@@ -105,13 +105,23 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
-    /// Run the whole pipeline against a built-in simulated store on 127.0.0.1.
+    // --- onboarding and deployment (demo, init, connect) ---
+    /// Run the whole pipeline against built-in simulated stores on 127.0.0.1.
     Demo {
-        /// Keep the demo config and database here (default: a temporary directory).
+        /// Keep the demo config and database here (default: a temporary directory deleted on
+        /// exit; with --serve, ./okrsync-demo).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Days of simulated history.
         #[arg(long, default_value_t = 730)]
         days: u32,
+        /// Keep the simulated stores running after the demo, so that `sync`, `run` and
+        /// `check --online` work on the demo config; Ctrl-C (or SIGTERM) stops them.
+        #[arg(long)]
+        serve: bool,
+        /// The global --config, hidden here: demo writes its own config into --dir and ignores
+        /// it (it holds the global option's value when given before or after `demo`).
+        #[arg(long, hide = true)]
+        config: Option<PathBuf>,
     },
 }

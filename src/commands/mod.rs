@@ -39,7 +39,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let clock = Clock::System;
     match cli.command {
-        Command::Demo { dir, days } => demo::demo(dir, days, &env, &clock).await,
+        Command::Demo {
+            dir,
+            days,
+            serve,
+            // The global --config, hidden from `demo --help`: demo writes its own config.
+            config: _,
+        } => demo::demo(dir, days, serve, &env, &clock).await,
         Command::Check { online } => check::check(&cli.config, &env, online).await,
         command => {
             let settings = load_settings(&cli.config, &env)?;

@@ -10,6 +10,7 @@ mod history;
 mod kpi_load;
 mod limits;
 mod listing_faults;
+mod onboarding_ops;
 mod pages_in_flight;
 mod polling;
 mod resilience;
