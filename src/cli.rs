@@ -124,4 +124,58 @@ pub enum Command {
         #[arg(long, hide = true)]
         config: Option<PathBuf>,
     },
+    /// Write a commented starter configuration to the --config path (default ./okrsync.toml);
+    /// never overwrites an existing file.
+    Init,
+    /// Add a store to the configuration: ask for its credentials, verify them with one call,
+    /// read its time zone and currency, and append it with its secrets in separate 0600 files.
+    Connect {
+        #[command(subcommand)]
+        platform: ConnectPlatform,
+    },
+}
+
+/// The platform of `okrsync connect`.
+#[derive(Debug, Subcommand)]
+pub enum ConnectPlatform {
+    /// A WooCommerce store (REST API key with Read permission: WooCommerce → Settings →
+    /// Advanced → REST API).
+    Woocommerce {
+        /// The site URL, e.g. https://shop.example.com.
+        #[arg(long)]
+        url: String,
+        /// The store's name in the config (default: from the site's host name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The consumer key (ck_…); asked for when neither this nor --consumer-key-env is given.
+        #[arg(long, conflicts_with = "consumer_key_env")]
+        consumer_key: Option<String>,
+        /// Read the consumer key from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        consumer_key_env: Option<String>,
+        /// Read the consumer secret (cs_…) from this environment variable; asked for with
+        /// hidden input when not given.
+        #[arg(long, value_name = "VAR")]
+        consumer_secret_env: Option<String>,
+        /// Directory for the secret files (default: `secrets` beside the config file).
+        #[arg(long, value_name = "DIR")]
+        secrets_dir: Option<PathBuf>,
+    },
+    /// A Shopify store (an Admin API access token with read_orders, read_all_orders and
+    /// read_customers).
+    Shopify {
+        /// The shop, e.g. my-store.myshopify.com (or a full https:// URL).
+        #[arg(long)]
+        shop: String,
+        /// The store's name in the config (default: from the shop's host name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the Admin API access token (shpat_…) from this environment variable; asked for
+        /// with hidden input when not given.
+        #[arg(long, value_name = "VAR")]
+        access_token_env: Option<String>,
+        /// Directory for the secret files (default: `secrets` beside the config file).
+        #[arg(long, value_name = "DIR")]
+        secrets_dir: Option<PathBuf>,
+    },
 }

@@ -3,8 +3,10 @@
 //! command line, 3 a sync, delivery or online check failed, 130/143 a `sync` stopped by SIGINT/SIGTERM.
 
 mod check;
+mod connect;
 mod demo;
 mod history;
+mod init;
 mod kpis;
 mod krs;
 mod logs;
@@ -47,6 +49,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             config: _,
         } => demo::demo(dir, days, serve, &env, &clock).await,
         Command::Check { online } => check::check(&cli.config, &env, online).await,
+        Command::Init => init::init(&cli.config),
+        Command::Connect { platform } => connect::connect(&cli.config, platform, &env).await,
         command => {
             let settings = load_settings(&cli.config, &env)?;
             let db = Store::open(&settings.database.path)
@@ -80,7 +84,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     failed,
                     format,
                 } => logs::logs(&db, store, limit, failed, format).await,
-                Command::Demo { .. } | Command::Check { .. } => unreachable!("handled above"),
+                Command::Demo { .. }
+                | Command::Check { .. }
+                | Command::Init
+                | Command::Connect { .. } => unreachable!("handled above"),
             }
         }
     }

@@ -111,3 +111,233 @@ fn demo_help_does_not_offer_the_config_it_ignores() {
     let out = bin().args(["krs", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--config"));
 }
+
+/// Runs the binary off the test's runtime (which serves the simulators) and returns its output.
+async fn run(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_writes_a_private_starter_that_check_accepts_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("okrsync.toml");
+    let out = bin()
+        .arg("--config")
+        .arg(&config)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    #[cfg(unix)]
+    assert_eq!(mode(&config), 0o600);
+    let starter = std::fs::read_to_string(&config).unwrap();
+    assert!(starter.contains("okrsync connect woocommerce"), "{starter}");
+    let check = run_bin_with(&config, &["check"]);
+    assert!(
+        check.status.success(),
+        "the starter fails check: {}",
+        text(&check)
+    );
+
+    // An existing file is never replaced, whatever it holds.
+    std::fs::write(&config, "# mine\n").unwrap();
+    let again = bin()
+        .arg("--config")
+        .arg(&config)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "# mine\n");
+}
+
+#[tokio::test]
+async fn connect_verifies_the_credentials_and_writes_stores_that_check_and_sync_accept() {
+    let now = chrono::Utc::now();
+    let woo = okrsync_sim::SimWoo::start(okrsync_sim::SimState::generate(42, now, 10, 4))
+        .await
+        .unwrap();
+    let (key, secret) = woo.with_state(|s| (s.consumer_key.clone(), s.consumer_secret.clone()));
+    let mut shop_state = okrsync_sim::ShopState::generate(43, now, 10, 3);
+    shop_state.data.timezone_string = "America/Chicago".into();
+    shop_state.data.currency = "USD".into();
+    shop_state.restore_rate = 20_000.0;
+    shop_state.bucket_max = 20_000.0;
+    let token = shop_state.access_token.clone();
+    let shop = okrsync_sim::SimShopify::start(shop_state).await.unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("okrsync.toml");
+    let out = run({
+        let mut c = bin();
+        c.arg("--config").arg(&config).arg("init");
+        c
+    })
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    // Something of the user's own, which connect must keep.
+    let mut starter = std::fs::read_to_string(&config).unwrap();
+    starter.push_str("\n# my note: keep me\n");
+    std::fs::write(&config, &starter).unwrap();
+
+    let out = run({
+        let mut c = bin();
+        c.arg("--config")
+            .arg(&config)
+            .args(["connect", "woocommerce", "--name", "woo", "--url"])
+            .arg(woo.url())
+            .args([
+                "--consumer-key",
+                &key,
+                "--consumer-secret-env",
+                "TEST_WOO_SECRET",
+            ])
+            .env("TEST_WOO_SECRET", &secret)
+            .stdin(Stdio::null());
+        c
+    })
+    .await;
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("time zone Europe/Paris, currency EUR"),
+        "{said}"
+    );
+    assert!(!said.contains(&secret), "{said}");
+
+    let out = run({
+        let mut c = bin();
+        c.arg("--config")
+            .arg(&config)
+            .args(["connect", "shopify", "--shop"])
+            .arg(shop.url())
+            .args(["--access-token-env", "TEST_SHOP_TOKEN"])
+            .env("TEST_SHOP_TOKEN", &token)
+            .stdin(Stdio::null());
+        c
+    })
+    .await;
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("time zone America/Chicago, currency USD"),
+        "{said}"
+    );
+
+    // The config keeps what was there, names the secret files, and holds no secret.
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains("# my note: keep me"), "{written}");
+    assert!(written.contains("okrsync connect woocommerce"), "{written}");
+    assert!(!written.contains("stores = []"), "{written}");
+    for s in [&key, &secret, &token] {
+        assert!(
+            !written.contains(s.as_str()),
+            "a secret is in the config:\n{written}"
+        );
+    }
+    assert!(
+        written.contains(r#"consumer_secret_file = "secrets/woo.consumer_secret""#),
+        "{written}"
+    );
+    assert!(
+        written.contains(r#"access_token_file = "secrets/main.access_token""#),
+        "{written}"
+    );
+    let secrets = tmp.path().join("secrets");
+    for (file, value) in [
+        ("woo.consumer_key", &key),
+        ("woo.consumer_secret", &secret),
+        ("main.access_token", &token),
+    ] {
+        let p = secrets.join(file);
+        assert_eq!(&std::fs::read_to_string(&p).unwrap(), value);
+        #[cfg(unix)]
+        assert_eq!(mode(&p), 0o600, "{file}");
+    }
+
+    // The written config is valid and works: check, the online check, a sync.
+    for args in [&["check"][..], &["check", "--online"], &["sync"]] {
+        let config = config.clone();
+        let out = tokio::task::spawn_blocking(move || run_bin_with(&config, args))
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let out = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || run_bin_with(&config, &["logs", "--format", "json"])
+    })
+    .await
+    .unwrap();
+    let logs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ok_stores: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "ok")
+        .filter_map(|r| r["store"].as_str())
+        .collect();
+    assert!(
+        ok_stores.contains(&"woo") && ok_stores.contains(&"main"),
+        "{logs}"
+    );
+    shop.stop().await;
+    woo.stop().await;
+}
+
+#[tokio::test]
+async fn connect_with_a_wrong_key_says_so_and_writes_nothing() {
+    let woo = okrsync_sim::SimWoo::start(empty_state()).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("okrsync.toml");
+    let out = run({
+        let mut c = bin();
+        c.arg("--config").arg(&config).arg("init");
+        c
+    })
+    .await;
+    assert!(out.status.success());
+    let before = std::fs::read(&config).unwrap();
+    let out = run({
+        let mut c = bin();
+        c.arg("--config")
+            .arg(&config)
+            .args(["connect", "woocommerce", "--url"])
+            .arg(woo.url())
+            .args([
+                "--consumer-key",
+                KEY,
+                "--consumer-secret-env",
+                "TEST_WOO_SECRET",
+            ])
+            .env("TEST_WOO_SECRET", "cs_wrong_secret_value")
+            .stdin(Stdio::null());
+        c
+    })
+    .await;
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("could not be verified"), "{said}");
+    assert!(said.contains("Nothing was written"), "{said}");
+    assert!(!said.contains("cs_wrong_secret_value"), "{said}");
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+    assert!(!tmp.path().join("secrets").exists());
+    woo.stop().await;
+}
