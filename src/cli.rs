@@ -105,7 +105,7 @@ pub enum Command {
         #[arg(long)]
         online: bool,
     },
-    // --- onboarding and deployment (demo, init, connect) ---
+    // --- onboarding and deployment (demo, init, connect, health) ---
     /// Run the whole pipeline against built-in simulated stores on 127.0.0.1.
     Demo {
         /// Keep the demo config and database here (default: a temporary directory deleted on
@@ -132,6 +132,13 @@ pub enum Command {
     Connect {
         #[command(subcommand)]
         platform: ConnectPlatform,
+    },
+    /// Check that the status server of a running daemon answers `GET /healthz` (for container
+    /// health checks): exit 0 when it answers 200, 1 otherwise.
+    Health {
+        /// The URL to probe (default: http://<[http] listen of the config>/healthz).
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 

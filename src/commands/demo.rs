@@ -78,7 +78,14 @@ pub(super) async fn demo(
     let text = okrsync_sim::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key)
         + &okrsync_sim::demo_shopify_config(&shop.url(), &token);
     write_private(&config_path, &text)?;
-    let settings = load_settings(&config_path, env)?;
+    // `OKRSYNC__…` overrides are meant for the user's own config (the container image and the
+    // systemd unit set OKRSYNC__DATABASE__PATH): the demo must not write into that database.
+    let env: HashMap<String, String> = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("OKRSYNC__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let settings = load_settings(&config_path, &env)?;
     let db = Store::open(&settings.database.path).await?;
     let progress = output::progress_for_terminal();
     let mut any_error = false;

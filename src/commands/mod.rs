@@ -5,6 +5,7 @@
 mod check;
 mod connect;
 mod demo;
+mod health;
 mod history;
 mod init;
 mod kpis;
@@ -50,6 +51,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => demo::demo(dir, days, serve, &env, &clock).await,
         Command::Check { online } => check::check(&cli.config, &env, online).await,
         Command::Init => init::init(&cli.config),
+        Command::Health { url } => health::health(&cli.config, url, &env).await,
         Command::Connect { platform } => connect::connect(&cli.config, platform, &env).await,
         command => {
             let settings = load_settings(&cli.config, &env)?;
@@ -87,6 +89,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Command::Demo { .. }
                 | Command::Check { .. }
                 | Command::Init
+                | Command::Health { .. }
                 | Command::Connect { .. } => unreachable!("handled above"),
             }
         }

@@ -16,10 +16,12 @@ fn bin() -> Command {
 
 /// Starts `okrsync demo --serve` in `dir` and returns it with the stdout lines read so far,
 /// once it printed the line saying the simulated services are being served.
-fn start_serving_demo(dir: &Path) -> (Child, Vec<String>) {
+fn start_serving_demo(dir: &Path, own_database: &Path) -> (Child, Vec<String>) {
     let mut child = bin()
         .args(["demo", "--serve", "--days", "10", "--dir"])
         .arg(dir)
+        // Meant for the user's own config (the container image sets it): not the demo's.
+        .env("OKRSYNC__DATABASE__PATH", own_database)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -62,7 +64,8 @@ fn start_serving_demo(dir: &Path) -> (Child, Vec<String>) {
 async fn demo_serve_keeps_the_simulated_services_up_until_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("demo");
-    let (mut child, lines) = start_serving_demo(&dir);
+    let own_database = tmp.path().join("production.db");
+    let (mut child, lines) = start_serving_demo(&dir, &own_database);
     let dir = std::fs::canonicalize(&dir).unwrap();
     let config = dir.join("okrsync.toml");
     let text = lines.join("\n");
@@ -96,6 +99,11 @@ async fn demo_serve_keeps_the_simulated_services_up_until_sigterm() {
     );
     // The directory is kept: the config still works for the read-only commands.
     assert!(config.exists());
+    assert!(dir.join("okrsync.db").exists());
+    assert!(
+        !own_database.exists(),
+        "the demo wrote into OKRSYNC__DATABASE__PATH"
+    );
     let krs = run_bin_with(&config, &["krs", "--format", "json"]);
     assert!(krs.status.success());
 }
@@ -340,4 +348,269 @@ async fn connect_with_a_wrong_key_says_so_and_writes_nothing() {
     assert_eq!(std::fs::read(&config).unwrap(), before);
     assert!(!tmp.path().join("secrets").exists());
     woo.stop().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn health_probes_the_status_server_of_a_running_daemon() {
+    let port = free_port();
+    let h = Harness::start_with(
+        empty_state(),
+        "",
+        &format!("[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    // Nothing listens yet.
+    let out = h.run_bin(&["health", "--url", &url]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cannot connect"), "{}", text(&out));
+
+    let mut daemon = h.spawn_bin(&["run"]);
+    // Wait for the condition (the daemon is up), however slow the machine; the bound only
+    // ends a hung test.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        // Without --url: the address comes from the config's [http] listen.
+        let out = h.run_bin(&["health"]).await;
+        if out.status.success() {
+            assert!(text(&out).contains(&url), "{}", text(&out));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon's status server never answered: {}",
+            text(&out)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = h.run_bin(&["health", "--url", &url]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    // An answer that is not 200 is a failure.
+    let missing = format!("http://127.0.0.1:{port}/no-such-route");
+    let out = h.run_bin(&["health", "--url", &missing]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("answered HTTP 404"), "{}", text(&out));
+
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+    let out = h.run_bin(&["health", "--url", &url]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+/// Every string under `"expr"` or `"query"`/`"definition"` in a Grafana dashboard.
+fn dashboard_queries(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("expr" | "definition", serde_json::Value::String(s)) => out.push(s.clone()),
+                    ("query", serde_json::Value::String(s)) if s.contains("okrsync_") => {
+                        out.push(s.clone())
+                    }
+                    _ => dashboard_queries(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| dashboard_queries(v, out)),
+        _ => {}
+    }
+}
+
+/// The metric names in a PromQL expression, each with the label names it selects on or
+/// groups by.
+fn metrics_and_labels(expr: &str) -> Vec<(String, Vec<String>)> {
+    let mut grouped: Vec<String> = Vec::new();
+    for part in expr.split("by (").skip(1) {
+        let inner = part.split(')').next().unwrap_or_default();
+        grouped.extend(inner.split(',').map(|l| l.trim().to_string()));
+    }
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("okrsync_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = tail[..end].to_string();
+        let mut labels = grouped.clone();
+        if let Some(sel) = tail[end..].strip_prefix('{') {
+            let sel = sel.split('}').next().unwrap_or_default();
+            labels.extend(
+                sel.split(',')
+                    .filter_map(|m| m.split(['=', '!']).next())
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty()),
+            );
+        }
+        if let Some(args) = tail[end..].strip_prefix(", ") {
+            // label_values(metric, label)
+            labels.push(
+                args.split(')')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            );
+        }
+        out.push((name, labels));
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_grafana_dashboard_queries_only_metrics_the_status_server_serves() {
+    let text_json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/grafana-dashboard.json"
+    ))
+    .unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text_json).unwrap();
+    assert!(
+        dashboard["panels"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+    );
+    let mut queries = Vec::new();
+    dashboard_queries(&dashboard, &mut queries);
+    let wanted: Vec<(String, Vec<String>)> =
+        queries.iter().flat_map(|q| metrics_and_labels(q)).collect();
+    assert!(wanted.len() >= 8, "{queries:?}");
+
+    // A daemon with one store and one key result, after its first sync.
+    let port = free_port();
+    let kr = r#"
+[[key_results]]
+id = "orders-30"
+objective = "Grow"
+title = "Orders"
+kpi = "orders"
+store = "main"
+window = "last_30_days"
+baseline = 0
+target = 10
+"#;
+    let h = Harness::start_with(
+        empty_state(),
+        "",
+        &format!("{kr}\n[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .await;
+    let mut daemon = h.spawn_bin(&["run"]);
+    okrsync::sources::http::init_tls();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let metrics = loop {
+        if let Ok(r) = client.get(&url).send().await
+            && let Ok(body) = r.text().await
+            && body.contains("okrsync_last_success_timestamp_seconds{")
+            && body.contains("okrsync_key_result_progress{")
+        {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never served metrics after a sync"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(terminate(&mut daemon).await.code(), Some(0));
+
+    for (name, labels) in &wanted {
+        assert!(
+            metrics.contains(&format!("# TYPE {name} ")),
+            "the dashboard queries {name}, which /metrics does not serve:\n{metrics}"
+        );
+        let samples: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .collect();
+        assert!(!samples.is_empty(), "no sample of {name}:\n{metrics}");
+        for label in labels {
+            assert!(
+                samples.iter().any(|s| s.contains(&format!("{label}=\""))),
+                "the dashboard uses label `{label}` of {name}, which its samples lack:\n{metrics}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_systemd_unit_verifies_and_is_hardened() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: systemd-analyze is not installed");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/check-systemd.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("OKRSYNC_BIN", env!("CARGO_BIN_EXE_okrsync"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("PASS systemd check"), "{said}");
+    // The script fails a unit more exposed than allowed (here: any exposure at all).
+    let strict = Command::new("bash")
+        .arg(script)
+        .env("OKRSYNC_BIN", env!("CARGO_BIN_EXE_okrsync"))
+        .env("MAX_EXPOSURE", "0.0")
+        .output()
+        .unwrap();
+    assert!(!strict.status.success(), "{}", text(&strict));
+}
+
+#[test]
+fn the_container_image_checks_health_with_the_binary_itself() {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap();
+    // The HEALTHCHECK's command, as the image runs it, is one our CLI accepts: with nothing
+    // listening it reports the failure (exit 1), not a usage error (exit 2).
+    let line = dockerfile
+        .lines()
+        .find(|l| l.contains(r#"CMD ["okrsync", "health""#))
+        .expect("a HEALTHCHECK running `okrsync health`");
+    let json = &line[line.find('[').unwrap()..];
+    let argv: Vec<String> = serde_json::from_str(json).unwrap();
+    let port = free_port();
+    let argv: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| a.replace(":8080", &format!(":{port}")))
+        .collect();
+    let out = bin().args(&argv).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("cannot connect"), "{}", text(&out));
+    assert!(
+        dockerfile.contains("\nUSER okrsync"),
+        "the image must not run as root"
+    );
+    assert!(dockerfile.contains(r#"CMD ["run"]"#));
+}
+
+#[test]
+#[ignore = "builds the container image where a Docker engine is reachable (else prints why it skips)"]
+fn docker_image_builds_and_runs_the_demo() {
+    let out = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/deploy/docker-smoke.sh"
+        ))
+        .output()
+        .unwrap();
+    let said = text(&out);
+    eprintln!("{said}");
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("PASS") || said.contains("SKIP"), "{said}");
 }
