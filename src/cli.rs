@@ -168,8 +168,8 @@ pub enum ConnectPlatform {
         #[arg(long, value_name = "DIR")]
         secrets_dir: Option<PathBuf>,
     },
-    /// A Shopify store (an Admin API access token with read_orders, read_all_orders and
-    /// read_customers).
+    /// A Shopify store: a legacy custom app's Admin API access token, or a Dev Dashboard app's
+    /// client ID and secret (scopes read_orders, read_all_orders, read_customers).
     Shopify {
         /// The shop, e.g. my-store.myshopify.com (or a full https:// URL).
         #[arg(long)]
@@ -177,10 +177,19 @@ pub enum ConnectPlatform {
         /// The store's name in the config (default: from the shop's host name).
         #[arg(long)]
         name: Option<String>,
-        /// Read the Admin API access token (shpat_…) from this environment variable; asked for
-        /// with hidden input when not given.
-        #[arg(long, value_name = "VAR")]
+        /// Read the Admin API access token (shpat_…) of a legacy custom app from this
+        /// environment variable; asked for with hidden input when neither this nor --client-id
+        /// is given.
+        #[arg(long, value_name = "VAR", conflicts_with = "client_id")]
         access_token_env: Option<String>,
+        /// A Dev Dashboard app's Client ID, instead of an access token: okrsync exchanges it
+        /// and the client secret for tokens itself.
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// Read the app's client secret from this environment variable (with --client-id);
+        /// asked for with hidden input when not given.
+        #[arg(long, value_name = "VAR", requires = "client_id")]
+        client_secret_env: Option<String>,
         /// Directory for the secret files (default: `secrets` beside the config file).
         #[arg(long, value_name = "DIR")]
         secrets_dir: Option<PathBuf>,

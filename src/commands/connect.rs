@@ -26,6 +26,8 @@ struct NewStore {
     /// `url` (WooCommerce) or `shop` (Shopify), and its value.
     location_key: &'static str,
     location: String,
+    /// Other keys (`client_id`) and their values.
+    plain: Vec<(&'static str, String)>,
     /// Secret keys (`consumer_key`, …) and their values.
     secrets: Vec<(&'static str, SecretString)>,
 }
@@ -43,6 +45,9 @@ impl NewStore {
             self.location_key,
             toml_str(&self.location)
         ));
+        for (key, value) in &self.plain {
+            s.push_str(&format!("{key} = {}\n", toml_str(value)));
+        }
         for (key, value) in &self.secrets {
             s.push_str(&secret_line(key, value));
             s.push('\n');
@@ -107,6 +112,7 @@ pub(super) async fn connect(
                     name,
                     location_key: "url",
                     location: url.trim().trim_end_matches('/').to_string(),
+                    plain: Vec::new(),
                     secrets: vec![("consumer_key", key), ("consumer_secret", secret)],
                 },
                 secrets_dir,
@@ -116,15 +122,34 @@ pub(super) async fn connect(
             shop,
             name,
             access_token_env,
+            client_id,
+            client_secret_env,
             secrets_dir,
         } => {
             let name = store_name(name, &shop, &taken)?;
-            let token = secret_input(
-                "Shopify Admin API access token (shpat_…)",
-                "--access-token-env",
-                access_token_env.as_deref(),
-                env,
-            )?;
+            let (plain, secrets) = match client_id {
+                Some(id) => {
+                    let secret = secret_input(
+                        "Shopify app client secret",
+                        "--client-secret-env",
+                        client_secret_env.as_deref(),
+                        env,
+                    )?;
+                    (
+                        vec![("client_id", id.trim().to_string())],
+                        vec![("client_secret", secret)],
+                    )
+                }
+                None => {
+                    let token = secret_input(
+                        "Shopify Admin API access token (shpat_…)",
+                        "--access-token-env",
+                        access_token_env.as_deref(),
+                        env,
+                    )?;
+                    (Vec::new(), vec![("access_token", token)])
+                }
+            };
             (
                 NewStore {
                     label: "Shopify",
@@ -132,7 +157,8 @@ pub(super) async fn connect(
                     name,
                     location_key: "shop",
                     location: shop.trim().trim_end_matches('/').to_string(),
-                    secrets: vec![("access_token", token)],
+                    plain,
+                    secrets,
                 },
                 secrets_dir,
             )

@@ -614,3 +614,61 @@ fn docker_image_builds_and_runs_the_demo() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("PASS") || said.contains("SKIP"), "{said}");
 }
+
+#[tokio::test]
+async fn connect_shopify_accepts_a_dev_dashboard_apps_client_id_and_secret() {
+    let mut st = okrsync_sim::ShopState::generate(44, chrono::Utc::now(), 3, 2);
+    st.client_credentials = Some(("app-client-id".into(), "app-client-secret".into()));
+    let shop = okrsync_sim::SimShopify::start(st).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("okrsync.toml");
+    let init = run({
+        let mut c = bin();
+        c.arg("--config").arg(&config).arg("init");
+        c
+    })
+    .await;
+    assert!(init.status.success());
+    let connect = |secret: &'static str| {
+        let mut c = bin();
+        c.arg("--config")
+            .arg(&config)
+            .args(["connect", "shopify", "--name", "eu", "--shop"])
+            .arg(shop.url())
+            .args([
+                "--client-id",
+                "app-client-id",
+                "--client-secret-env",
+                "TEST_APP_SECRET",
+            ])
+            .env("TEST_APP_SECRET", secret)
+            .stdin(Stdio::null());
+        c
+    };
+    // A wrong client secret: refused by the token exchange, nothing written.
+    let before = std::fs::read(&config).unwrap();
+    let out = run(connect("not-the-secret")).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+
+    let out = run(connect("app-client-secret")).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        written.contains(r#"client_id = "app-client-id""#),
+        "{written}"
+    );
+    assert!(
+        written.contains(r#"client_secret_file = "secrets/eu.client_secret""#),
+        "{written}"
+    );
+    assert!(!written.contains("app-client-secret"), "{written}");
+    let check = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || run_bin_with(&config, &["check", "--online"])
+    })
+    .await
+    .unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+    shop.stop().await;
+}
