@@ -191,14 +191,94 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Run the whole pipeline against a built-in simulated store on 127.0.0.1.
+    // --- onboarding and deployment (demo, init, connect, health) ---
+    /// Run the whole pipeline against built-in simulated stores on 127.0.0.1.
     Demo {
-        /// Keep the demo config and database here (default: a temporary directory).
+        /// Keep the demo config and database here (default: a temporary directory deleted on
+        /// exit; with --serve, ./okrsync-demo).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Days of simulated history.
         #[arg(long, default_value_t = 730)]
         days: u32,
+        /// Keep the simulated stores running after the demo, so that `sync`, `run` and
+        /// `check --online` work on the demo config; Ctrl-C (or SIGTERM) stops them.
+        #[arg(long)]
+        serve: bool,
+        /// The global --config, hidden here: demo writes its own config into --dir and ignores
+        /// it (it holds the global option's value when given before or after `demo`).
+        #[arg(long, hide = true)]
+        config: Option<PathBuf>,
+    },
+    /// Write a commented starter configuration to the --config path (default ./okrsync.toml);
+    /// never overwrites an existing file.
+    Init,
+    /// Add a store to the configuration: ask for its credentials, verify them with one call,
+    /// read its time zone and currency, and append it with its secrets in separate 0600 files.
+    Connect {
+        #[command(subcommand)]
+        platform: ConnectPlatform,
+    },
+    /// Check that the status server of a running daemon answers `GET /healthz` (for container
+    /// health checks): exit 0 when it answers 200, 1 otherwise.
+    Health {
+        /// The URL to probe (default: http://<[http] listen of the config>/healthz).
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+/// The platform of `okrsync connect`.
+#[derive(Debug, Subcommand)]
+pub enum ConnectPlatform {
+    /// A WooCommerce store (REST API key with Read permission: WooCommerce → Settings →
+    /// Advanced → REST API).
+    Woocommerce {
+        /// The site URL, e.g. https://shop.example.com.
+        #[arg(long)]
+        url: String,
+        /// The store's name in the config (default: from the site's host name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The consumer key (ck_…); asked for when neither this nor --consumer-key-env is given.
+        #[arg(long, conflicts_with = "consumer_key_env")]
+        consumer_key: Option<String>,
+        /// Read the consumer key from this environment variable.
+        #[arg(long, value_name = "VAR")]
+        consumer_key_env: Option<String>,
+        /// Read the consumer secret (cs_…) from this environment variable; asked for with
+        /// hidden input when not given.
+        #[arg(long, value_name = "VAR")]
+        consumer_secret_env: Option<String>,
+        /// Directory for the secret files (default: `secrets` beside the config file).
+        #[arg(long, value_name = "DIR")]
+        secrets_dir: Option<PathBuf>,
+    },
+    /// A Shopify store: a legacy custom app's Admin API access token, or a Dev Dashboard app's
+    /// client ID and secret (scopes read_orders, read_all_orders, read_customers).
+    Shopify {
+        /// The shop, e.g. my-store.myshopify.com (or a full https:// URL).
+        #[arg(long)]
+        shop: String,
+        /// The store's name in the config (default: from the shop's host name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the Admin API access token (shpat_…) of a legacy custom app from this
+        /// environment variable; asked for with hidden input when neither this nor --client-id
+        /// is given.
+        #[arg(long, value_name = "VAR", conflicts_with = "client_id")]
+        access_token_env: Option<String>,
+        /// A Dev Dashboard app's Client ID, instead of an access token: okrsync exchanges it
+        /// and the client secret for tokens itself.
+        #[arg(long, value_name = "ID")]
+        client_id: Option<String>,
+        /// Read the app's client secret from this environment variable (with --client-id);
+        /// asked for with hidden input when not given.
+        #[arg(long, value_name = "VAR", requires = "client_id")]
+        client_secret_env: Option<String>,
+        /// Directory for the secret files (default: `secrets` beside the config file).
+        #[arg(long, value_name = "DIR")]
+        secrets_dir: Option<PathBuf>,
     },
 }
 

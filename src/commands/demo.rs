@@ -18,15 +18,20 @@ use crate::store::Store;
 
 /// `okrsync demo`: a simulated WooCommerce store on loopback, a real config and database,
 /// a real sync over HTTP, then the KPI and key-result tables.
+///
+/// With `serve`, the simulated services stay up after the tables until SIGINT/SIGTERM (then
+/// exit 0), and the demo directory is kept (`./okrsync-demo` unless `dir` says otherwise).
 pub(super) async fn demo(
     dir: Option<PathBuf>,
     days: u32,
+    serve: bool,
     env: &HashMap<String, String>,
     clock: &Clock,
 ) -> Result<ExitCode> {
-    let keep = dir.is_some();
+    let keep = dir.is_some() || serve;
     let dir = match dir {
         Some(d) => d,
+        None if serve => PathBuf::from("okrsync-demo"),
         None => std::env::temp_dir().join(format!("okrsync-demo-{}", std::process::id())),
     };
     if dir.join("okrsync.db").exists() {
@@ -36,6 +41,9 @@ pub(super) async fn demo(
         );
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Printed commands must work from any directory.
+    let dir =
+        std::fs::canonicalize(&dir).with_context(|| format!("resolving {}", dir.display()))?;
     let now = clock.now();
     crate::note!("Generating {days} days of simulated store history…");
     let mut state = okrsync_sim::SimState::generate(42, now, days, 24);
@@ -70,7 +78,14 @@ pub(super) async fn demo(
     let text = okrsync_sim::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key)
         + &okrsync_sim::demo_shopify_config(&shop.url(), &token);
     write_private(&config_path, &text)?;
-    let settings = load_settings(&config_path, env)?;
+    // `OKRSYNC__…` overrides are meant for the user's own config (the container image and the
+    // systemd unit set OKRSYNC__DATABASE__PATH): the demo must not write into that database.
+    let env: HashMap<String, String> = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("OKRSYNC__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let settings = load_settings(&config_path, &env)?;
     let db = Store::open(&settings.database.path).await?;
     let progress = output::progress_for_terminal();
     let mut any_error = false;
@@ -111,26 +126,84 @@ pub(super) async fn demo(
         "{}",
         output::kr_table(&current_reports(&settings, &db, clock.now()).await?)
     );
-    sim.stop().await;
-    fake.stop();
     crate::outln!();
+    if serve {
+        // Listen before saying so: a SIGTERM sent right after the hint must stop us cleanly.
+        let signals = Signals::listen()?;
+        drop(db);
+        crate::outln!("Demo config and database kept in {}.", dir.display());
+        crate::outln!("The simulated services keep running until Ctrl-C (or SIGTERM). Try:");
+        for args in ["krs", "kpis", "logs", "sync", "check --online", "run"] {
+            crate::outln!("  okrsync --config {} {args}", config_path.display());
+        }
+        crate::outln!("Serving the simulated stores; press Ctrl-C to stop.");
+        signals.wait().await;
+        crate::note!("Stopping the simulated services…");
+        sim.stop().await;
+        shop.stop().await;
+        fake.stop();
+        crate::note!("Stopped. The demo directory {} is kept.", dir.display());
+        return Ok(code);
+    }
+    sim.stop().await;
+    shop.stop().await;
+    fake.stop();
     if keep {
         crate::outln!("Demo config and database kept in {}.", dir.display());
         crate::outln!(
-            "Try: cargo run --release -- --config {} logs   (or kpis, krs)",
+            "Try: okrsync --config {} krs   (or kpis, logs)",
             config_path.display()
         );
         crate::outln!(
-            "The simulated stores stopped with the demo: `sync`, `run` and `check --online` with this config cannot connect."
+            "The simulated stores stopped with the demo, so `sync`, `run` and `check --online` cannot reach them: \
+             run `okrsync demo --serve --dir NEW_DIR` to keep them up."
         );
     } else {
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
         crate::outln!(
-            "Pass --dir DIR to keep the demo config and database and explore them with `kpis`, `krs` and `logs`."
+            "Pass --dir DIR to keep the demo config and database and explore them with `kpis`, `krs` and `logs`,"
+        );
+        crate::outln!(
+            "or --serve to also keep the simulated stores up for `sync`, `run` and `check --online`."
         );
     }
     Ok(code)
+}
+
+/// SIGINT and SIGTERM, listened for from creation on.
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                int: signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+                term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

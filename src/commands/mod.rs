@@ -3,12 +3,15 @@
 //! command line, 3 a sync, delivery or online check failed, 130/143 a `sync` stopped by SIGINT/SIGTERM.
 
 mod check;
+mod connect;
 mod demo;
 // Reading the past and explaining a number (issue 18).
 mod backup;
 mod explain;
 mod export;
+mod health;
 mod history;
+mod init;
 mod kpis;
 mod krs;
 mod logs;
@@ -44,8 +47,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let clock = Clock::System;
     crate::output::init_width(env.get("COLUMNS").map(String::as_str));
     match cli.command {
-        Command::Demo { dir, days } => demo::demo(dir, days, &env, &clock).await,
+        Command::Demo {
+            dir,
+            days,
+            serve,
+            // The global --config, hidden from `demo --help`: demo writes its own config.
+            config: _,
+        } => demo::demo(dir, days, serve, &env, &clock).await,
         Command::Check { online } => check::check(&cli.config, &env, online).await,
+        Command::Init => init::init(&cli.config),
+        Command::Health { url } => health::health(&cli.config, url, &env).await,
+        Command::Connect { platform } => connect::connect(&cli.config, platform, &env).await,
         command => {
             // Only commands that contact a store or service need the secrets now; the others
             // read the database and work when, say, a store's `_env` variable is set only in
@@ -130,7 +142,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     .await
                 }
                 Command::Backup { file, force } => backup::backup(&db, &file, force).await,
-                Command::Demo { .. } | Command::Check { .. } => unreachable!("handled above"),
+                Command::Demo { .. }
+                | Command::Check { .. }
+                | Command::Init
+                | Command::Health { .. }
+                | Command::Connect { .. } => unreachable!("handled above"),
             }
         }
     }

@@ -12,6 +12,7 @@ mod kpi_load;
 mod limits;
 mod listing_faults;
 mod onboarding;
+mod onboarding_ops;
 mod output;
 mod pages_in_flight;
 mod polling;
