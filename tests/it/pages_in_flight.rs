@@ -97,8 +97,10 @@ async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order(
         offsets.sort_unstable();
         let expected: Vec<u64> = (0..).map(|i| i * 99).take_while(|o| *o < n_any).collect();
         assert_eq!(offsets, expected, "max_concurrency = {conc}");
-        // Nothing but the pages, the two store facts and one catch-up read per stream
-        // (the reconciliation's id listing aside).
+        // Nothing but the pages, the two store facts and one catch-up read for the orders
+        // (the trash and refund listings are answered in one page each: nothing changed
+        // during them, so their catch-up is the next run's; the reconciliation's id listing
+        // aside).
         let listing: Vec<_> = h
             .sim
             .requests()
@@ -111,7 +113,7 @@ async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order(
             .count();
         assert_eq!(
             listing.len(),
-            backfill + 2 + 3,
+            backfill + 2 + 1,
             "requests: {:?}",
             listing
                 .iter()
@@ -416,4 +418,52 @@ async fn the_reconciliation_lists_ids_max_concurrency_pages_at_a_time() {
             .unwrap();
         assert_eq!(peak, conc, "max_concurrency = {conc}");
     }
+}
+
+/// A listing answered in one page is read as it was at one instant: its catch-up read is the
+/// next run's, not a request right after it (a small store's first sync: the two store facts
+/// and one page per listing). What changes after that page is read by the next run, from the
+/// backfill's start.
+#[tokio::test]
+async fn listings_answered_in_one_page_make_no_catch_up_request_and_lose_no_change() {
+    let state = store(2);
+    let n = state.orders.len();
+    assert!(n < 100, "one page each: {n}");
+    let h = Harness::start(state).await;
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let requests = h.sim.requests();
+    let catch_up: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            r.query
+                .iter()
+                .any(|(k, _)| k == "modified_after" || k == "after")
+        })
+        .collect();
+    assert!(catch_up.is_empty(), "catch-up requests: {catch_up:?}");
+    assert_eq!(
+        requests.len(),
+        2 + 3,
+        "the store facts and one page per listing: {requests:?}"
+    );
+    // A change after the first sync (stamped by the store's clock, now) is read by the next
+    // run.
+    let id = h.sim.with_state(|s| {
+        s.now_override = None;
+        let id = *s.orders.keys().next().unwrap();
+        s.set_status(id, "cancelled");
+        id
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let status: String = conn
+        .query_row(
+            "SELECT status FROM orders WHERE platform_id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "cancelled");
 }

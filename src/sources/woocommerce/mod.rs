@@ -697,12 +697,18 @@ impl WooSource {
                 }
             })?),
         };
-        let cursor = match cursor {
+        let (cursor, one_answer) = match cursor {
             None | Some(Cursor::Backfill { .. }) => {
                 self.backfill(ctx, listing, cursor, &to_page).await?
             }
-            Some(c) => c,
+            Some(c) => (c, false),
         };
+        // A backfill read in one answer is the listing as it was at one instant: nothing
+        // changed "during" it, so the catch-up read is left to the next run, which reads
+        // everything modified since the backfill began (the cursor says so) anyway.
+        if one_answer {
+            return Ok(());
+        }
         if let Cursor::Incremental { at, id } = cursor {
             self.incremental(ctx, listing, at, id, &to_page).await?;
         }
@@ -710,7 +716,8 @@ impl WooSource {
     }
 
     /// Reads a listing by id (`orderby=id&order=asc`), from a backfill cursor or the start.
-    /// Returns the incremental cursor that follows it.
+    /// Returns the incremental cursor that follows it, and whether the whole listing came in
+    /// one answer (a fresh backfill whose first page was its last).
     ///
     /// Pages are addressed by `offset` with a one-row overlap: each request starts at the last
     /// row already stored. When that row is not where it was (rows before it were trashed or
@@ -724,7 +731,7 @@ impl WooSource {
         listing: &Listing,
         cursor: Option<Cursor>,
         to_page: &F,
-    ) -> Result<Cursor, SourceError>
+    ) -> Result<(Cursor, bool), SourceError>
     where
         R: Row,
         F: Fn(&[R]) -> Result<Page, SourceError>,
@@ -748,6 +755,37 @@ impl WooSource {
         let mut ready: std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>> =
             std::collections::BTreeMap::new();
         let mut known_total: Option<u64> = None;
+        // Pages stored by this call.
+        let mut pages = 0u32;
+        // Requests the page starting at `start` and those that follow it while the listing
+        // holds still: each starts at the last row of the one before (99 rows further), up to
+        // X-WP-Total. `depth` requests stay in flight while answers wait for their turn (at
+        // most 2 × depth). Called whenever an answer arrives, so the window stays full while
+        // earlier pages are waited for or committed.
+        macro_rules! top_up {
+            ($start:expr) => {{
+                let mut next: u64 = $start;
+                // After a stop signal, no new request: the run ends after the page in flight.
+                let stop = if shutdown.is_shutdown() { 0 } else { depth * 3 };
+                for i in 0..stop {
+                    if i > 0 && (pending.len() >= depth || ready.len() >= 2 * depth) {
+                        break;
+                    }
+                    if i > 0 && known_total.is_none_or(|t| next >= t) {
+                        break;
+                    }
+                    if !ready.contains_key(&next) && !pending.iter().any(|(s, _)| *s == next) {
+                        let q = backfill_query(listing, next);
+                        let path = listing.path;
+                        pending.push((
+                            next,
+                            Box::pin(async move { self.get(path, &q, shutdown).await }),
+                        ));
+                    }
+                    next += PER_PAGE - 1;
+                }
+            }};
+        }
         loop {
             if ctx.stopping() {
                 return Err(SourceError::Cancelled);
@@ -759,27 +797,7 @@ impl WooSource {
             };
             // Answers for pages before this one are never wanted again.
             ready.retain(|s, _| *s >= start);
-            // This page, and those that follow it while the listing holds still: each starts
-            // at the last row of the one before (99 rows further), up to X-WP-Total. `depth`
-            // requests stay in flight while answers wait for their turn (at most 2 × depth).
-            let mut next = start;
-            for i in 0..depth * 3 {
-                if i > 0 && (pending.len() >= depth || ready.len() >= 2 * depth) {
-                    break;
-                }
-                if i > 0 && known_total.is_none_or(|t| next >= t) {
-                    break;
-                }
-                if !ready.contains_key(&next) && !pending.iter().any(|(s, _)| *s == next) {
-                    let q = backfill_query(listing, next);
-                    let path = listing.path;
-                    pending.push((
-                        next,
-                        Box::pin(async move { self.get(path, &q, shutdown).await }),
-                    ));
-                }
-                next += PER_PAGE - 1;
-            }
+            top_up!(start);
             let resp = loop {
                 if let Some(r) = ready.remove(&start) {
                     break r;
@@ -792,7 +810,11 @@ impl WooSource {
                 {
                     known_total = Some(t);
                 }
+                let failed = r.is_err();
                 ready.insert(s, r);
+                if !failed {
+                    top_up!(start);
+                }
             };
             let resp = resp?;
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
@@ -854,7 +876,8 @@ impl WooSource {
                 }
             };
             page.cursor = Some((listing.stream.to_string(), cursor_json(&next)));
-            // While the page is written, the pages in flight keep being read.
+            // While the page is written, the pages in flight keep being read, and the window
+            // is kept full from the page after this one.
             {
                 let commit = ctx.commit(fetched, page);
                 tokio::pin!(commit);
@@ -865,16 +888,21 @@ impl WooSource {
                             break;
                         }
                         (s, r) = next_done(&mut pending), if !pending.is_empty() => {
+                            let failed = r.is_err();
                             ready.insert(s, r);
+                            if !failed && !finished {
+                                top_up!(offset.saturating_sub(1));
+                            }
                         }
                     }
                 }
             }
             ctx.progress
                 .update(&self.name, listing.stream, offset, Some(total));
+            pages += 1;
             if finished {
                 ctx.progress.finish(&self.name, listing.stream, offset);
-                return Ok(next);
+                return Ok((next, fresh && start == 0 && pages == 1));
             }
         }
     }
