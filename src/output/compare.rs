@@ -3,7 +3,7 @@
 use rust_decimal::Decimal;
 
 use super::reports::signed;
-use super::table;
+use super::{Notes, table, value_text};
 use crate::daemon::compare::CompareReport;
 use crate::kpi::{Value, WindowSpec};
 
@@ -40,9 +40,11 @@ pub fn compare_table(report: &CompareReport, window: &WindowSpec) -> String {
         prev.window.range.from,
         prev.window.range.to,
     );
-    let show = |v: &Option<Value>| v.as_ref().map(Value::display).unwrap_or_else(|| "—".into());
-    let rows: Vec<Vec<String>> = report
-        .rows()
+    let show = |v: &Option<Value>| v.as_ref().map(value_text).unwrap_or_else(|| "—".into());
+    let all = report.rows();
+    // A reason shared by several rows is said once, below the table.
+    let mut notes = Notes::new(all.iter().filter_map(|r| r.note.as_deref()));
+    let rows: Vec<Vec<String>> = all
         .iter()
         .map(|r| {
             vec![
@@ -51,7 +53,7 @@ pub fn compare_table(report: &CompareReport, window: &WindowSpec) -> String {
                 show(&r.previous),
                 r.change.as_ref().map(signed).unwrap_or_else(|| "—".into()),
                 relative(r.relative),
-                r.note.clone().unwrap_or_default(),
+                r.note.as_deref().map(|n| notes.cell(n)).unwrap_or_default(),
             ]
         })
         .collect();
@@ -66,6 +68,7 @@ pub fn compare_table(report: &CompareReport, window: &WindowSpec) -> String {
         ],
         &rows,
     ));
+    out.push_str(&notes.render());
     out
 }
 
