@@ -115,6 +115,62 @@ fn truncate(s: &str, width: usize) -> std::borrow::Cow<'_, str> {
 /// the widest text columns (see [`is_text`]) are cut first, with `…`, never below their
 /// header; numbers, dates and codes are never cut (a table that cannot fit stays wider).
 pub fn table_fit(headers: &[&str], rows: &[Vec<String>], max_width: Option<usize>) -> String {
+    match fitted_widths(headers, rows, max_width) {
+        Some(widths) => render(headers, rows, &widths),
+        None => records(headers, rows, max_width.unwrap_or(usize::MAX)),
+    }
+}
+
+/// Like [`table`], but when the table does not fit even with its text cut, the `optional`
+/// columns (indexes, least needed first) are left out one by one until it does, and a line
+/// below says which; only a table that cannot fit without them becomes blocks.
+pub fn table_dropping(headers: &[&str], rows: &[Vec<String>], optional: &[usize]) -> String {
+    table_dropping_fit(headers, rows, optional, WIDTH.get().copied().flatten())
+}
+
+/// [`table_dropping`] for a given width.
+fn table_dropping_fit(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    optional: &[usize],
+    max: Option<usize>,
+) -> String {
+    if max.is_none() || fitted_widths(headers, rows, max).is_some() {
+        return table_fit(headers, rows, max);
+    }
+    let mut keep: Vec<usize> = (0..headers.len()).collect();
+    let mut hidden: Vec<&str> = Vec::new();
+    for &drop in optional {
+        keep.retain(|&i| i != drop);
+        hidden.push(headers[drop]);
+        let h: Vec<&str> = keep.iter().map(|&i| headers[i]).collect();
+        let r: Vec<Vec<String>> = rows
+            .iter()
+            .map(|row| {
+                keep.iter()
+                    .map(|&i| row.get(i).cloned().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        if let Some(widths) = fitted_widths(&h, &r, max) {
+            let mut out = render(&h, &r, &widths);
+            out.push_str(&format!(
+                "(not shown, to fit the terminal: {}; widen it or use --format json)\n",
+                hidden.join(", ")
+            ));
+            return out;
+        }
+    }
+    table_fit(headers, rows, max)
+}
+
+/// The column widths that fit `max_width` (text columns cut first), or `None` when the table
+/// cannot fit.
+fn fitted_widths(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    max_width: Option<usize>,
+) -> Option<Vec<usize>> {
     let n = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -144,9 +200,15 @@ pub fn table_fit(headers: &[&str], rows: &[Vec<String>], max_width: Option<usize
             widths[i] -= 1;
         }
         if total(&widths) > max {
-            return records(headers, rows, max);
+            return None;
         }
     }
+    Some(widths)
+}
+
+/// The aligned table with these column widths (cells cut with `…` to fit them).
+fn render(headers: &[&str], rows: &[Vec<String>], widths: &[usize]) -> String {
+    let n = headers.len();
     let mut out = String::new();
     let line = |cells: Vec<&str>, out: &mut String| {
         let mut s = String::new();
@@ -465,6 +527,44 @@ mod tests {
         assert_eq!(super::speed_text(40.0, None), "40/s");
         // Nothing gained yet (the first report): no rate to show.
         assert!(super::rate_and_eta(0, Duration::from_secs(1), 100, Some(200)).is_none());
+    }
+
+    #[test]
+    fn optional_columns_go_before_a_table_turns_into_blocks() {
+        let headers = ["id", "title", "data as of", "progress"];
+        let rows = vec![vec![
+            "net-sales-q".into(),
+            "Net sales of 130,000 this quarter".into(),
+            "2026-12-03 18:43Z".into(),
+            "60%".into(),
+        ]];
+        // Fits without "data as of" (cut title at its floor: 11 + 10 + 8 + 4 = 33 + 4 gaps).
+        let t = super::table_dropping_fit(&headers, &rows, &[2], Some(40));
+        assert!(t.lines().next().unwrap().contains("progress"), "{t}");
+        assert!(!t.contains("2026-12-03"), "{t}");
+        assert!(
+            t.ends_with(
+                "(not shown, to fit the terminal: data as of; widen it or use --format json)\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.lines()
+                .all(|l| l.chars().count() <= 40 || l.starts_with("(not shown")),
+            "{t}"
+        );
+        // Wide enough: every column, no remark.
+        let wide = super::table_dropping_fit(&headers, &rows, &[2], Some(200));
+        assert!(
+            wide.contains("2026-12-03") && !wide.contains("not shown"),
+            "{wide}"
+        );
+        // Too narrow even without it: blocks, every header kept.
+        let blocks = super::table_dropping_fit(&headers, &rows, &[2], Some(20));
+        assert!(
+            blocks.lines().any(|l| l.starts_with("data as of")),
+            "{blocks}"
+        );
     }
 
     #[test]

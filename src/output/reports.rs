@@ -168,7 +168,12 @@ pub fn kr_table(reports: &[KrReport]) -> String {
             row.pop();
         }
     }
-    let mut out = table(&headers, &rows);
+    // Least needed first: on a narrow terminal these go before the table turns into blocks.
+    let optional: Vec<usize> = [10, 6, 5, 2, 11, 8]
+        .into_iter()
+        .filter(|&i| i < headers.len())
+        .collect();
+    let mut out = super::table_dropping(&headers, &rows, &optional);
     out.push_str(&notes.render());
     out
 }
