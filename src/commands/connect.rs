@@ -235,7 +235,7 @@ pub(super) async fn connect(
     for (key, value) in &store.secrets {
         let file = format!("{}.{key}", store.name);
         let p = dir.join(&file);
-        if let Err(e) = write_private(&p, value.expose_secret()) {
+        if let Err(e) = super::write_private(&p, value.expose_secret()) {
             remove_all(&written);
             return Err(e);
         }
@@ -367,30 +367,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     }
     b.create(dir)
         .with_context(|| format!("creating {}", dir.display()))
-}
-
-/// Writes a secret file readable by its owner only (an existing one is replaced).
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("chmod 600 {}", path.display()))?;
-    }
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Replaces `path` by `text` atomically (a temporary file beside it, then a rename), keeping

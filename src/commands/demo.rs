@@ -2,7 +2,7 @@
 //! database, a real sync over HTTP, then the KPI and key-result tables.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -77,7 +77,7 @@ pub(super) async fn demo(
     crate::note!("Simulated Plausible site listening on {}", fake.url());
     let text = okrsync_sim::demo_config(&sim.url(), &key, &secret, &fake.url(), &plausible_key)
         + &okrsync_sim::demo_shopify_config(&shop.url(), &token);
-    write_private(&config_path, &text)?;
+    super::write_private(&config_path, &text)?;
     // `OKRSYNC__…` overrides are meant for the user's own config (the container image and the
     // systemd unit set OKRSYNC__DATABASE__PATH): the demo must not write into that database.
     let env: HashMap<String, String> = env
@@ -204,20 +204,4 @@ impl Signals {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    use std::io::Write;
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    Ok(())
 }

@@ -259,20 +259,6 @@ pub fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// A change with its sign, as `krs` prints it: `+10.00`, `-3`, `+2.50 pp` (rates change by
-/// percentage points).
-pub fn signed(change: &Value) -> String {
-    let text = match change {
-        Value::Rate(_) => format!("{} pp", change.display().trim_end_matches('%')),
-        _ => change.display(),
-    };
-    if text.starts_with('-') {
-        text
-    } else {
-        format!("+{text}")
-    }
-}
-
 fn status_class(s: Option<Status>) -> &'static str {
     match s {
         Some(Status::OnTrack) => "on",
@@ -544,7 +530,7 @@ fn render_kr(h: &mut String, r: &KrReport, m: &PageModel) {
         r.change()
             .map(|c| format!(
                 " · change since the previous check-in {}",
-                escape(&signed(&c))
+                escape(&c.signed_display())
             ))
             .unwrap_or_default()
     );

@@ -246,6 +246,20 @@ impl Value {
         }
     }
 
+    /// A change as people read it, with its sign: `+10.00`, `-3`, `+2.50 pp` (rates change
+    /// by percentage points). Used where a change is worded (status page, digest).
+    pub fn signed_display(&self) -> String {
+        let text = match self {
+            Value::Rate(_) => format!("{} pp", self.display().trim_end_matches('%')),
+            _ => self.display(),
+        };
+        if text.starts_with('-') {
+            text
+        } else {
+            format!("+{text}")
+        }
+    }
+
     /// The text printed in tables: `12`, `1234.50`, `21.43%`.
     pub fn display(&self) -> String {
         match self {

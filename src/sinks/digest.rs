@@ -43,19 +43,6 @@ fn pct(p: Decimal) -> String {
     format!("{}%", (p * Decimal::from(100)).round())
 }
 
-/// A change as people read it: `+3`, `-12.50`, `+0.42 pp` (rates in percentage points).
-fn signed(change: &Value) -> String {
-    let text = match change {
-        Value::Rate(_) => format!("{} pp", change.display().trim_end_matches('%')),
-        _ => change.display(),
-    };
-    if text.starts_with('-') {
-        text
-    } else {
-        format!("+{text}")
-    }
-}
-
 /// One key result in a digest.
 struct Line<'a> {
     report: &'a KrReport,
@@ -218,7 +205,7 @@ fn text(
             let r = l.report;
             let value = l.value.as_ref().map_or("—".to_string(), Value::display);
             let change = match (&l.change, l.new_window) {
-                (Some(c), _) => format!(" ({})", signed(c)),
+                (Some(c), _) => format!(" ({})", c.signed_display()),
                 (None, true) => " (new window)".to_string(),
                 (None, false) => String::new(),
             };
