@@ -489,8 +489,20 @@ fn render_kr(h: &mut String, r: &KrReport, m: &PageModel) {
     let value = r
         .current
         .as_ref()
-        .map(Value::display)
+        .map(|v| crate::text::group_digits(&v.display()))
         .unwrap_or_else(|| "—".into());
+    // Baseline and target as the KPI's values read (`2.00% → 3.00%`, `≤ 5.00%`).
+    let kind = s.kpi.id.kind();
+    let shown = |d| crate::text::group_digits(&Value::of_kind(kind, d).display());
+    let goal = match (&s.relative, s.direction) {
+        (Some(rel), _) if !r.baseline_known() => format!(
+            "{} on {} (not computed yet)",
+            rel.written, rel.baseline_window
+        ),
+        (_, crate::okr::Direction::AtMost) => format!("≤ {}", shown(s.target)),
+        (_, crate::okr::Direction::AtLeast) => format!("≥ {}", shown(s.target)),
+        _ => format!("{} → {}", shown(s.baseline), shown(s.target)),
+    };
     let _ = write!(
         h,
         "<article class=\"card kr {class}\" id=\"kr-{}\"><div class=\"head\"><h3 class=\"title\">{}</h3>\
@@ -520,13 +532,12 @@ fn render_kr(h: &mut String, r: &KrReport, m: &PageModel) {
     let _ = write!(
         h,
         "<div class=\"row\"><div><p class=\"progress\">Progress <b>{}</b> · expected by now {}</p>\
-<p class=\"muted small\">{} · {} · {} → {}{}</p>",
+<p class=\"muted small\">{} · {} · {}{}</p>",
         percent(r.progress),
         percent(r.expected),
         escape(&s.id),
         escape(&s.window.as_str()),
-        escape(&s.baseline.normalize().to_string()),
-        escape(&s.target.normalize().to_string()),
+        escape(&goal),
         r.change()
             .map(|c| format!(
                 " · change since the previous check-in {}",

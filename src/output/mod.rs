@@ -316,25 +316,7 @@ impl Notes {
     }
 }
 
-/// Thousands separators in the first number of `text`, for tables only (JSON, CSV and the
-/// bodies sinks send keep plain numbers): `-1234.50` → `-1,234.50`, `16740` → `16,740`.
-pub fn group_digits(text: &str) -> String {
-    let Some(start) = text.find(|c: char| c.is_ascii_digit()) else {
-        return text.to_string();
-    };
-    let end = text[start..]
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or(text.len(), |e| start + e);
-    let digits = &text[start..end];
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{}{grouped}{}", &text[..start], &text[end..])
-}
+pub use crate::text::group_digits;
 
 /// A value as tables show it: [`crate::kpi::Value::display`] with thousands separators.
 pub fn value_text(v: &crate::kpi::Value) -> String {

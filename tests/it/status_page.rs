@@ -391,6 +391,9 @@ async fn status_page_shows_key_results_escaped_and_a_failing_source_without_secr
     }
     let net_card = kr_card(&page, "net-sales");
     assert!(net_card.contains("135.00"), "{net_card}");
+    // Baseline and target read like the value (money with decimals, separators), as in `krs`.
+    assert!(net_card.contains("0.00 → 500.00"), "{net_card}");
+    assert!(kr_card(&page, "sessions").contains("0 → 1,000"), "{page}");
     assert!(net_card.contains("Data as of"), "{net_card}");
     assert!(net_card.contains("<svg"), "a history chart: {net_card}");
     // The sessions key result depends on the failing source: it says so; net sales does not.
