@@ -318,3 +318,42 @@ fn a_non_loopback_listen_without_a_token_is_refused_by_check() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("http.listen"));
 }
+
+/// `check` refuses a status server open to the network without a token, naming the key; the
+/// same address with a token (given as an env variable) passes.
+#[test]
+fn check_refuses_a_non_loopback_listen_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("okrsync.toml");
+    let base = config_text("https://shop.example.com", "", "");
+    write_private(
+        &path,
+        &format!("{base}\n[http]\nlisten = \"0.0.0.0:8080\"\n"),
+    );
+    let out = run_bin_with(&path, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("http.listen") && stderr.contains("not a loopback address"),
+        "{stderr}"
+    );
+    write_private(
+        &path,
+        &format!(
+            "{base}\n[http]\nlisten = \"0.0.0.0:8080\"\ntoken_env = \"OKRSYNC_TEST_STATUS_TOKEN\"\n"
+        ),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_okrsync"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check")
+        .env("OKRSYNC_TEST_STATUS_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(TOKEN));
+}
