@@ -252,17 +252,21 @@ pub(super) fn compute_many_traced(
     for (product, customers, pass) in &mut passes {
         *pass = Some(Pass::run(*product, *customers, record, inputs));
     }
+    let products: Vec<Option<Option<&str>>> =
+        checked.iter().map(|c| c.as_ref().ok().copied()).collect();
     specs
         .iter()
         .zip(checked)
-        .map(|(spec, c)| {
+        .enumerate()
+        .map(|(i, (spec, c))| {
             let product = c?;
+            let last = !products[i + 1..].contains(&Some(product));
             let pass = passes
-                .iter()
+                .iter_mut()
                 .find(|(p, _, _)| *p == product)
-                .and_then(|(_, _, pass)| pass.as_ref())
+                .and_then(|(_, _, pass)| pass.as_mut())
                 .ok_or(KpiError::NoStores)?;
-            pass.finish(spec.id)
+            pass.finish(spec.id, last)
         })
         .collect()
 }
@@ -384,8 +388,8 @@ impl Pass {
 
     /// The KPI `id` from this pass's sums, with what they added up for it (empty unless
     /// recording): a pass shared with customer KPIs also lists the customers, which `id`
-    /// alone would not have walked.
-    fn finish(&self, id: KpiId) -> Result<(Computed, Trace), KpiError> {
+    /// alone would not have walked. `last`: no other KPI reads this pass after this one.
+    fn finish(&mut self, id: KpiId, last: bool) -> Result<(Computed, Trace), KpiError> {
         if needs_customers(id)
             && let Some(e) = &self.customers
         {
@@ -412,8 +416,13 @@ impl Pass {
             });
         }
         let mut trace = Trace::default();
-        if t.record {
-            trace = t.trace.clone();
+        if self.totals.record {
+            // The pass's last KPI takes the trace; the others get a copy.
+            trace = if last {
+                std::mem::take(&mut self.totals.trace)
+            } else {
+                self.totals.trace.clone()
+            };
             if !needs_customers(id) {
                 trace.customers.clear();
             }
