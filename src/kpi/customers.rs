@@ -182,12 +182,14 @@ impl CustomerHistory {
             new: anonymous,
             ..CustomerStats::default()
         };
-        let mut seen: Vec<_> = seen.into_iter().collect();
+        let mut sorted = Vec::new();
         if trace.is_some() {
-            // A stable listing: by first order in the window.
-            seen.sort_by(|a, b| a.1.1.first().cmp(&b.1.1.first()));
+            // A stable listing: by first order in the window (only when listing: the map is
+            // walked as it is otherwise, without a copy).
+            sorted.extend(seen.drain());
+            sorted.sort_by(|a, b| a.1.1.first().cmp(&b.1.1.first()));
         }
-        for (key, (n, ids)) in seen {
+        for (key, (n, ids)) in sorted.into_iter().chain(seen) {
             let first = match key {
                 Key::Id(id) => self.first_by_id.get(id),
                 Key::Email(e) => self.first_by_email.get(e),
