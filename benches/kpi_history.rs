@@ -218,9 +218,15 @@ fn config(db: &Path) -> String {
         "previous_quarter",
     ];
     for (i, (kpi, product)) in kpis.iter().enumerate() {
+        // Rates are fractions: the config refuses a target outside 0..1 for them.
+        let target = if kpi.ends_with("_rate") {
+            "1"
+        } else {
+            "1000000"
+        };
         for (j, w) in windows.iter().enumerate() {
             s += &format!(
-                "\n[[key_results]]\nid = \"kr-{i}-{j}\"\nobjective = \"Grow\"\ntitle = \"{kpi} {w}\"\nkpi = \"{kpi}\"\nstore = \"big\"\nwindow = \"{w}\"\nbaseline = 0\ntarget = 1000000\n"
+                "\n[[key_results]]\nid = \"kr-{i}-{j}\"\nobjective = \"Grow\"\ntitle = \"{kpi} {w}\"\nkpi = \"{kpi}\"\nstore = \"big\"\nwindow = \"{w}\"\nbaseline = 0\ntarget = {target}\n"
             );
             if let Some(p) = product {
                 s += &format!("product = \"{p}\"\n");

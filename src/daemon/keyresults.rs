@@ -9,9 +9,11 @@ use serde_json::{Value as Json, json};
 
 use crate::config::{KeyResultSettings, Settings, StoreSelector};
 use crate::daemon::Clock;
-use crate::kpi::{self, DateRange, KpiId, KpiSpec, StoreData, Value, WindowSpec, WindowedStore};
+use crate::kpi::{
+    self, DateRange, KpiError, KpiId, KpiSpec, StoreData, Value, WindowSpec, WindowedStore,
+};
 use crate::okr::{self, Status};
-use crate::store::{FixedTarget, NewCheckin, Store, StoreError};
+use crate::store::{FixedTarget, Lines, NewCheckin, Store, StoreError};
 
 /// Stored data of the configured stores, loaded once per evaluation.
 pub struct Loaded {
@@ -53,24 +55,51 @@ impl Loaded {
         db: &Store,
         now: DateTime<Utc>,
     ) -> Result<Loaded, StoreError> {
-        let with_lines = settings
-            .key_results
-            .iter()
-            .any(|k| k.kpi.id.needs_product());
-        Self::load_each(settings, db, with_lines, |store| {
+        let mut stores = Vec::new();
+        let mut missing = Vec::new();
+        for s in &settings.stores {
+            if !db.is_complete(&s.name).await? {
+                missing.push(s.name.clone());
+                continue;
+            }
             let mut windows: Vec<WindowSpec> = Vec::new();
+            // Lines only of the products the key results name (product KPIs read no other).
+            let mut products = std::collections::BTreeSet::new();
             for kr in &settings.key_results {
                 let reads = match &kr.store {
                     StoreSelector::All => true,
-                    StoreSelector::Named(n) => n == store,
+                    StoreSelector::Named(n) => n == &s.name,
                 };
-                if reads && !windows.contains(&kr.window) {
+                if !reads {
+                    continue;
+                }
+                if !windows.contains(&kr.window) {
                     windows.push(kr.window.clone());
                 }
+                if kr.kpi.id.needs_product()
+                    && let Some(p) = kr.kpi.product.as_deref().map(str::trim)
+                    && !p.is_empty()
+                {
+                    products.insert(p.to_string());
+                }
             }
-            Some((windows, now))
-        })
-        .await
+            let lines = if products.is_empty() {
+                Lines::None
+            } else {
+                Lines::Products(products)
+            };
+            match db
+                .load_store_windows_with(&s.name, s.timezone, lines, windows, now)
+                .await?
+            {
+                Some(mut d) => {
+                    attach_analytics(settings, db, &mut d).await?;
+                    stores.push(d);
+                }
+                None => missing.push(s.name.clone()),
+            }
+        }
+        Ok(Loaded { stores, missing })
     }
 
     /// Loads each synced store: whole (`scope` gives `None`) or for the given windows.
@@ -349,16 +378,19 @@ pub fn kpi_report(
         .filter_map(|s| s.currency.as_deref())
         .collect();
     currencies.dedup();
-    let values = KpiId::ALL
+    let specs: Vec<KpiSpec> = KpiId::ALL
         .iter()
         .filter(|id| !id.needs_product())
-        .map(|id| {
-            let spec = KpiSpec {
-                id: *id,
-                product: None,
-            };
-            (*id, kpi::compute(&spec, &inputs).map_err(|e| e.to_string()))
+        .map(|id| KpiSpec {
+            id: *id,
+            product: None,
         })
+        .collect();
+    // One walk over the orders for every KPI of the report.
+    let values = specs
+        .iter()
+        .zip(kpi::compute_many(&specs, &inputs))
+        .map(|(spec, c)| (spec.id, c.map_err(|e| e.to_string())))
         .collect();
     Ok(KpiReport {
         store: match store {
@@ -579,16 +611,36 @@ pub fn evaluate(settings: &Settings, loaded: &Loaded, now: DateTime<Utc>) -> Vec
 }
 
 /// [`evaluate`] with the fixed baselines and targets of relative key results.
+///
+/// Key results over the same stores and window are computed together (`kpi::compute_many`):
+/// one walk over the orders per window and product, not one per key result.
 pub fn evaluate_with(
     settings: &Settings,
     loaded: &Loaded,
     now: DateTime<Utc>,
     fixed: &FixedTargets,
 ) -> Vec<KrReport> {
-    settings
-        .key_results
-        .iter()
-        .map(|kr| evaluate_one(kr, loaded, now, fixed.get(&kr.id)))
+    let krs = &settings.key_results;
+    let mut computed: Vec<Option<Result<kpi::Computed, KpiError>>> = vec![None; krs.len()];
+    for (i, kr) in krs.iter().enumerate() {
+        if computed[i].is_some() {
+            continue;
+        }
+        let Ok(stores) = loaded.select(&kr.store) else {
+            continue;
+        };
+        let group: Vec<usize> = (i..krs.len())
+            .filter(|&j| krs[j].store == kr.store && krs[j].window == kr.window)
+            .collect();
+        let specs: Vec<KpiSpec> = group.iter().map(|&j| krs[j].kpi.clone()).collect();
+        let inputs = windowed(&stores, &kr.window, now);
+        for (j, c) in group.into_iter().zip(kpi::compute_many(&specs, &inputs)) {
+            computed[j] = Some(c);
+        }
+    }
+    krs.iter()
+        .zip(computed)
+        .map(|(kr, c)| evaluate_one(kr, loaded, now, fixed.get(&kr.id), c))
         .collect()
 }
 
@@ -721,11 +773,14 @@ pub async fn fix_relative_targets(
     Ok(out)
 }
 
+/// `computed`: the key result's KPI, computed with the others of its window (`None` when its
+/// stores cannot be selected).
 fn evaluate_one(
     kr: &KeyResultSettings,
     loaded: &Loaded,
     now: DateTime<Utc>,
     fixed: Option<&Result<FixedTarget, String>>,
+    computed: Option<Result<kpi::Computed, KpiError>>,
 ) -> KrReport {
     // A relative key result is scored against its fixed numbers, or not at all yet.
     let mut kr = kr.clone();
@@ -771,7 +826,8 @@ fn evaluate_one(
     };
     let inputs = windowed(&stores, &kr.window, now);
     report.window = resolved(&inputs, &kr.window);
-    match kpi::compute(&kr.kpi, &inputs) {
+    let computed = computed.unwrap_or_else(|| kpi::compute(&kr.kpi, &inputs));
+    match computed {
         Ok(c) => {
             if c.value.is_some() {
                 report.note = c.reason;

@@ -137,7 +137,9 @@ pub struct WindowedStore<'a> {
 /// are computed from the summed numerators and denominators. Customers are never shared
 /// between stores.
 pub fn compute(spec: &KpiSpec, inputs: &[WindowedStore<'_>]) -> Result<Computed, KpiError> {
-    compute_traced(spec, inputs, false).map(|(c, _)| c)
+    compute_many(std::slice::from_ref(spec), inputs)
+        .pop()
+        .unwrap_or(Err(KpiError::NoStores))
 }
 
 /// What [`compute`] added up, element by element: recorded by the same code that sums, when
@@ -207,6 +209,74 @@ pub(super) fn compute_traced(
     inputs: &[WindowedStore<'_>],
     record: bool,
 ) -> Result<(Computed, Trace), KpiError> {
+    compute_many_traced(std::slice::from_ref(spec), inputs, record)
+        .pop()
+        .unwrap_or(Err(KpiError::NoStores))
+}
+
+/// Computes several KPIs over the same stores and windows, each result equal to what
+/// [`compute`] gives for it alone, in one walk over the orders per product named (customer
+/// figures once, if any KPI needs them) instead of one walk per KPI.
+pub fn compute_many(
+    specs: &[KpiSpec],
+    inputs: &[WindowedStore<'_>],
+) -> Vec<Result<Computed, KpiError>> {
+    compute_many_traced(specs, inputs, false)
+        .into_iter()
+        .map(|r| r.map(|(c, _)| c))
+        .collect()
+}
+
+/// [`compute_many`], each value with what its walk added up when `record` is set: the
+/// listing of `explain` is recorded by the very pass that sums, and each KPI's [`Trace`] is
+/// the one [`compute_traced`] gives for it alone.
+pub(super) fn compute_many_traced(
+    specs: &[KpiSpec],
+    inputs: &[WindowedStore<'_>],
+    record: bool,
+) -> Vec<Result<(Computed, Trace), KpiError>> {
+    // What each spec needs, or why it cannot be computed at all.
+    let checked: Vec<Result<Option<&str>, KpiError>> =
+        specs.iter().map(|s| check_spec(s, inputs)).collect();
+    // One pass per distinct product (None for the parameterless KPIs).
+    let mut passes: Vec<(Option<&str>, bool, Option<Pass>)> = Vec::new();
+    for (spec, c) in specs.iter().zip(&checked) {
+        if let Ok(product) = c {
+            let customers = needs_customers(spec.id);
+            match passes.iter_mut().find(|(p, _, _)| p == product) {
+                Some(pass) => pass.1 |= customers,
+                None => passes.push((*product, customers, None)),
+            }
+        }
+    }
+    for (product, customers, pass) in &mut passes {
+        *pass = Some(Pass::run(*product, *customers, record, inputs));
+    }
+    let products: Vec<Option<Option<&str>>> =
+        checked.iter().map(|c| c.as_ref().ok().copied()).collect();
+    specs
+        .iter()
+        .zip(checked)
+        .enumerate()
+        .map(|(i, (spec, c))| {
+            let product = c?;
+            let last = !products[i + 1..].contains(&Some(product));
+            let pass = passes
+                .iter_mut()
+                .find(|(p, _, _)| *p == product)
+                .and_then(|(_, _, pass)| pass.as_mut())
+                .ok_or(KpiError::NoStores)?;
+            pass.finish(spec.id, last)
+        })
+        .collect()
+}
+
+/// The product a spec names (trimmed; `None` for the store's whole sales), after the checks
+/// that need no orders.
+fn check_spec<'s>(
+    spec: &'s KpiSpec,
+    inputs: &[WindowedStore<'_>],
+) -> Result<Option<&'s str>, KpiError> {
     let id = spec.id;
     let product = match (id.needs_product(), spec.product.as_deref().map(str::trim)) {
         (true, Some(p)) if !p.is_empty() => Some(p),
@@ -222,51 +292,143 @@ pub(super) fn compute_traced(
     if id.kind() == ValueKind::Money {
         check_currencies(inputs)?;
     }
-    let mut t = Totals {
-        record,
-        ..Totals::default()
-    };
-    for w in inputs {
-        let (start, end) = w.range.utc_bounds(&w.store.tz);
-        let incomplete = |what: String| KpiError::Incomplete {
-            store: w.store.name.clone(),
-            what,
+    Ok(product)
+}
+
+/// Why a pass over the stores stopped, for every KPI.
+enum Stop {
+    /// A store's load does not cover its window.
+    Incomplete(KpiError),
+    /// A sum overflowed a decimal.
+    Overflow,
+}
+
+/// The sums of one walk over the stores' orders, for one product.
+struct Pass {
+    totals: Totals,
+    /// Stops every KPI: the stores after it were not summed.
+    stop: Option<Stop>,
+    /// A customer of some store (before `stop`'s) has no history loaded: stops the customer
+    /// KPIs only, as [`compute`] of such a KPI stops at that store.
+    customers: Option<KpiError>,
+    /// Likewise for the product KPIs: some store's load lacks the product's order lines.
+    lines: Option<KpiError>,
+}
+
+impl Pass {
+    fn run(
+        product: Option<&str>,
+        with_customers: bool,
+        record: bool,
+        inputs: &[WindowedStore<'_>],
+    ) -> Pass {
+        let mut pass = Pass {
+            totals: Totals {
+                record,
+                ..Totals::default()
+            },
+            stop: None,
+            customers: None,
+            lines: None,
         };
-        if let Some(p) = &w.store.partial
-            && !p.covers(start, end)
-        {
-            return Err(incomplete(format!("the window {}", w.range)));
-        }
-        t.add_store(product, w).ok_or(KpiError::Overflow(id))?;
-        if needs_customers(id) {
-            let built;
-            let history = match &w.store.partial {
-                Some(p) => &p.customers,
-                None => {
-                    built = CustomerHistory::from_orders(&w.store.orders);
-                    &built
-                }
+        let t = &mut pass.totals;
+        for w in inputs {
+            let (start, end) = w.range.utc_bounds(&w.store.tz);
+            let incomplete = |what: String| KpiError::Incomplete {
+                store: w.store.name.clone(),
+                what,
             };
-            let trace = record.then_some(&mut t.trace.customers);
-            let c = history
-                .stats(&w.store.orders, start, end, &w.store.name, trace)
-                .map_err(|who| incomplete(format!("the history of {who}")))?;
-            t.customers += c.customers;
-            t.repeat_customers += c.repeat;
-            t.returning_customers += c.returning;
-            t.new_customers += c.new;
+            if let Some(p) = &w.store.partial
+                && !p.covers(start, end)
+            {
+                pass.stop = Some(Stop::Incomplete(incomplete(format!(
+                    "the window {}",
+                    w.range
+                ))));
+                break;
+            }
+            if let (Some(p), Some(partial)) = (product, &w.store.partial)
+                && partial
+                    .line_products
+                    .as_ref()
+                    .is_some_and(|l| !l.contains(p))
+                && pass.lines.is_none()
+            {
+                pass.lines = Some(incomplete(format!("the order lines of product {p}")));
+            }
+            if t.add_store(product, w).is_none() {
+                pass.stop = Some(Stop::Overflow);
+                break;
+            }
+            if with_customers && pass.customers.is_none() {
+                let built;
+                let history = match &w.store.partial {
+                    Some(p) => &p.customers,
+                    None => {
+                        built = CustomerHistory::from_orders(&w.store.orders);
+                        &built
+                    }
+                };
+                let trace = record.then_some(&mut t.trace.customers);
+                match history.stats(&w.store.orders, start, end, &w.store.name, trace) {
+                    Ok(c) => {
+                        t.customers += c.customers;
+                        t.repeat_customers += c.repeat;
+                        t.returning_customers += c.returning;
+                        t.new_customers += c.new;
+                    }
+                    Err(who) => {
+                        pass.customers = Some(incomplete(format!("the history of {who}")));
+                    }
+                }
+            }
         }
+        pass
     }
-    let mut c = t.finish(id).ok_or(KpiError::Overflow(id))?;
-    if c.value.is_some()
-        && let Some(note) = feed_of(id).and_then(|f| t.stale.get(&f))
-    {
-        c.reason = Some(match c.reason.take() {
-            Some(r) => format!("{r}; {note}"),
-            None => note.clone(),
-        });
+
+    /// The KPI `id` from this pass's sums, with what they added up for it (empty unless
+    /// recording): a pass shared with customer KPIs also lists the customers, which `id`
+    /// alone would not have walked. `last`: no other KPI reads this pass after this one.
+    fn finish(&mut self, id: KpiId, last: bool) -> Result<(Computed, Trace), KpiError> {
+        if needs_customers(id)
+            && let Some(e) = &self.customers
+        {
+            return Err(e.clone());
+        }
+        if id.needs_product()
+            && let Some(e) = &self.lines
+        {
+            return Err(e.clone());
+        }
+        match &self.stop {
+            Some(Stop::Incomplete(e)) => return Err(e.clone()),
+            Some(Stop::Overflow) => return Err(KpiError::Overflow(id)),
+            None => {}
+        }
+        let t = &self.totals;
+        let mut c = t.finish(id).ok_or(KpiError::Overflow(id))?;
+        if c.value.is_some()
+            && let Some(note) = feed_of(id).and_then(|f| t.stale.get(&f))
+        {
+            c.reason = Some(match c.reason.take() {
+                Some(r) => format!("{r}; {note}"),
+                None => note.clone(),
+            });
+        }
+        let mut trace = Trace::default();
+        if self.totals.record {
+            // The pass's last KPI takes the trace; the others get a copy.
+            trace = if last {
+                std::mem::take(&mut self.totals.trace)
+            } else {
+                self.totals.trace.clone()
+            };
+            if !needs_customers(id) {
+                trace.customers.clear();
+            }
+        }
+        Ok((c, trace))
     }
-    Ok((c, t.trace))
 }
 
 /// The analytics feed a KPI reads, if any.
@@ -1558,6 +1720,144 @@ pub(super) mod tests {
             got.reason.as_deref(),
             Some("no analytics source linked to store other")
         );
+    }
+
+    #[test]
+    fn kpis_computed_together_equal_each_computed_alone() {
+        let main = main_store();
+        // A window-limited load whose customers' history is missing: the customer KPIs of
+        // this store are an error, the others are not.
+        let mut limited = main_store();
+        limited.name = "limited".into();
+        let (start, end) = main_window().utc_bounds(&limited.tz);
+        limited.partial = Some(Partial {
+            spans: vec![(start, end)],
+            customers: CustomerHistory::default(),
+            line_products: None,
+        });
+        let mut specs: Vec<KpiSpec> = KpiId::ALL
+            .iter()
+            .filter(|id| !id.needs_product())
+            .map(|id| KpiSpec::new(*id))
+            .collect();
+        for p in ["P1", "SKU-1", "P2", " P1 "] {
+            for id in [KpiId::ProductNetSales, KpiId::ProductUnits] {
+                specs.push(KpiSpec {
+                    id,
+                    product: Some(p.into()),
+                });
+            }
+        }
+        specs.push(KpiSpec::new(KpiId::ProductUnits)); // no product: an error of its own
+        let w = main_window();
+        for stores in [
+            vec![(&main, w)],
+            vec![(&main, w), (&limited, w)],
+            vec![(&limited, w), (&main, w)],
+        ] {
+            let inputs: Vec<WindowedStore<'_>> = stores
+                .iter()
+                .map(|(store, range)| WindowedStore {
+                    store,
+                    range: *range,
+                })
+                .collect();
+            // Recording changes no value.
+            let together = compute_many(&specs, &inputs);
+            let traced = compute_many_traced(&specs, &inputs, true);
+            assert_eq!(together.len(), specs.len());
+            assert_eq!(traced.len(), specs.len());
+            // Which customer a missing history names depends on hash order: compare the
+            // store and what is missing.
+            fn shape<T>(r: Result<T, KpiError>) -> Result<Result<T, KpiError>, String> {
+                match r {
+                    Err(KpiError::Incomplete { store, what }) => Err(format!(
+                        "{store}: {}",
+                        what.split(" of ").next().unwrap_or("")
+                    )),
+                    other => Ok(other),
+                }
+            }
+            for ((spec, got), got_traced) in specs.iter().zip(together).zip(traced) {
+                let alone = compute_many(std::slice::from_ref(spec), &inputs).remove(0);
+                assert_eq!(
+                    shape(got_traced.clone().map(|(c, _)| c)),
+                    shape(got.clone()),
+                    "{spec:?}"
+                );
+                assert_eq!(shape(got), shape(alone), "{spec:?}");
+                // What the shared walk recorded for this KPI is what its own walk records
+                // (a customer KPI in the same report adds no customers to the others).
+                let traced_alone = compute_traced(spec, &inputs, true);
+                assert_eq!(shape(got_traced), shape(traced_alone), "{spec:?}");
+            }
+        }
+        // The traces are not empty: orders for an order KPI, customers for a customer KPI
+        // only, each product's own lines.
+        let one = [WindowedStore {
+            store: &main,
+            range: w,
+        }];
+        let traced = compute_many_traced(&specs, &one, true);
+        let trace_of = |id: KpiId, product: Option<&str>| {
+            let i = specs
+                .iter()
+                .position(|s| s.id == id && s.product.as_deref() == product)
+                .unwrap();
+            traced[i].as_ref().unwrap().1.clone()
+        };
+        let orders = trace_of(KpiId::Orders, None);
+        assert_eq!(orders.orders.len(), 7);
+        assert!(orders.customers.is_empty());
+        assert_eq!(trace_of(KpiId::NewCustomers, None).customers.len(), 6);
+        let p1 = trace_of(KpiId::ProductUnits, Some("P1"));
+        let p2 = trace_of(KpiId::ProductUnits, Some("P2"));
+        assert!(p1.orders.iter().any(|o| o.product.is_some()));
+        assert_ne!(p1, p2);
+        // Without recording, nothing is kept.
+        let plain = compute_many_traced(&specs, &one, false);
+        assert!(plain.iter().flatten().all(|(_, t)| *t == Trace::default()));
+        // The store without customer history spoils only the customer KPIs.
+        let inputs = [
+            WindowedStore {
+                store: &main,
+                range: w,
+            },
+            WindowedStore {
+                store: &limited,
+                range: w,
+            },
+        ];
+        let together = compute_many(
+            &[
+                KpiSpec::new(KpiId::NewCustomers),
+                KpiSpec::new(KpiId::Orders),
+            ],
+            &inputs,
+        );
+        assert!(
+            matches!(&together[0], Err(KpiError::Incomplete { store, .. }) if store == "limited"),
+            "{:?}",
+            together[0]
+        );
+        assert_eq!(together[1].as_ref().unwrap().value, count(14));
+        let p1 = compute(
+            &KpiSpec {
+                id: KpiId::ProductUnits,
+                product: Some("P1".into()),
+            },
+            &inputs,
+        )
+        .unwrap();
+        let p2 = compute(
+            &KpiSpec {
+                id: KpiId::ProductUnits,
+                product: Some("P2".into()),
+            },
+            &inputs,
+        )
+        .unwrap();
+        assert_ne!(p1, p2, "each product is summed on its own");
     }
 
     #[test]

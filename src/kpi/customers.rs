@@ -9,7 +9,7 @@
 //! indexed queries for the customers of the loaded orders only (a window-limited load,
 //! [`Partial`]); both must give the same figures.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -26,6 +26,9 @@ pub struct Partial {
     pub spans: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     /// The customers of the loaded orders.
     pub customers: CustomerHistory,
+    /// `Some`: only the lines of these products (ids or SKUs, trimmed) are loaded; a product
+    /// KPI of another product is an error. `None`: every line, when lines were loaded.
+    pub line_products: Option<BTreeSet<String>>,
 }
 
 impl Partial {
@@ -35,6 +38,9 @@ impl Partial {
     }
 }
 
+/// A hash map with a fast hasher: customer KPIs hash every customer of a window.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Identity and first counted order of customers. Keys are as stored: registered customer ids
 /// and keyed email hashes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -42,12 +48,12 @@ pub struct CustomerHistory {
     /// Guest email → the registered customer it belongs to: the smallest id among the
     /// store's orders (counted or not) that carry both the id and the email. Emails that no
     /// registered order carries are absent.
-    pub email_owner: HashMap<String, String>,
+    pub email_owner: FastMap<String, String>,
     /// First counted order ever of each registered customer, their merged guest orders
     /// included.
-    pub first_by_id: HashMap<String, DateTime<Utc>>,
+    pub first_by_id: FastMap<String, DateTime<Utc>>,
     /// First counted order ever of each guest customer (an email no registered order carries).
-    pub first_by_email: HashMap<String, DateTime<Utc>>,
+    pub first_by_email: FastMap<String, DateTime<Utc>>,
 }
 
 /// A customer of a window, borrowed from the orders and the history.
@@ -136,7 +142,7 @@ impl CustomerHistory {
         mut trace: Option<&mut Vec<TracedCustomer>>,
     ) -> Result<CustomerStats, String> {
         // Per customer: their orders in the window, and (only when tracing) which.
-        let mut seen: HashMap<Key<'_>, (u64, Vec<&str>)> = HashMap::new();
+        let mut seen: FastMap<Key<'_>, (u64, Vec<&str>)> = FastMap::default();
         let mut anonymous = 0;
         for o in orders
             .iter()
@@ -176,12 +182,14 @@ impl CustomerHistory {
             new: anonymous,
             ..CustomerStats::default()
         };
-        let mut seen: Vec<_> = seen.into_iter().collect();
+        let mut sorted = Vec::new();
         if trace.is_some() {
-            // A stable listing: by first order in the window.
-            seen.sort_by(|a, b| a.1.1.first().cmp(&b.1.1.first()));
+            // A stable listing: by first order in the window (only when listing: the map is
+            // walked as it is otherwise, without a copy).
+            sorted.extend(seen.drain());
+            sorted.sort_by(|a, b| a.1.1.first().cmp(&b.1.1.first()));
         }
-        for (key, (n, ids)) in seen {
+        for (key, (n, ids)) in sorted.into_iter().chain(seen) {
             let first = match key {
                 Key::Id(id) => self.first_by_id.get(id),
                 Key::Email(e) => self.first_by_email.get(e),

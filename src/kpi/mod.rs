@@ -14,10 +14,10 @@ mod window;
 
 pub use compute::{
     Feed, LineFacts, OrderFacts, PageSpeedFacts, ReviewFacts, StoreData, Trace, TracedCustomer,
-    TracedDay, TracedOrder, WindowedStore, compute, feed_of,
+    TracedDay, TracedOrder, WindowedStore, compute, compute_many, feed_of,
 };
 pub(crate) use customers::smaller_id;
-pub use customers::{CustomerHistory, Partial};
+pub use customers::{CustomerHistory, FastMap, Partial};
 pub use explain::{Entry, EntryKind, Explained, OrderDetail, RefundDetail, explain};
 pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
 pub use window::{Compare, DateRange, WindowSpec};

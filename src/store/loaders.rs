@@ -7,14 +7,16 @@
 //! count on the order's creation day (`docs/kpis.md`), so a refund made in a window for an
 //! order created before it is, correctly, not in that window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::{Db, Store, StoreError, parse_dec, parse_ts, ts};
 use crate::domain::StoreTz;
-use crate::kpi::{CustomerHistory, LineFacts, OrderFacts, Partial, StoreData, WindowSpec};
+use crate::kpi::{CustomerHistory, FastMap, LineFacts, OrderFacts, Partial, StoreData, WindowSpec};
+
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 impl Store {
     /// The named store's data for KPIs over `windows` evaluated at `now` (each resolved in
@@ -29,9 +31,47 @@ impl Store {
         windows: Vec<WindowSpec>,
         now: DateTime<Utc>,
     ) -> Result<Option<StoreData>, StoreError> {
-        let name = name.to_string();
-        self.call(move |db| load_windows(db, &name, tz_override, with_lines, &windows, now))
+        let lines = if with_lines { Lines::All } else { Lines::None };
+        self.load_store_windows_with(name, tz_override, lines, windows, now)
             .await
+    }
+
+    /// [`Store::load_store_windows`], with the order lines `lines` says.
+    pub async fn load_store_windows_with(
+        &self,
+        name: &str,
+        tz_override: Option<StoreTz>,
+        lines: Lines,
+        windows: Vec<WindowSpec>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoreData>, StoreError> {
+        let name = name.to_string();
+        self.call(move |db| load_windows(db, &name, tz_override, &lines, &windows, now))
+            .await
+    }
+}
+
+/// Which order lines a window-limited load reads (only product KPIs read lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lines {
+    None,
+    All,
+    /// The lines of these products (ids or SKUs; trimmed as product KPIs match them): a
+    /// product KPI of another product over this load is an error.
+    Products(BTreeSet<String>),
+}
+
+impl Lines {
+    /// Whether a line of `product_id` / `sku` is to be kept.
+    fn keep(&self, product_id: Option<&str>, sku: Option<&str>) -> bool {
+        match self {
+            Lines::None => false,
+            Lines::All => true,
+            Lines::Products(set) => [product_id, sku]
+                .into_iter()
+                .flatten()
+                .any(|v| set.contains(v.trim())),
+        }
     }
 }
 
@@ -88,16 +128,16 @@ fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
 struct EmailFacts {
     /// Smallest registered id on an order carrying the email (read in the order the full
     /// load reads orders: creation time, then id).
-    owner: HashMap<String, String>,
+    owner: FastMap<String, String>,
     /// First counted order without a customer id carrying the email (stored text: fixed-width
     /// UTC, so it sorts as it compares).
-    guest_first: HashMap<String, String>,
+    guest_first: FastMap<String, String>,
 }
 
 fn email_facts(
     db: &Db,
     store_id: i64,
-    emails: &HashSet<String>,
+    emails: &FastSet<String>,
     out: &mut EmailFacts,
 ) -> Result<(), StoreError> {
     if emails.is_empty() {
@@ -149,11 +189,11 @@ fn email_facts(
 #[derive(Default)]
 struct IdFacts {
     /// Stored text, as in `EmailFacts::guest_first`.
-    first: HashMap<String, String>,
-    emails: HashMap<String, Vec<String>>,
+    first: FastMap<String, String>,
+    emails: FastMap<String, Vec<String>>,
 }
 
-fn id_facts(db: &Db, store_id: i64, ids: &HashSet<String>) -> Result<IdFacts, StoreError> {
+fn id_facts(db: &Db, store_id: i64, ids: &FastSet<String>) -> Result<IdFacts, StoreError> {
     let mut out = IdFacts::default();
     if ids.is_empty() {
         return Ok(out);
@@ -204,8 +244,8 @@ fn customer_history(
     store_id: i64,
     orders: &[OrderFacts],
 ) -> Result<CustomerHistory, StoreError> {
-    let mut ids: HashSet<String> = HashSet::new();
-    let mut guests: HashSet<String> = HashSet::new();
+    let mut ids: FastSet<String> = FastSet::default();
+    let mut guests: FastSet<String> = FastSet::default();
     for o in orders {
         match (
             non_empty(o.customer_id.clone()),
@@ -227,7 +267,7 @@ fn customer_history(
     // The registered customers' own orders, and the other emails on them: guest orders with
     // an email a customer owns are that customer's.
     let by_id = id_facts(db, store_id, &ids)?;
-    let more: HashSet<String> = by_id
+    let more: FastSet<String> = by_id
         .emails
         .values()
         .flatten()
@@ -270,10 +310,11 @@ fn load_windows(
     db: &mut Db,
     name: &str,
     tz_override: Option<StoreTz>,
-    with_lines: bool,
+    lines_wanted: &Lines,
     windows: &[WindowSpec],
     now: DateTime<Utc>,
 ) -> Result<Option<StoreData>, StoreError> {
+    let with_lines = *lines_wanted != Lines::None;
     let Some(super::orders::LoadHead {
         store_id,
         tz,
@@ -288,18 +329,21 @@ fn load_windows(
     let mut abandoned = Vec::new();
     for (start, end) in &spans {
         let (start, end) = (ts(*start), ts(*end));
-        let mut lines: HashMap<String, Vec<LineFacts>> = HashMap::new();
+        let mut lines: FastMap<String, Vec<LineFacts>> = FastMap::default();
         if with_lines {
             let mut stmt = db.conn.prepare_cached(
                 "SELECT l.order_id, l.product_id, l.sku, l.quantity, l.total,
                         l.refunded_quantity, l.refunded_amount
-                 FROM orders o JOIN order_lines l
+                 FROM orders o INDEXED BY orders_counted_by_created CROSS JOIN order_lines l
                    ON l.store_id = o.store_id AND l.order_id = o.platform_id
                  WHERE o.store_id = ?1 AND o.created_at >= ?2 AND o.created_at < ?3
                    AND o.counted = 1 AND o.deleted = 0",
             )?;
             let mut rows = stmt.query(params![store_id, start, end])?;
             while let Some(r) = rows.next()? {
+                if !lines_wanted.keep(text(r, 1)?, text(r, 2)?) {
+                    continue;
+                }
                 lines.entry(r.get(0)?).or_default().push(LineFacts {
                     product_id: r.get(1)?,
                     sku: r.get(2)?,
@@ -317,9 +361,10 @@ fn load_windows(
             }
         }
         let mut stmt = db.conn.prepare_cached(
+            // The covering index of migration 9 holds every column read, in this order.
             "SELECT platform_id, created_at, items_gross, discounts, total, refunded,
                     refunded_items, platform_customer_id, email_hash
-             FROM orders
+             FROM orders INDEXED BY orders_counted_by_created
              WHERE store_id = ?1 AND created_at >= ?2 AND created_at < ?3
                AND counted = 1 AND deleted = 0
              ORDER BY created_at, platform_id",
@@ -372,6 +417,14 @@ fn load_windows(
         reviews: None,
         unavailable: Default::default(),
         stale: Default::default(),
-        partial: Some(Partial { spans, customers }),
+        partial: Some(Partial {
+            spans,
+            customers,
+            line_products: match lines_wanted {
+                Lines::All => None,
+                Lines::None => Some(BTreeSet::new()),
+                Lines::Products(set) => Some(set.clone()),
+            },
+        }),
     }))
 }

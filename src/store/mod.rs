@@ -11,6 +11,7 @@ mod checkins;
 mod digests;
 mod explain;
 mod loaders;
+pub use loaders::Lines;
 mod migrations;
 mod orders;
 mod outbox;

@@ -407,3 +407,68 @@ async fn windows_outside_a_limited_load_are_refused() {
         "{err}"
     );
 }
+
+/// A load of some products' lines (what key results naming products read) gives those
+/// products' KPIs of the whole history, every KPI of the window together gives what each gives
+/// alone, and a product whose lines were not loaded is an error, never a silent 0.
+#[tokio::test]
+async fn lines_of_named_products_only_give_their_kpis_and_refuse_the_others() {
+    let (_dir, db) = seeded_store().await;
+    let full = db
+        .load_store_data("main", None, true)
+        .await
+        .unwrap()
+        .unwrap();
+    let products: std::collections::BTreeSet<String> = ["P1".to_string(), "SKU-P2".to_string()]
+        .into_iter()
+        .collect();
+    for w in windows() {
+        let some = db
+            .load_store_windows_with(
+                "main",
+                None,
+                okrsync::store::Lines::Products(products.clone()),
+                vec![w.clone()],
+                now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let range: DateRange = w.resolve(some.tz.local_date(now()));
+        let inputs = [WindowedStore {
+            store: &some,
+            range,
+        }];
+        let together = kpi::compute_many(&specs(), &inputs);
+        for (spec, got) in specs().iter().zip(together) {
+            assert_eq!(got, compute(spec, &full, &w), "{} over {w}", spec.id);
+        }
+        // A product the load does not name (its lines exist in the history).
+        for id in [KpiId::ProductNetSales, KpiId::ProductUnits] {
+            let spec = KpiSpec {
+                id,
+                product: Some("P3".into()),
+            };
+            let err = compute(&spec, &some, &w).unwrap_err();
+            assert!(
+                matches!(&err, KpiError::Incomplete { what, .. } if what.contains("product P3")),
+                "{err}"
+            );
+        }
+    }
+    // Without lines, a product KPI is refused too.
+    let w: WindowSpec = "last_30_days".parse().unwrap();
+    let none = db
+        .load_store_windows("main", None, false, vec![w.clone()], now())
+        .await
+        .unwrap()
+        .unwrap();
+    let spec = KpiSpec {
+        id: KpiId::ProductUnits,
+        product: Some("P1".into()),
+    };
+    assert!(matches!(
+        compute(&spec, &none, &w),
+        Err(KpiError::Incomplete { .. })
+    ));
+}
