@@ -99,8 +99,9 @@ pub(crate) fn spans(
     merged
 }
 
-fn non_empty(s: Option<String>) -> Option<String> {
-    s.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+/// The value without surrounding blanks, `None` when nothing is left (borrowed: no copy).
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// A text column borrowed from the row (`None` for NULL).
@@ -117,8 +118,8 @@ fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, Store
 /// The keys as a JSON array for `json_each`, sorted: seeks in index order read each index
 /// page once, while SQLite's small page cache still holds it (unsorted, nearly every seek
 /// reads a page from the file).
-fn json_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
-    let mut v: Vec<&String> = items.into_iter().collect();
+fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let mut v: Vec<&str> = items.into_iter().collect();
     v.sort_unstable();
     serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
@@ -137,7 +138,7 @@ struct EmailFacts {
 fn email_facts(
     db: &Db,
     store_id: i64,
-    emails: &FastSet<String>,
+    emails: &FastSet<&str>,
     out: &mut EmailFacts,
 ) -> Result<(), StoreError> {
     if emails.is_empty() {
@@ -152,7 +153,7 @@ fn email_facts(
          WHERE o.store_id = ?1 AND o.deleted = 0 AND o.email_hash IS NOT NULL
            AND o.email_hash = j.value",
     )?;
-    let mut rows = stmt.query(params![store_id, json_list(emails)])?;
+    let mut rows = stmt.query(params![store_id, json_list(emails.iter().copied())])?;
     // Values are borrowed from the row; a string is allocated only for a new key.
     while let Some(r) = rows.next()? {
         let email = text(r, 0)?.unwrap_or_default().trim();
@@ -193,7 +194,7 @@ struct IdFacts {
     emails: FastMap<String, Vec<String>>,
 }
 
-fn id_facts(db: &Db, store_id: i64, ids: &FastSet<String>) -> Result<IdFacts, StoreError> {
+fn id_facts(db: &Db, store_id: i64, ids: &FastSet<&str>) -> Result<IdFacts, StoreError> {
     let mut out = IdFacts::default();
     if ids.is_empty() {
         return Ok(out);
@@ -204,7 +205,7 @@ fn id_facts(db: &Db, store_id: i64, ids: &FastSet<String>) -> Result<IdFacts, St
          WHERE o.store_id = ?1 AND o.deleted = 0 AND o.platform_customer_id IS NOT NULL
            AND o.platform_customer_id = j.value",
     )?;
-    let mut rows = stmt.query(params![store_id, json_list(ids)])?;
+    let mut rows = stmt.query(params![store_id, json_list(ids.iter().copied())])?;
     while let Some(r) = rows.next()? {
         let id = text(r, 0)?.unwrap_or_default().trim();
         if id.is_empty() {
@@ -244,13 +245,11 @@ fn customer_history(
     store_id: i64,
     orders: &[OrderFacts],
 ) -> Result<CustomerHistory, StoreError> {
-    let mut ids: FastSet<String> = FastSet::default();
-    let mut guests: FastSet<String> = FastSet::default();
+    // Keys are borrowed from the orders and the facts read: no string is copied per order.
+    let mut ids: FastSet<&str> = FastSet::default();
+    let mut guests: FastSet<&str> = FastSet::default();
     for o in orders {
-        match (
-            non_empty(o.customer_id.clone()),
-            non_empty(o.email_hash.clone()),
-        ) {
+        match (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
             (Some(id), _) => {
                 ids.insert(id);
             }
@@ -263,42 +262,57 @@ fn customer_history(
     // Who the guest emails belong to; their owners are customers of the window too.
     let mut emails = EmailFacts::default();
     email_facts(db, store_id, &guests, &mut emails)?;
-    ids.extend(emails.owner.values().cloned());
+    ids.extend(emails.owner.values().map(String::as_str));
     // The registered customers' own orders, and the other emails on them: guest orders with
-    // an email a customer owns are that customer's.
+    // an email a customer owns are that customer's. Their facts are kept apart (`more_facts`,
+    // keys disjoint from `emails`'s) so that `ids` can keep borrowing from `emails`.
     let by_id = id_facts(db, store_id, &ids)?;
-    let more: FastSet<String> = by_id
+    let more: FastSet<&str> = by_id
         .emails
         .values()
         .flatten()
-        .filter(|e| !guests.contains(*e))
-        .cloned()
+        .map(String::as_str)
+        .filter(|e| !guests.contains(e))
         .collect();
-    email_facts(db, store_id, &more, &mut emails)?;
+    let mut more_facts = EmailFacts::default();
+    email_facts(db, store_id, &more, &mut more_facts)?;
+    let owner_of = |e: &str| {
+        emails
+            .owner
+            .get(e)
+            .or_else(|| more_facts.owner.get(e))
+            .map(String::as_str)
+    };
+    let guest_first_of = |e: &str| {
+        emails
+            .guest_first
+            .get(e)
+            .or_else(|| more_facts.guest_first.get(e))
+    };
 
     let mut h = CustomerHistory::default();
     let at = |t: &str| parse_ts("orders.created_at", t);
-    for id in &ids {
+    for &id in &ids {
         let mut first = by_id.first.get(id);
         for e in by_id.emails.get(id).into_iter().flatten() {
-            if emails.owner.get(e) == Some(id)
-                && let Some(g) = emails.guest_first.get(e)
+            if owner_of(e) == Some(id)
+                && let Some(g) = guest_first_of(e)
             {
                 first = Some(first.map_or(g, |f| f.min(g)));
             }
         }
         if let Some(f) = first {
-            h.first_by_id.insert(id.clone(), at(f)?);
+            h.first_by_id.insert(id.to_string(), at(f)?);
         }
     }
-    for g in &guests {
-        match emails.owner.get(g) {
+    for &g in &guests {
+        match owner_of(g) {
             Some(owner) => {
-                h.email_owner.insert(g.clone(), owner.clone());
+                h.email_owner.insert(g.to_string(), owner.to_string());
             }
             None => {
-                if let Some(f) = emails.guest_first.get(g) {
-                    h.first_by_email.insert(g.clone(), at(f)?);
+                if let Some(f) = guest_first_of(g) {
+                    h.first_by_email.insert(g.to_string(), at(f)?);
                 }
             }
         }
