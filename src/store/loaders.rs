@@ -115,13 +115,21 @@ fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r str>, Store
     })
 }
 
-/// The keys as a JSON array for `json_each`, sorted: seeks in index order read each index
-/// page once, while SQLite's small page cache still holds it (unsorted, nearly every seek
-/// reads a page from the file).
-fn json_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+/// Keys sent to SQLite per query: the JSON text and SQLite's parse of it stay small (a
+/// window's ~100,000 email hashes in one array are ~7 MB of text, parsed again by SQLite).
+const KEYS_PER_QUERY: usize = 4096;
+
+/// The keys sorted, to be sent `KEYS_PER_QUERY` at a time as JSON arrays for `json_each`
+/// ([`json_chunk`]): seeks in index order read each index page once, while SQLite's small
+/// page cache still holds it (unsorted, nearly every seek reads a page from the file).
+fn sorted<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let mut v: Vec<&str> = items.into_iter().collect();
     v.sort_unstable();
-    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
+    v
+}
+
+fn json_chunk(keys: &[&str]) -> String {
+    serde_json::to_string(keys).unwrap_or_else(|_| "[]".into())
 }
 
 /// What the orders carrying some emails say about them.
@@ -153,33 +161,35 @@ fn email_facts(
          WHERE o.store_id = ?1 AND o.deleted = 0 AND o.email_hash IS NOT NULL
            AND o.email_hash = j.value",
     )?;
-    let mut rows = stmt.query(params![store_id, json_list(emails.iter().copied())])?;
-    // Values are borrowed from the row; a string is allocated only for a new key.
-    while let Some(r) = rows.next()? {
-        let email = text(r, 0)?.unwrap_or_default().trim();
-        let id = text(r, 1)?.map(str::trim);
-        match id.filter(|id| !id.is_empty()) {
-            Some(id) => match out.owner.get_mut(email) {
-                Some(cur) => {
-                    if crate::kpi::smaller_id(cur, id) != cur.as_str() {
-                        *cur = id.to_string();
+    for keys in sorted(emails.iter().copied()).chunks(KEYS_PER_QUERY) {
+        let mut rows = stmt.query(params![store_id, json_chunk(keys)])?;
+        // Values are borrowed from the row; a string is allocated only for a new key.
+        while let Some(r) = rows.next()? {
+            let email = text(r, 0)?.unwrap_or_default().trim();
+            let id = text(r, 1)?.map(str::trim);
+            match id.filter(|id| !id.is_empty()) {
+                Some(id) => match out.owner.get_mut(email) {
+                    Some(cur) => {
+                        if crate::kpi::smaller_id(cur, id) != cur.as_str() {
+                            *cur = id.to_string();
+                        }
                     }
-                }
-                None => {
-                    out.owner.insert(email.to_string(), id.to_string());
-                }
-            },
-            None if r.get::<_, bool>(2)? => {
-                let at = text(r, 3)?.unwrap_or_default();
-                match out.guest_first.get_mut(email) {
-                    Some(f) if f.as_str() <= at => {}
-                    Some(f) => *f = at.to_string(),
                     None => {
-                        out.guest_first.insert(email.to_string(), at.to_string());
+                        out.owner.insert(email.to_string(), id.to_string());
+                    }
+                },
+                None if r.get::<_, bool>(2)? => {
+                    let at = text(r, 3)?.unwrap_or_default();
+                    match out.guest_first.get_mut(email) {
+                        Some(f) if f.as_str() <= at => {}
+                        Some(f) => *f = at.to_string(),
+                        None => {
+                            out.guest_first.insert(email.to_string(), at.to_string());
+                        }
                     }
                 }
+                None => {}
             }
-            None => {}
         }
     }
     Ok(())
@@ -205,29 +215,31 @@ fn id_facts(db: &Db, store_id: i64, ids: &FastSet<&str>) -> Result<IdFacts, Stor
          WHERE o.store_id = ?1 AND o.deleted = 0 AND o.platform_customer_id IS NOT NULL
            AND o.platform_customer_id = j.value",
     )?;
-    let mut rows = stmt.query(params![store_id, json_list(ids.iter().copied())])?;
-    while let Some(r) = rows.next()? {
-        let id = text(r, 0)?.unwrap_or_default().trim();
-        if id.is_empty() {
-            continue;
-        }
-        if r.get::<_, bool>(1)? {
-            let at = text(r, 2)?.unwrap_or_default();
-            match out.first.get_mut(id) {
-                Some(f) if f.as_str() <= at => {}
-                Some(f) => *f = at.to_string(),
-                None => {
-                    out.first.insert(id.to_string(), at.to_string());
+    for keys in sorted(ids.iter().copied()).chunks(KEYS_PER_QUERY) {
+        let mut rows = stmt.query(params![store_id, json_chunk(keys)])?;
+        while let Some(r) = rows.next()? {
+            let id = text(r, 0)?.unwrap_or_default().trim();
+            if id.is_empty() {
+                continue;
+            }
+            if r.get::<_, bool>(1)? {
+                let at = text(r, 2)?.unwrap_or_default();
+                match out.first.get_mut(id) {
+                    Some(f) if f.as_str() <= at => {}
+                    Some(f) => *f = at.to_string(),
+                    None => {
+                        out.first.insert(id.to_string(), at.to_string());
+                    }
                 }
             }
-        }
-        let email = text(r, 3)?.map(str::trim);
-        if let Some(email) = email.filter(|e| !e.is_empty()) {
-            match out.emails.get_mut(id) {
-                Some(list) if list.iter().any(|e| e == email) => {}
-                Some(list) => list.push(email.to_string()),
-                None => {
-                    out.emails.insert(id.to_string(), vec![email.to_string()]);
+            let email = text(r, 3)?.map(str::trim);
+            if let Some(email) = email.filter(|e| !e.is_empty()) {
+                match out.emails.get_mut(id) {
+                    Some(list) if list.iter().any(|e| e == email) => {}
+                    Some(list) => list.push(email.to_string()),
+                    None => {
+                        out.emails.insert(id.to_string(), vec![email.to_string()]);
+                    }
                 }
             }
         }
