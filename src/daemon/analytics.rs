@@ -27,6 +27,12 @@ use crate::store::{RunStatus, RunSummary, Store};
 /// and a previous-year comparison of a month both fit. Longer when a key result's window or
 /// period starts earlier (see [`first_fill_from`]).
 pub const BACKFILL_DAYS: i64 = 400;
+/// The earliest day a traffic first fill asks for: GA4's documented earliest `startDate`
+/// (2015-08-14); no provider holds visits of a shop before it.
+pub const TRAFFIC_FLOOR: chrono::NaiveDate = match chrono::NaiveDate::from_ymd_opt(2015, 8, 14) {
+    Some(d) => d,
+    None => chrono::NaiveDate::MIN,
+};
 /// Days re-read on every sync (GA4 restates the last 48 h; the others may lag).
 pub const REREAD_DAYS: i64 = 3;
 
@@ -216,8 +222,20 @@ pub fn first_fill_from(
         .filter(|kr| {
             linked(kr) && crate::kpi::feed_of(kr.kpi.id) == Some(crate::kpi::Feed::Traffic)
         })
-        .flat_map(|kr| [kr.window.resolve(today).from, kr.window.period(today).from])
+        .flat_map(|kr| {
+            let period = kr.window.period(today).from;
+            // A relative key result's baseline window, resolved on its period's first day.
+            let baseline = kr
+                .relative
+                .as_ref()
+                .map(|r| r.baseline_window.resolve(period).from);
+            [Some(kr.window.resolve(today).from), Some(period), baseline]
+        })
+        .flatten()
         .fold(today - Duration::days(BACKFILL_DAYS), |a, b| a.min(b))
+        // `all_time` starts before any shop existed: ask no provider for days before GA4's
+        // first (providers refuse or return nothing for them; those days stay unknown).
+        .max(TRAFFIC_FLOOR)
 }
 
 /// Drops the leading days before the first day with sessions: on a first fill they are days
@@ -236,6 +254,51 @@ pub fn drop_before_tracking(days: &mut Vec<crate::domain::DailyTraffic>) {
 mod tests {
     use super::*;
     use crate::domain::DailyTraffic;
+
+    fn kr_settings(krs: &str) -> crate::config::Settings {
+        let toml = format!(
+            r#"
+[[stores]]
+name = "main"
+platform = "woocommerce"
+url = "https://shop.example.com"
+consumer_key = "ck_x"
+consumer_secret = "cs_x"
+
+[[analytics]]
+name = "traffic"
+provider = "plausible"
+site_id = "shop.example.com"
+api_key = "k"
+stores = ["main"]
+{krs}
+"#
+        );
+        crate::config::load_from_str(&toml, std::path::Path::new("."), None, &Default::default())
+            .unwrap()
+    }
+
+    #[test]
+    fn first_fill_covers_windows_periods_and_baseline_windows_but_not_before_the_floor() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let from = |krs: &str| {
+            let s = kr_settings(krs);
+            first_fill_from(&s.analytics[0], &s.key_results, today)
+        };
+        assert_eq!(from(""), today - Duration::days(BACKFILL_DAYS));
+        // A year-to-date sessions KR whose baseline is the whole previous year: 2025-01-01.
+        let relative = "[[key_results]]\nid = \"s\"\nkpi = \"sessions\"\nstore = \"main\"\nwindow = \"year_to_date\"\nbaseline_window = \"previous_year\"\ntarget = \"+10%\"\n";
+        assert_eq!(
+            from(relative),
+            chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap()
+        );
+        // `all_time` would start in 1970: the fill stops at the floor.
+        let all_time = "[[key_results]]\nid = \"a\"\nkpi = \"sessions\"\nstore = \"main\"\nwindow = \"all_time\"\nbaseline = 0\ntarget = 100000\n";
+        assert_eq!(from(all_time), TRAFFIC_FLOOR);
+        // A KPI that reads no traffic changes nothing.
+        let orders = "[[key_results]]\nid = \"o\"\nkpi = \"orders\"\nstore = \"main\"\nwindow = \"all_time\"\nbaseline = 0\ntarget = 100\n";
+        assert_eq!(from(orders), today - Duration::days(BACKFILL_DAYS));
+    }
 
     fn t(day: u32, sessions: u64) -> DailyTraffic {
         DailyTraffic {
