@@ -98,9 +98,11 @@ async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order(
         let expected: Vec<u64> = (0..).map(|i| i * 99).take_while(|o| *o < n_any).collect();
         assert_eq!(offsets, expected, "max_concurrency = {conc}");
         // Nothing but the pages, the two store facts and one catch-up read for the orders
-        // (the trash and refund listings are answered in one page each: nothing changed
-        // during them, so their catch-up is the next run's; the reconciliation's id listing
-        // aside).
+        // (the reconciliation's id listing aside). The trash and refund listings are answered
+        // in one page each: one at a time, nothing changed during them, so their catch-up is
+        // the next run's; read ahead during the orders listing (more than one in flight), an
+        // order trashed meanwhile is in neither answer, so each is caught up at once.
+        let catch_ups = if conc == 1 { 1 } else { 3 };
         let listing: Vec<_> = h
             .sim
             .requests()
@@ -113,7 +115,7 @@ async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order(
             .count();
         assert_eq!(
             listing.len(),
-            backfill + 2 + 1,
+            backfill + 2 + catch_ups,
             "requests: {:?}",
             listing
                 .iter()
@@ -466,4 +468,60 @@ async fn listings_answered_in_one_page_make_no_catch_up_request_and_lose_no_chan
         )
         .unwrap();
     assert_eq!(status, "cancelled");
+}
+
+/// On a first sync the trash and refund listings are read while the orders backfill runs
+/// (sharing the store's window: never more than `max_concurrency` at once), not after it;
+/// they are still committed after the orders, and the result is the same as one page at a
+/// time.
+#[tokio::test]
+async fn trash_and_refunds_are_read_during_the_orders_backfill_within_the_window() {
+    let state = store(30);
+    let reference = Harness::start_with(state.clone(), "max_concurrency = 1", "").await;
+    assert_eq!(reference.sync().await.status, "ok");
+    let h = Harness::start_with(state, "max_concurrency = 4", "").await;
+    h.sim.set_latency(Duration::from_millis(10));
+    // The last orders page is slow: the other listings are read meanwhile.
+    h.sim.inject(Fault {
+        path_contains: "status=any&orderby=id&order=asc&per_page=100&offset=891&".into(),
+        kind: FaultKind::Delay(Duration::from_millis(500)),
+        times: 1,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(h.sim.peak_in_flight(), 4, "never more than max_concurrency");
+    let requests = h.sim.requests();
+    let has = |r: &okrsync_sim::RequestRecord, k: &str, v: &str| {
+        r.query.iter().any(|(a, b)| a == k && b == v)
+    };
+    let orders_catch_up = requests
+        .iter()
+        .position(|r| has(r, "status", "any") && has(r, "orderby", "modified"))
+        .expect("the orders catch-up read");
+    for (what, first) in [
+        (
+            "trash",
+            requests
+                .iter()
+                .position(|r| has(r, "status", "trash") && has(r, "orderby", "id")),
+        ),
+        (
+            "refunds",
+            requests
+                .iter()
+                .position(|r| r.path.ends_with("/refunds") && has(r, "orderby", "id")),
+        ),
+    ] {
+        let first = first.unwrap_or_else(|| panic!("no {what} listing"));
+        assert!(
+            first < orders_catch_up,
+            "the {what} listing was read after the orders listing, not during it"
+        );
+    }
+    assert_eq!(
+        dump(&h.settings.database.path),
+        dump(&reference.settings.database.path),
+        "the same rows as one page at a time"
+    );
+    assert_eq!(kpis(&h).await, kpis(&reference).await);
 }

@@ -428,15 +428,6 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        // Rows that cannot be read are skipped (and reported) rather than blocking the stream.
-        let skipped = std::sync::Mutex::new(Vec::new());
-        let r = self
-            .run_listing(ctx, &orders, |rows: &[WireOrder]| {
-                orders_page(rows, &rules, &skipped)
-            })
-            .await;
-        ctx.skipped.append(&mut take(&skipped));
-        r?;
         let trash = Listing {
             stream: "orders_trash",
             path: "orders",
@@ -444,13 +435,6 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        let r = self
-            .run_listing(ctx, &trash, |rows: &[WireOrder]| {
-                orders_page(rows, &rules, &skipped)
-            })
-            .await;
-        ctx.skipped.append(&mut take(&skipped));
-        r?;
         let refunds = Listing {
             stream: "refunds",
             path: "refunds",
@@ -458,10 +442,75 @@ impl WooSource {
             since_param: "after",
             since_orderby: "date",
         };
+        // Trash and refunds backfilling from their start are read ahead while the orders are
+        // (sharing the store's window), and committed after them, in order, as before.
+        let mut ahead_of: Vec<&Listing> = Vec::new();
+        if self.settings.max_concurrency > 1 {
+            for l in [&trash, &refunds] {
+                if ctx.full || ctx.cursor(l.stream).await?.is_none() {
+                    ahead_of.push(l);
+                }
+            }
+        }
+        let wanted = ReadAheadSignal::default();
+        // Rows that cannot be read are skipped (and reported) rather than blocking the stream.
+        let skipped = std::sync::Mutex::new(Vec::new());
+        let shutdown: &Shutdown = ctx.shutdown;
+        let (r, mut ahead) = {
+            let orders_run = self.run_listing(
+                ctx,
+                &orders,
+                None,
+                (!ahead_of.is_empty()).then_some(&wanted),
+                |rows: &[WireOrder]| orders_page(rows, &rules, &skipped),
+            );
+            let read_ahead = self.read_ahead(&ahead_of, &wanted, shutdown);
+            tokio::pin!(orders_run);
+            tokio::pin!(read_ahead);
+            let mut ahead = None;
+            let r = loop {
+                tokio::select! {
+                    biased;
+                    r = &mut orders_run => break r,
+                    a = &mut read_ahead, if ahead.is_none() => ahead = Some(a),
+                }
+            };
+            // Read ahead only once the orders took more than one page; then its pages are
+            // wanted whatever is left of it (a failed orders listing drops it).
+            if r.is_ok()
+                && ahead.is_none()
+                && wanted.started.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                ahead = Some(read_ahead.await);
+            }
+            (r, ahead.unwrap_or_default())
+        };
+        ctx.skipped.append(&mut take(&skipped));
+        r?;
+        let mut ahead_for = |l: &Listing| {
+            ahead_of
+                .iter()
+                .position(|a| a.stream == l.stream)
+                .and_then(|i| ahead.get_mut(i).map(std::mem::take))
+                .filter(|pages| !pages.is_empty())
+        };
+        let trash_ahead = ahead_for(&trash);
+        let refunds_ahead = ahead_for(&refunds);
         let r = self
-            .run_listing(ctx, &refunds, |rows: &[WireRefund]| {
-                refunds_page(rows, None, &skipped)
+            .run_listing(ctx, &trash, trash_ahead, None, |rows: &[WireOrder]| {
+                orders_page(rows, &rules, &skipped)
             })
+            .await;
+        ctx.skipped.append(&mut take(&skipped));
+        r?;
+        let r = self
+            .run_listing(
+                ctx,
+                &refunds,
+                refunds_ahead,
+                None,
+                |rows: &[WireRefund]| refunds_page(rows, None, &skipped),
+            )
             .await;
         ctx.skipped.append(&mut take(&skipped));
         match r {
@@ -670,11 +719,72 @@ impl WooSource {
         Ok(())
     }
 
+    /// Reads the pages of fresh backfills of `listings` (by id, from row 0, each starting at
+    /// the last row of the one before, up to `X-WP-Total`) once `wanted` says the orders
+    /// listing takes more than one page, holding at most 2 × `max_concurrency` answers in
+    /// all. The requests share the store's window with the orders listing (the [`Pacer`]
+    /// bounds them together); none is sent after a stop signal. The answers (errors
+    /// included) are handed to [`Self::backfill`], which checks and commits them in order as
+    /// if it had read them itself, after the orders.
+    ///
+    /// [`Pacer`]: super::http::Pacer
+    async fn read_ahead(
+        &self,
+        listings: &[&Listing],
+        wanted: &ReadAheadSignal,
+        shutdown: &Shutdown,
+    ) -> Vec<ReadAhead> {
+        let mut out: Vec<ReadAhead> = listings.iter().map(|_| ReadAhead::new()).collect();
+        if listings.is_empty() {
+            return out;
+        }
+        wanted.notify.notified().await;
+        let budget = 2 * self.settings.max_concurrency.max(1);
+        let mut held = 0usize;
+        let mut pending: Vec<((usize, u64), Fetch<'_>)> = Vec::new();
+        let fetch = |i: usize, start: u64| -> Fetch<'_> {
+            let listing: &Listing = listings[i];
+            let q = backfill_query(listing, start);
+            let path = listing.path;
+            Box::pin(async move { self.get(path, &q, shutdown).await })
+        };
+        for i in 0..listings.len() {
+            if shutdown.is_shutdown() {
+                return out;
+            }
+            pending.push(((i, 0), fetch(i, 0)));
+            held += 1;
+        }
+        while !pending.is_empty() {
+            let ((i, start), r) = next_done(&mut pending).await;
+            let total = r.as_ref().ok().and_then(|resp| {
+                resp.header("x-wp-total")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            });
+            if start == 0
+                && let Some(total) = total
+            {
+                let mut next = PER_PAGE - 1;
+                while next < total && held < budget && !shutdown.is_shutdown() {
+                    pending.push(((i, next), fetch(i, next)));
+                    held += 1;
+                    next += PER_PAGE - 1;
+                }
+            }
+            out[i].insert(start, r);
+        }
+        out
+    }
+
     /// Pages through one listing from its cursor, committing each page with its cursor.
+    /// `ahead`: pages of a fresh backfill already read ([`Self::read_ahead`]); `wanted`: told
+    /// when this listing's backfill needs more than one page (read ahead from then on).
     async fn run_listing<R, F>(
         &self,
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
+        ahead: Option<ReadAhead>,
+        wanted: Option<&ReadAheadSignal>,
         to_page: F,
     ) -> Result<(), SourceError>
     where
@@ -697,16 +807,20 @@ impl WooSource {
                 }
             })?),
         };
+        let read_ahead = ahead.is_some();
         let (cursor, one_answer) = match cursor {
             None | Some(Cursor::Backfill { .. }) => {
-                self.backfill(ctx, listing, cursor, &to_page).await?
+                self.backfill(ctx, listing, cursor, ahead, wanted, &to_page)
+                    .await?
             }
             Some(c) => (c, false),
         };
         // A backfill read in one answer is the listing as it was at one instant: nothing
         // changed "during" it, so the catch-up read is left to the next run, which reads
-        // everything modified since the backfill began (the cursor says so) anyway.
-        if one_answer {
+        // everything modified since the backfill began (the cursor says so) anyway. Not when
+        // that answer was read ahead, while the orders were read: an order trashed meanwhile
+        // (already stored as listed) is in neither answer, so it is read now.
+        if one_answer && !read_ahead {
             return Ok(());
         }
         if let Cursor::Incremental { at, id } = cursor {
@@ -730,6 +844,8 @@ impl WooSource {
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
         cursor: Option<Cursor>,
+        ahead: Option<ReadAhead>,
+        wanted: Option<&ReadAheadSignal>,
         to_page: &F,
     ) -> Result<(Cursor, bool), SourceError>
     where
@@ -752,9 +868,16 @@ impl WooSource {
         let depth = self.settings.max_concurrency.max(1);
         let shutdown: &Shutdown = ctx.shutdown;
         let mut pending: Vec<(u64, Fetch<'_>)> = Vec::new();
-        let mut ready: std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>> =
-            std::collections::BTreeMap::new();
-        let mut known_total: Option<u64> = None;
+        // Pages read ahead (a fresh backfill: keyed from row 0) wait here like any other.
+        let mut ready: ReadAhead = ahead.unwrap_or_default();
+        let mut known_total: Option<u64> =
+            ready
+                .values()
+                .filter_map(|r| r.as_ref().ok())
+                .find_map(|resp| {
+                    resp.header("x-wp-total")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                });
         // Pages stored by this call.
         let mut pages = 0u32;
         // Requests the page starting at `start` and those that follow it while the listing
@@ -809,6 +932,11 @@ impl WooSource {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                 {
                     known_total = Some(t);
+                    if t >= start + PER_PAGE
+                        && let Some(w) = wanted
+                    {
+                        w.start();
+                    }
                 }
                 let failed = r.is_err();
                 ready.insert(s, r);
@@ -1139,11 +1267,27 @@ type Fetch<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<HttpResponse, SourceError>> + Send + 'a>,
 >;
 
+/// Answers by the first row of their page, waiting for their turn to be committed.
+type ReadAhead = std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>>;
+
+/// Tells [`WooSource::read_ahead`] to start: the orders backfill needs more than one page.
+#[derive(Default)]
+struct ReadAheadSignal {
+    started: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl ReadAheadSignal {
+    fn start(&self) {
+        if !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
+    }
+}
+
 /// Waits for the first of `pending` to finish and returns it with its key. `pending` must not
 /// be empty.
-async fn next_done(
-    pending: &mut Vec<(u64, Fetch<'_>)>,
-) -> (u64, Result<HttpResponse, SourceError>) {
+async fn next_done<K>(pending: &mut Vec<(K, Fetch<'_>)>) -> (K, Result<HttpResponse, SourceError>) {
     std::future::poll_fn(|cx| {
         for i in 0..pending.len() {
             if let std::task::Poll::Ready(r) = pending[i].1.as_mut().poll(cx) {
