@@ -443,7 +443,7 @@ impl WooSource {
             since_orderby: "date",
         };
         // Trash and refunds backfilling from their start are read ahead while the orders are
-        // (sharing the store's window), and committed after them, in order, as before.
+        // (sharing the store's window), and committed after them, in order.
         let mut ahead_of: Vec<&Listing> = Vec::new();
         if self.settings.max_concurrency > 1 {
             for l in [&trash, &refunds] {
@@ -457,7 +457,7 @@ impl WooSource {
         let skipped = std::sync::Mutex::new(Vec::new());
         let shutdown: &Shutdown = ctx.shutdown;
         let (r, mut ahead) = {
-            let orders_run = self.run_listing(
+            let orders_run = self.start_listing(
                 ctx,
                 &orders,
                 None,
@@ -486,7 +486,7 @@ impl WooSource {
             (r, ahead.unwrap_or_default())
         };
         ctx.skipped.append(&mut take(&skipped));
-        r?;
+        let orders_from = r?;
         let mut ahead_for = |l: &Listing| {
             ahead_of
                 .iter()
@@ -496,22 +496,46 @@ impl WooSource {
         };
         let trash_ahead = ahead_for(&trash);
         let refunds_ahead = ahead_for(&refunds);
+        // The trash pages are stored before the orders' catch-up read: pages are stored in the
+        // order they were read, so an order that moved between the two listings meanwhile
+        // ends as the later read says.
         let r = self
-            .run_listing(ctx, &trash, trash_ahead, None, |rows: &[WireOrder]| {
+            .start_listing(ctx, &trash, trash_ahead, None, |rows: &[WireOrder]| {
                 orders_page(rows, &rules, &skipped)
             })
             .await;
         ctx.skipped.append(&mut take(&skipped));
-        r?;
-        let r = self
-            .run_listing(
-                ctx,
-                &refunds,
-                refunds_ahead,
-                None,
-                |rows: &[WireRefund]| refunds_page(rows, None, &skipped),
-            )
-            .await;
+        let trash_from = r?;
+        // The catch-up reads of both order listings are sent at once, and stored in order.
+        let (orders_first, trash_first) = tokio::join!(
+            self.catch_up_first(&orders, orders_from, shutdown),
+            self.catch_up_first(&trash, trash_from, shutdown)
+        );
+        for (listing, from, first) in [
+            (&orders, orders_from, orders_first),
+            (&trash, trash_from, trash_first),
+        ] {
+            let Some((at, id)) = from else { continue };
+            let r = self
+                .incremental(ctx, listing, at, id, first, &|rows: &[WireOrder]| {
+                    orders_page(rows, &rules, &skipped)
+                })
+                .await;
+            ctx.skipped.append(&mut take(&skipped));
+            r?;
+        }
+        let to_refunds = |rows: &[WireRefund]| refunds_page(rows, None, &skipped);
+        let r = match self
+            .start_listing(ctx, &refunds, refunds_ahead, None, to_refunds)
+            .await
+        {
+            Ok(Some((at, id))) => {
+                self.incremental(ctx, &refunds, at, id, None, &to_refunds)
+                    .await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
         ctx.skipped.append(&mut take(&skipped));
         match r {
             Ok(()) => {}
@@ -776,17 +800,18 @@ impl WooSource {
         out
     }
 
-    /// Pages through one listing from its cursor, committing each page with its cursor.
-    /// `ahead`: pages of a fresh backfill already read ([`Self::read_ahead`]); `wanted`: told
-    /// when this listing's backfill needs more than one page (read ahead from then on).
-    async fn run_listing<R, F>(
+    /// Backfills one listing from its cursor (if it is a backfill), committing each page with
+    /// its cursor, and returns where its catch-up read ([`Self::incremental`]) starts, if one
+    /// is due now. `ahead`: pages of a fresh backfill already read ([`Self::read_ahead`]);
+    /// `wanted`: told when this listing's backfill needs more than one page.
+    async fn start_listing<R, F>(
         &self,
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
         ahead: Option<ReadAhead>,
         wanted: Option<&ReadAheadSignal>,
         to_page: F,
-    ) -> Result<(), SourceError>
+    ) -> Result<Option<(DateTime<Utc>, u64)>, SourceError>
     where
         R: Row,
         F: Fn(&[R]) -> Result<Page, SourceError>,
@@ -821,12 +846,29 @@ impl WooSource {
         // that answer was read ahead, while the orders were read: an order trashed meanwhile
         // (already stored as listed) is in neither answer, so it is read now.
         if one_answer && !read_ahead {
-            return Ok(());
+            return Ok(None);
         }
-        if let Cursor::Incremental { at, id } = cursor {
-            self.incremental(ctx, listing, at, id, &to_page).await?;
+        Ok(match cursor {
+            Cursor::Incremental { at, id } => Some((at, id)),
+            Cursor::Backfill { .. } => None,
+        })
+    }
+
+    /// The first page of a catch-up read from `from` (see [`Self::incremental`]), read
+    /// ahead of its turn; none after a stop signal.
+    async fn catch_up_first(
+        &self,
+        listing: &Listing,
+        from: Option<(DateTime<Utc>, u64)>,
+        shutdown: &Shutdown,
+    ) -> Option<FirstPage> {
+        let (at, _) = from?;
+        if shutdown.is_shutdown() {
+            return None;
         }
-        Ok(())
+        let q = incremental_query(listing, (at - self.lookback).trunc_subsecs(0), 0);
+        let r = self.get(listing.path, &q, shutdown).await;
+        Some((q, r))
     }
 
     /// Reads a listing by id (`orderby=id&order=asc`), from a backfill cursor or the start.
@@ -1035,13 +1077,15 @@ impl WooSource {
         }
     }
 
-    /// Reads rows changed since (at, id) minus the lookback, in (time, id) order.
+    /// Reads rows changed since (at, id) minus the lookback, in (time, id) order. `first`:
+    /// its first page, already read ([`Self::catch_up_first`]).
     async fn incremental<R, F>(
         &self,
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
         at: DateTime<Utc>,
         id: u64,
+        mut first: Option<FirstPage>,
         to_page: &F,
     ) -> Result<(), SourceError>
     where
@@ -1066,21 +1110,11 @@ impl WooSource {
             } else {
                 offset
             };
-            // The bound is exclusive and second-precise: ask for everything after the second
-            // before the anchor, so rows at the anchor second itself are included.
-            let since = (anchor - Duration::seconds(1))
-                .format("%Y-%m-%dT%H:%M:%S")
-                .to_string();
-            let mut q = listing.base.clone();
-            q.extend([
-                (listing.since_param.to_string(), since),
-                ("dates_are_gmt".to_string(), "true".to_string()),
-                ("orderby".to_string(), listing.since_orderby.to_string()),
-                ("order".to_string(), "asc".to_string()),
-                ("per_page".to_string(), PER_PAGE.to_string()),
-                ("offset".to_string(), start.to_string()),
-            ]);
-            let resp = self.get(listing.path, &q, ctx.shutdown).await?;
+            let q = incremental_query(listing, anchor, start);
+            let resp = match first.take() {
+                Some((asked, r)) if asked == q => r?,
+                _ => self.get(listing.path, &q, ctx.shutdown).await?,
+            };
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
             let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
             // Only distinct ids are checked here: the sort by modification time is the store's
@@ -1267,6 +1301,9 @@ type Fetch<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<HttpResponse, SourceError>> + Send + 'a>,
 >;
 
+/// The first page of a catch-up read: the query asked and its answer.
+type FirstPage = (Vec<(String, String)>, Result<HttpResponse, SourceError>);
+
 /// Answers by the first row of their page, waiting for their turn to be committed.
 type ReadAhead = std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>>;
 
@@ -1310,6 +1347,30 @@ fn id_query(status: &str, page: u64) -> Vec<(String, String)> {
         ("page".to_string(), page.to_string()),
         ("_fields".to_string(), "id".to_string()),
     ]
+}
+
+/// The incremental request for the page starting at row `start` of the rows modified (or
+/// created) at or after `anchor`, in (time, id) order.
+fn incremental_query(
+    listing: &Listing,
+    anchor: DateTime<Utc>,
+    start: u64,
+) -> Vec<(String, String)> {
+    // The bound is exclusive and second-precise: ask for everything after the second before
+    // the anchor, so rows at the anchor second itself are included.
+    let since = (anchor - Duration::seconds(1))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let mut q = listing.base.clone();
+    q.extend([
+        (listing.since_param.to_string(), since),
+        ("dates_are_gmt".to_string(), "true".to_string()),
+        ("orderby".to_string(), listing.since_orderby.to_string()),
+        ("order".to_string(), "asc".to_string()),
+        ("per_page".to_string(), PER_PAGE.to_string()),
+        ("offset".to_string(), start.to_string()),
+    ]);
+    q
 }
 
 /// The backfill request for the page starting at row `start`: by id, ascending.
