@@ -471,53 +471,75 @@ async fn listings_answered_in_one_page_make_no_catch_up_request_and_lose_no_chan
 }
 
 /// On a first sync the trash and refund listings are read while the orders backfill runs
-/// (sharing the store's window: never more than `max_concurrency` at once), not after it;
-/// they are still committed after the orders, and the result is the same as one page at a
-/// time.
+/// (sharing the store's window: never more than `max_concurrency` at once), not after it:
+/// with the second orders page hanging, their requests still go out. They are stored only
+/// after the orders: a sync killed meanwhile resumes to the same rows as one page at a time.
 #[tokio::test]
 async fn trash_and_refunds_are_read_during_the_orders_backfill_within_the_window() {
     let state = store(30);
     let reference = Harness::start_with(state.clone(), "max_concurrency = 1", "").await;
     assert_eq!(reference.sync().await.status, "ok");
     let h = Harness::start_with(state, "max_concurrency = 4", "").await;
-    h.sim.set_latency(Duration::from_millis(10));
-    // The last orders page is slow: the other listings are read meanwhile.
+    // The second orders page never answers: the orders backfill cannot pass it.
     h.sim.inject(Fault {
-        path_contains: "status=any&orderby=id&order=asc&per_page=100&offset=891&".into(),
-        kind: FaultKind::Delay(Duration::from_millis(500)),
+        path_contains: "status=any&orderby=id&order=asc&per_page=100&offset=99&".into(),
+        kind: FaultKind::Hang,
         times: 1,
     });
-    let report = h.sync().await;
-    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
-    assert_eq!(h.sim.peak_in_flight(), 4, "never more than max_concurrency");
-    let requests = h.sim.requests();
     let has = |r: &okrsync_sim::RequestRecord, k: &str, v: &str| {
         r.query.iter().any(|(a, b)| a == k && b == v)
     };
-    let orders_catch_up = requests
-        .iter()
-        .position(|r| has(r, "status", "any") && has(r, "orderby", "modified"))
-        .expect("the orders catch-up read");
-    for (what, first) in [
-        (
-            "trash",
-            requests
-                .iter()
-                .position(|r| has(r, "status", "trash") && has(r, "orderby", "id")),
-        ),
-        (
-            "refunds",
-            requests
-                .iter()
-                .position(|r| r.path.ends_with("/refunds") && has(r, "orderby", "id")),
-        ),
-    ] {
-        let first = first.unwrap_or_else(|| panic!("no {what} listing"));
+    let read = |what: &str| {
+        h.sim.requests().iter().any(|r| {
+            has(r, "orderby", "id")
+                && match what {
+                    "trash" => has(r, "status", "trash"),
+                    _ => r.path.ends_with("/refunds"),
+                }
+        })
+    };
+    let mut child = h.spawn_bin(&["sync"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !(read("trash") && read("refunds")) {
         assert!(
-            first < orders_catch_up,
-            "the {what} listing was read after the orders listing, not during it"
+            child.try_wait().unwrap().is_none(),
+            "the sync ended while an orders page hung"
         );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trash and refund listings were not read while the orders backfill waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let second_page = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| has(r, "status", "any") && has(r, "orderby", "id") && has(r, "offset", "99"))
+        .count();
+    assert_eq!(
+        second_page, 1,
+        "read while the second orders page still hung, not after it was asked again"
+    );
+    assert!(
+        h.sim.peak_in_flight() <= 4,
+        "never more than max_concurrency"
+    );
+    // Nothing of them was stored before the orders page they wait for.
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let (trashed, refunds): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM orders WHERE trashed = 1), (SELECT COUNT(*) FROM refunds)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((trashed, refunds), (0, 0), "stored before the orders");
+    drop(conn);
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
     assert_eq!(
         dump(&h.settings.database.path),
         dump(&reference.settings.database.path),
