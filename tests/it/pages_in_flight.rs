@@ -98,9 +98,11 @@ async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order(
         let expected: Vec<u64> = (0..).map(|i| i * 99).take_while(|o| *o < n_any).collect();
         assert_eq!(offsets, expected, "max_concurrency = {conc}");
         // Nothing but the pages, the two store facts and one catch-up read for the orders
-        // (the trash and refund listings are answered in one page each: nothing changed
-        // during them, so their catch-up is the next run's; the reconciliation's id listing
-        // aside).
+        // (the reconciliation's id listing aside). The trash and refund listings are answered
+        // in one page each: one at a time, nothing changed during them, so their catch-up is
+        // the next run's; read ahead during the orders listing (more than one in flight), an
+        // order trashed meanwhile is in neither answer, so each is caught up at once.
+        let catch_ups = if conc == 1 { 1 } else { 3 };
         let listing: Vec<_> = h
             .sim
             .requests()
@@ -113,7 +115,7 @@ async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order(
             .count();
         assert_eq!(
             listing.len(),
-            backfill + 2 + 1,
+            backfill + 2 + catch_ups,
             "requests: {:?}",
             listing
                 .iter()
@@ -466,4 +468,82 @@ async fn listings_answered_in_one_page_make_no_catch_up_request_and_lose_no_chan
         )
         .unwrap();
     assert_eq!(status, "cancelled");
+}
+
+/// On a first sync the trash and refund listings are read while the orders backfill runs
+/// (sharing the store's window: never more than `max_concurrency` at once), not after it:
+/// with the second orders page hanging, their requests still go out. They are stored only
+/// after the orders: a sync killed meanwhile resumes to the same rows as one page at a time.
+#[tokio::test]
+async fn trash_and_refunds_are_read_during_the_orders_backfill_within_the_window() {
+    let state = store(30);
+    let reference = Harness::start_with(state.clone(), "max_concurrency = 1", "").await;
+    assert_eq!(reference.sync().await.status, "ok");
+    let h = Harness::start_with(state, "max_concurrency = 4", "").await;
+    // The second orders page never answers: the orders backfill cannot pass it.
+    h.sim.inject(Fault {
+        path_contains: "status=any&orderby=id&order=asc&per_page=100&offset=99&".into(),
+        kind: FaultKind::Hang,
+        times: 1,
+    });
+    let has = |r: &okrsync_sim::RequestRecord, k: &str, v: &str| {
+        r.query.iter().any(|(a, b)| a == k && b == v)
+    };
+    let read = |what: &str| {
+        h.sim.requests().iter().any(|r| {
+            has(r, "orderby", "id")
+                && match what {
+                    "trash" => has(r, "status", "trash"),
+                    _ => r.path.ends_with("/refunds"),
+                }
+        })
+    };
+    let mut child = h.spawn_bin(&["sync"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !(read("trash") && read("refunds")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended while an orders page hung"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the trash and refund listings were not read while the orders backfill waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    let second_page = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| has(r, "status", "any") && has(r, "orderby", "id") && has(r, "offset", "99"))
+        .count();
+    assert_eq!(
+        second_page, 1,
+        "read while the second orders page still hung, not after it was asked again"
+    );
+    assert!(
+        h.sim.peak_in_flight() <= 4,
+        "never more than max_concurrency"
+    );
+    // Nothing of them was stored before the orders page they wait for.
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let (trashed, refunds): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM orders WHERE trashed = 1), (SELECT COUNT(*) FROM refunds)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((trashed, refunds), (0, 0), "stored before the orders");
+    drop(conn);
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(
+        dump(&h.settings.database.path),
+        dump(&reference.settings.database.path),
+        "the same rows as one page at a time"
+    );
+    assert_eq!(kpis(&h).await, kpis(&reference).await);
 }

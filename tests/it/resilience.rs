@@ -122,7 +122,9 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
         .requests()
         .iter()
         .filter(|r| {
-            r.path.ends_with("/orders") && r.query.iter().any(|(k, v)| k == "orderby" && v == "id")
+            r.path.ends_with("/orders")
+                && r.query.iter().any(|(k, v)| k == "orderby" && v == "id")
+                && r.query.iter().any(|(k, v)| k == "status" && v == "any")
         })
         .filter_map(|r| {
             r.query
@@ -131,10 +133,12 @@ async fn a_sync_killed_after_page_k_resumes_to_exactly_the_uninterrupted_rows() 
                 .map(|(_, v)| v.clone())
         })
         .collect();
+    // (The trash listing, read ahead during the orders but never committed before them, is
+    // read again: the killed run stored none of it.)
     assert_eq!(
         resumed_pages.iter().filter(|p| *p == "0").count(),
-        2,
-        "the first page once per listing (any, trash), not re-read after the kill: {resumed_pages:?}"
+        1,
+        "the first orders page once, not re-read after the kill: {resumed_pages:?}"
     );
     assert!(
         resumed_pages.iter().filter(|p| *p == "198").count() == 2,

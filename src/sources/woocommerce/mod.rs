@@ -428,15 +428,6 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        // Rows that cannot be read are skipped (and reported) rather than blocking the stream.
-        let skipped = std::sync::Mutex::new(Vec::new());
-        let r = self
-            .run_listing(ctx, &orders, |rows: &[WireOrder]| {
-                orders_page(rows, &rules, &skipped)
-            })
-            .await;
-        ctx.skipped.append(&mut take(&skipped));
-        r?;
         let trash = Listing {
             stream: "orders_trash",
             path: "orders",
@@ -444,13 +435,6 @@ impl WooSource {
             since_param: "modified_after",
             since_orderby: "modified",
         };
-        let r = self
-            .run_listing(ctx, &trash, |rows: &[WireOrder]| {
-                orders_page(rows, &rules, &skipped)
-            })
-            .await;
-        ctx.skipped.append(&mut take(&skipped));
-        r?;
         let refunds = Listing {
             stream: "refunds",
             path: "refunds",
@@ -458,11 +442,100 @@ impl WooSource {
             since_param: "after",
             since_orderby: "date",
         };
+        // Trash and refunds backfilling from their start are read ahead while the orders are
+        // (sharing the store's window), and committed after them, in order.
+        let mut ahead_of: Vec<&Listing> = Vec::new();
+        if self.settings.max_concurrency > 1 {
+            for l in [&trash, &refunds] {
+                if ctx.full || ctx.cursor(l.stream).await?.is_none() {
+                    ahead_of.push(l);
+                }
+            }
+        }
+        let wanted = ReadAheadSignal::default();
+        // Rows that cannot be read are skipped (and reported) rather than blocking the stream.
+        let skipped = std::sync::Mutex::new(Vec::new());
+        let shutdown: &Shutdown = ctx.shutdown;
+        let (r, mut ahead) = {
+            let orders_run = self.start_listing(
+                ctx,
+                &orders,
+                None,
+                (!ahead_of.is_empty()).then_some(&wanted),
+                |rows: &[WireOrder]| orders_page(rows, &rules, &skipped),
+            );
+            let read_ahead = self.read_ahead(&ahead_of, &wanted, shutdown);
+            tokio::pin!(orders_run);
+            tokio::pin!(read_ahead);
+            let mut ahead = None;
+            let r = loop {
+                tokio::select! {
+                    biased;
+                    r = &mut orders_run => break r,
+                    a = &mut read_ahead, if ahead.is_none() => ahead = Some(a),
+                }
+            };
+            // Read ahead only once the orders took more than one page; then its pages are
+            // wanted whatever is left of it (a failed orders listing drops it).
+            if r.is_ok()
+                && ahead.is_none()
+                && wanted.started.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                ahead = Some(read_ahead.await);
+            }
+            (r, ahead.unwrap_or_default())
+        };
+        ctx.skipped.append(&mut take(&skipped));
+        let orders_from = r?;
+        let mut ahead_for = |l: &Listing| {
+            ahead_of
+                .iter()
+                .position(|a| a.stream == l.stream)
+                .and_then(|i| ahead.get_mut(i).map(std::mem::take))
+                .filter(|pages| !pages.is_empty())
+        };
+        let trash_ahead = ahead_for(&trash);
+        let refunds_ahead = ahead_for(&refunds);
+        // The trash pages are stored before the orders' catch-up read: pages are stored in the
+        // order they were read, so an order that moved between the two listings meanwhile
+        // ends as the later read says.
         let r = self
-            .run_listing(ctx, &refunds, |rows: &[WireRefund]| {
-                refunds_page(rows, None, &skipped)
+            .start_listing(ctx, &trash, trash_ahead, None, |rows: &[WireOrder]| {
+                orders_page(rows, &rules, &skipped)
             })
             .await;
+        ctx.skipped.append(&mut take(&skipped));
+        let trash_from = r?;
+        // The catch-up reads of both order listings are sent at once, and stored in order.
+        let (orders_first, trash_first) = tokio::join!(
+            self.catch_up_first(&orders, orders_from, shutdown),
+            self.catch_up_first(&trash, trash_from, shutdown)
+        );
+        for (listing, from, first) in [
+            (&orders, orders_from, orders_first),
+            (&trash, trash_from, trash_first),
+        ] {
+            let Some((at, id)) = from else { continue };
+            let r = self
+                .incremental(ctx, listing, at, id, first, &|rows: &[WireOrder]| {
+                    orders_page(rows, &rules, &skipped)
+                })
+                .await;
+            ctx.skipped.append(&mut take(&skipped));
+            r?;
+        }
+        let to_refunds = |rows: &[WireRefund]| refunds_page(rows, None, &skipped);
+        let r = match self
+            .start_listing(ctx, &refunds, refunds_ahead, None, to_refunds)
+            .await
+        {
+            Ok(Some((at, id))) => {
+                self.incremental(ctx, &refunds, at, id, None, &to_refunds)
+                    .await
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
         ctx.skipped.append(&mut take(&skipped));
         match r {
             Ok(()) => {}
@@ -670,13 +743,75 @@ impl WooSource {
         Ok(())
     }
 
-    /// Pages through one listing from its cursor, committing each page with its cursor.
-    async fn run_listing<R, F>(
+    /// Reads the pages of fresh backfills of `listings` (by id, from row 0, each starting at
+    /// the last row of the one before, up to `X-WP-Total`) once `wanted` says the orders
+    /// listing takes more than one page, holding at most 2 × `max_concurrency` answers in
+    /// all. The requests share the store's window with the orders listing (the [`Pacer`]
+    /// bounds them together); none is sent after a stop signal. The answers (errors
+    /// included) are handed to [`Self::backfill`], which checks and commits them in order as
+    /// if it had read them itself, after the orders.
+    ///
+    /// [`Pacer`]: super::http::Pacer
+    async fn read_ahead(
+        &self,
+        listings: &[&Listing],
+        wanted: &ReadAheadSignal,
+        shutdown: &Shutdown,
+    ) -> Vec<ReadAhead> {
+        let mut out: Vec<ReadAhead> = listings.iter().map(|_| ReadAhead::new()).collect();
+        if listings.is_empty() {
+            return out;
+        }
+        wanted.notify.notified().await;
+        let budget = 2 * self.settings.max_concurrency.max(1);
+        let mut held = 0usize;
+        let mut pending: Vec<((usize, u64), Fetch<'_>)> = Vec::new();
+        let fetch = |i: usize, start: u64| -> Fetch<'_> {
+            let listing: &Listing = listings[i];
+            let q = backfill_query(listing, start);
+            let path = listing.path;
+            Box::pin(async move { self.get(path, &q, shutdown).await })
+        };
+        for i in 0..listings.len() {
+            if shutdown.is_shutdown() {
+                return out;
+            }
+            pending.push(((i, 0), fetch(i, 0)));
+            held += 1;
+        }
+        while !pending.is_empty() {
+            let ((i, start), r) = next_done(&mut pending).await;
+            let total = r.as_ref().ok().and_then(|resp| {
+                resp.header("x-wp-total")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            });
+            if start == 0
+                && let Some(total) = total
+            {
+                let mut next = PER_PAGE - 1;
+                while next < total && held < budget && !shutdown.is_shutdown() {
+                    pending.push(((i, next), fetch(i, next)));
+                    held += 1;
+                    next += PER_PAGE - 1;
+                }
+            }
+            out[i].insert(start, r);
+        }
+        out
+    }
+
+    /// Backfills one listing from its cursor (if it is a backfill), committing each page with
+    /// its cursor, and returns where its catch-up read ([`Self::incremental`]) starts, if one
+    /// is due now. `ahead`: pages of a fresh backfill already read ([`Self::read_ahead`]);
+    /// `wanted`: told when this listing's backfill needs more than one page.
+    async fn start_listing<R, F>(
         &self,
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
+        ahead: Option<ReadAhead>,
+        wanted: Option<&ReadAheadSignal>,
         to_page: F,
-    ) -> Result<(), SourceError>
+    ) -> Result<Option<(DateTime<Utc>, u64)>, SourceError>
     where
         R: Row,
         F: Fn(&[R]) -> Result<Page, SourceError>,
@@ -697,22 +832,43 @@ impl WooSource {
                 }
             })?),
         };
+        let read_ahead = ahead.is_some();
         let (cursor, one_answer) = match cursor {
             None | Some(Cursor::Backfill { .. }) => {
-                self.backfill(ctx, listing, cursor, &to_page).await?
+                self.backfill(ctx, listing, cursor, ahead, wanted, &to_page)
+                    .await?
             }
             Some(c) => (c, false),
         };
         // A backfill read in one answer is the listing as it was at one instant: nothing
         // changed "during" it, so the catch-up read is left to the next run, which reads
-        // everything modified since the backfill began (the cursor says so) anyway.
-        if one_answer {
-            return Ok(());
+        // everything modified since the backfill began (the cursor says so) anyway. Not when
+        // that answer was read ahead, while the orders were read: an order trashed meanwhile
+        // (already stored as listed) is in neither answer, so it is read now.
+        if one_answer && !read_ahead {
+            return Ok(None);
         }
-        if let Cursor::Incremental { at, id } = cursor {
-            self.incremental(ctx, listing, at, id, &to_page).await?;
+        Ok(match cursor {
+            Cursor::Incremental { at, id } => Some((at, id)),
+            Cursor::Backfill { .. } => None,
+        })
+    }
+
+    /// The first page of a catch-up read from `from` (see [`Self::incremental`]), read
+    /// ahead of its turn; none after a stop signal.
+    async fn catch_up_first(
+        &self,
+        listing: &Listing,
+        from: Option<(DateTime<Utc>, u64)>,
+        shutdown: &Shutdown,
+    ) -> Option<FirstPage> {
+        let (at, _) = from?;
+        if shutdown.is_shutdown() {
+            return None;
         }
-        Ok(())
+        let q = incremental_query(listing, (at - self.lookback).trunc_subsecs(0), 0);
+        let r = self.get(listing.path, &q, shutdown).await;
+        Some((q, r))
     }
 
     /// Reads a listing by id (`orderby=id&order=asc`), from a backfill cursor or the start.
@@ -730,6 +886,8 @@ impl WooSource {
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
         cursor: Option<Cursor>,
+        ahead: Option<ReadAhead>,
+        wanted: Option<&ReadAheadSignal>,
         to_page: &F,
     ) -> Result<(Cursor, bool), SourceError>
     where
@@ -752,9 +910,16 @@ impl WooSource {
         let depth = self.settings.max_concurrency.max(1);
         let shutdown: &Shutdown = ctx.shutdown;
         let mut pending: Vec<(u64, Fetch<'_>)> = Vec::new();
-        let mut ready: std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>> =
-            std::collections::BTreeMap::new();
-        let mut known_total: Option<u64> = None;
+        // Pages read ahead (a fresh backfill: keyed from row 0) wait here like any other.
+        let mut ready: ReadAhead = ahead.unwrap_or_default();
+        let mut known_total: Option<u64> =
+            ready
+                .values()
+                .filter_map(|r| r.as_ref().ok())
+                .find_map(|resp| {
+                    resp.header("x-wp-total")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                });
         // Pages stored by this call.
         let mut pages = 0u32;
         // Requests the page starting at `start` and those that follow it while the listing
@@ -809,6 +974,11 @@ impl WooSource {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                 {
                     known_total = Some(t);
+                    if t >= start + PER_PAGE
+                        && let Some(w) = wanted
+                    {
+                        w.start();
+                    }
                 }
                 let failed = r.is_err();
                 ready.insert(s, r);
@@ -907,13 +1077,15 @@ impl WooSource {
         }
     }
 
-    /// Reads rows changed since (at, id) minus the lookback, in (time, id) order.
+    /// Reads rows changed since (at, id) minus the lookback, in (time, id) order. `first`:
+    /// its first page, already read ([`Self::catch_up_first`]).
     async fn incremental<R, F>(
         &self,
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
         at: DateTime<Utc>,
         id: u64,
+        mut first: Option<FirstPage>,
         to_page: &F,
     ) -> Result<(), SourceError>
     where
@@ -938,21 +1110,11 @@ impl WooSource {
             } else {
                 offset
             };
-            // The bound is exclusive and second-precise: ask for everything after the second
-            // before the anchor, so rows at the anchor second itself are included.
-            let since = (anchor - Duration::seconds(1))
-                .format("%Y-%m-%dT%H:%M:%S")
-                .to_string();
-            let mut q = listing.base.clone();
-            q.extend([
-                (listing.since_param.to_string(), since),
-                ("dates_are_gmt".to_string(), "true".to_string()),
-                ("orderby".to_string(), listing.since_orderby.to_string()),
-                ("order".to_string(), "asc".to_string()),
-                ("per_page".to_string(), PER_PAGE.to_string()),
-                ("offset".to_string(), start.to_string()),
-            ]);
-            let resp = self.get(listing.path, &q, ctx.shutdown).await?;
+            let q = incremental_query(listing, anchor, start);
+            let resp = match first.take() {
+                Some((asked, r)) if asked == q => r?,
+                _ => self.get(listing.path, &q, ctx.shutdown).await?,
+            };
             let rows: Vec<R> = self.parse(listing.path, &resp)?;
             let total = self.check_page(listing, start, &resp, rows.len() as u64)?;
             // Only distinct ids are checked here: the sort by modification time is the store's
@@ -1139,11 +1301,30 @@ type Fetch<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<HttpResponse, SourceError>> + Send + 'a>,
 >;
 
+/// The first page of a catch-up read: the query asked and its answer.
+type FirstPage = (Vec<(String, String)>, Result<HttpResponse, SourceError>);
+
+/// Answers by the first row of their page, waiting for their turn to be committed.
+type ReadAhead = std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>>;
+
+/// Tells [`WooSource::read_ahead`] to start: the orders backfill needs more than one page.
+#[derive(Default)]
+struct ReadAheadSignal {
+    started: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl ReadAheadSignal {
+    fn start(&self) {
+        if !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.notify.notify_one();
+        }
+    }
+}
+
 /// Waits for the first of `pending` to finish and returns it with its key. `pending` must not
 /// be empty.
-async fn next_done(
-    pending: &mut Vec<(u64, Fetch<'_>)>,
-) -> (u64, Result<HttpResponse, SourceError>) {
+async fn next_done<K>(pending: &mut Vec<(K, Fetch<'_>)>) -> (K, Result<HttpResponse, SourceError>) {
     std::future::poll_fn(|cx| {
         for i in 0..pending.len() {
             if let std::task::Poll::Ready(r) = pending[i].1.as_mut().poll(cx) {
@@ -1166,6 +1347,30 @@ fn id_query(status: &str, page: u64) -> Vec<(String, String)> {
         ("page".to_string(), page.to_string()),
         ("_fields".to_string(), "id".to_string()),
     ]
+}
+
+/// The incremental request for the page starting at row `start` of the rows modified (or
+/// created) at or after `anchor`, in (time, id) order.
+fn incremental_query(
+    listing: &Listing,
+    anchor: DateTime<Utc>,
+    start: u64,
+) -> Vec<(String, String)> {
+    // The bound is exclusive and second-precise: ask for everything after the second before
+    // the anchor, so rows at the anchor second itself are included.
+    let since = (anchor - Duration::seconds(1))
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let mut q = listing.base.clone();
+    q.extend([
+        (listing.since_param.to_string(), since),
+        ("dates_are_gmt".to_string(), "true".to_string()),
+        ("orderby".to_string(), listing.since_orderby.to_string()),
+        ("order".to_string(), "asc".to_string()),
+        ("per_page".to_string(), PER_PAGE.to_string()),
+        ("offset".to_string(), start.to_string()),
+    ]);
+    q
 }
 
 /// The backfill request for the page starting at row `start`: by id, ascending.
