@@ -6,6 +6,7 @@
 
 #![allow(clippy::disallowed_methods)] // a simulator, test or bench may read the system clock
 
+mod shopify_full;
 pub mod sim_analytics;
 pub mod sim_shopify;
 pub mod sim_sinks;

@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::shopify_full;
 use super::sim_analytics::SimDay;
 use super::woo_data::{SimOrder, SimState};
 
@@ -190,6 +191,11 @@ impl ShopState {
             .collect()
     }
 
+    /// Orders the token can see (what a complete first sync delivers).
+    pub fn visible_orders(&self) -> usize {
+        self.visible().len()
+    }
+
     /// Abandoned checkouts: explicit ones and the orders that never completed.
     pub fn abandoned_checkouts(&self) -> Vec<(u64, DateTime<Utc>)> {
         let mut out: Vec<(u64, DateTime<Utc>)> =
@@ -227,11 +233,11 @@ fn money(d: Decimal) -> Value {
     json!({"shopMoney": {"amount": format!("{:.2}", d.round_dp(2))}})
 }
 
-fn gid(kind: &str, id: u64) -> String {
+pub(crate) fn gid(kind: &str, id: u64) -> String {
     format!("gid://shopify/{kind}/{id}")
 }
 
-fn iso(t: DateTime<Utc>) -> String {
+pub(crate) fn iso(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
@@ -533,6 +539,40 @@ async fn handle(
             None => reply(404, "NoSuchKey".into(), "text/plain"),
         };
     }
+    if method == Method::GET && path.starts_with("/admin/api/") && path.ends_with("/shop.json") {
+        lock(&shared.requests).push(ShopRequest {
+            path: path.clone(),
+            operation: "ShopRest".into(),
+            variables: Value::Null,
+            token: token.clone(),
+        });
+        let st = lock(&shared.state);
+        if token.as_deref() != Some(st.access_token.as_str()) {
+            return reply(
+                401,
+                r#"{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}"#.into(),
+                "application/json",
+            );
+        }
+        // The REST Admin API's shop resource (what ShopifyAPI's `Shop.current()` reads).
+        let host = headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.split(':').next())
+            .filter(|h| h.ends_with(".myshopify.com"))
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                format!(
+                    "{}.myshopify.com",
+                    st.shop_name.to_lowercase().replace(' ', "-")
+                )
+            });
+        let body = json!({"shop": {
+            "id": 1, "name": st.shop_name, "myshopify_domain": host, "domain": host,
+            "currency": st.data.currency, "iana_timezone": st.data.timezone_string,
+        }});
+        return reply(200, body.to_string(), "application/json; charset=utf-8");
+    }
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let doc = req
         .get("query")
@@ -540,7 +580,14 @@ async fn handle(
         .unwrap_or("")
         .to_string();
     let vars = req.get("variables").cloned().unwrap_or(json!({}));
-    let op = operation_name(&doc);
+    let op = match operation_name(&doc) {
+        // Anonymous documents (`{ node(id: …) { … } }`, `query { currentAppInstallation … }`)
+        // are told apart by their root field.
+        op if !op.is_empty() => op,
+        _ if doc.contains("node(id:") && doc.contains("on BulkOperation") => "BulkNode".into(),
+        _ if doc.contains("currentAppInstallation") => "Scopes".into(),
+        _ => String::new(),
+    };
     lock(&shared.requests).push(ShopRequest {
         path: path.clone(),
         operation: op.clone(),
@@ -617,7 +664,7 @@ fn graphql(
     // Like Shopify, the bucket is charged the actual cost of what was returned (never more
     // than the requested cost), not the estimate.
     let actual = match &answer {
-        Ok(data) if !matches!(op, "BulkRun" | "ShopifySessions") => {
+        Ok(data) if !matches!(op, "BulkRun" | "bulkOperationRunQuery" | "ShopifySessions") => {
             (object_cost(data) - 1.0).clamp(1.0, cost)
         }
         _ => cost,
@@ -671,7 +718,7 @@ fn requested_cost(op: &str, vars: &Value) -> f64 {
         "RefundLines" => 3.0 + first * 6.0,
         "OrderRefunds" => 3.0 + first * 3.0,
         "OrderIds" | "AbandonedCheckouts" => 2.0 + first,
-        "BulkRun" | "ShopifySessions" => 10.0,
+        "BulkRun" | "bulkOperationRunQuery" | "ShopifySessions" => 10.0,
         _ => 1.0,
     }
 }
@@ -1024,19 +1071,89 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
                 json!({"bulkOperationRunQuery": {"bulkOperation": {"id": gid("BulkOperation", n as u64), "status": "CREATED"}, "userErrors": []}}),
             )
         }
+        "bulkOperationRunQuery" => {
+            // A bulk query passed as the `$query` variable (`mutation bulkOperationRunQuery(
+            // $query: String!) { bulkOperationRunQuery(query: $query) { … } }`), answered from
+            // the full order documents by the query's selection (okrsync's own `BulkRun` keeps
+            // the answers its tests were written against).
+            let Some(q) = vars.get("query").and_then(Value::as_str) else {
+                return Err((
+                    "INVALID_VARIABLE",
+                    "Variable $query of type String! was provided invalid value".into(),
+                ));
+            };
+            let errors = bulk_query_errors(q);
+            if !errors.is_empty() {
+                let errors: Vec<Value> = errors
+                    .into_iter()
+                    .map(|m| json!({"field": ["query"], "message": m}))
+                    .collect();
+                return Ok(
+                    json!({"bulkOperationRunQuery": {"bulkOperation": null, "userErrors": errors}}),
+                );
+            }
+            if let Some(b) = st.bulk_ops.last()
+                && matches!(b.status, "CREATED" | "RUNNING")
+            {
+                return Ok(
+                    json!({"bulkOperationRunQuery": {"bulkOperation": null, "userErrors": [
+                        {"field": null, "message": format!("A bulk query operation for this app and shop is already in progress: {}.", gid("BulkOperation", b.n as u64))}
+                    ]}}),
+                );
+            }
+            let (jsonl, roots) = full_bulk_jsonl(st, q)?;
+            let n = st.bulk_ops.len() + 1;
+            st.bulk_ops.push(SimBulk {
+                n,
+                status: "CREATED",
+                polls: 0,
+                jsonl,
+                roots,
+                fail: st.bulk_fail,
+                expired: false,
+            });
+            Ok(json!({"bulkOperationRunQuery": {"bulkOperation": {
+                "id": gid("BulkOperation", n as u64), "status": "CREATED", "createdAt": iso(st.data.now()),
+            }, "userErrors": []}}))
+        }
+        "BulkNode" => {
+            // `node(id: "gid://shopify/BulkOperation/N") { ... on BulkOperation { … } }`.
+            let n = doc
+                .split("gid://shopify/BulkOperation/")
+                .nth(1)
+                .map(|r| {
+                    r.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                })
+                .and_then(|d| d.parse::<usize>().ok());
+            let polls_needed = st.bulk_polls;
+            let now = iso(st.data.now());
+            let Some(b) = st.bulk_ops.iter_mut().find(|b| Some(b.n) == n) else {
+                return Ok(json!({"node": null}));
+            };
+            advance_bulk(b, polls_needed);
+            let done = b.status == "COMPLETED";
+            let objects = if b.status == "FAILED" {
+                0
+            } else {
+                b.jsonl.lines().count()
+            };
+            Ok(json!({"node": {
+                "id": gid("BulkOperation", b.n as u64), "status": b.status,
+                "errorCode": (b.status == "FAILED").then_some("INTERNAL_SERVER_ERROR"),
+                "createdAt": now, "completedAt": done.then_some(now.clone()),
+                "objectCount": objects.to_string(),
+                "fileSize": done.then(|| b.jsonl.len().to_string()),
+                "url": (done && !b.expired).then(|| format!("{base}/bulk/{}.jsonl", b.n)),
+            }}))
+        }
         "BulkStatus" => {
             let polls_needed = st.bulk_polls;
             let Some(b) = st.bulk_ops.last_mut() else {
                 return Ok(json!({"currentBulkOperation": null}));
             };
-            if matches!(b.status, "CREATED" | "RUNNING") {
-                b.polls += 1;
-                b.status = match (b.polls >= polls_needed, b.fail) {
-                    (false, _) => "RUNNING",
-                    (true, false) => "COMPLETED",
-                    (true, true) => "FAILED",
-                };
-            }
+            advance_bulk(b, polls_needed);
             let done = b.status == "COMPLETED";
             let objects = if b.status == "FAILED" {
                 0
@@ -1055,6 +1172,157 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
             format!("the fake shop does not implement operation `{other}`"),
         )),
     }
+}
+
+/// One status read of a bulk operation: it completes (or fails) at the `polls_needed`th read.
+fn advance_bulk(b: &mut SimBulk, polls_needed: u32) {
+    if matches!(b.status, "CREATED" | "RUNNING") {
+        b.polls += 1;
+        b.status = match (b.polls >= polls_needed, b.fail) {
+            (false, _) => "RUNNING",
+            (true, false) => "COMPLETED",
+            (true, true) => "FAILED",
+        };
+    }
+}
+
+/// The `updated_at` bounds of an orders search (`updated_at:>='…' AND updated_at:<'…'`, with
+/// `>=`, `>`, `<=`, `<`, quoted or not): `(lower, lower inclusive, upper, upper inclusive)`.
+type Bounds = (Option<DateTime<Utc>>, bool, Option<DateTime<Utc>>, bool);
+fn updated_at_bounds(search: &str) -> Result<Bounds, (&'static str, String)> {
+    let mut b: Bounds = (None, true, None, true);
+    for term in search.split_whitespace() {
+        if term == "AND" {
+            continue;
+        }
+        let Some(cond) = term.strip_prefix("updated_at:") else {
+            return Err((
+                "BAD_REQUEST",
+                format!("the fake shop does not understand the search term `{term}`"),
+            ));
+        };
+        let (op, value) = ["<=", ">=", "<", ">"]
+            .iter()
+            .find_map(|op| cond.strip_prefix(op).map(|v| (*op, v)))
+            .ok_or(("BAD_REQUEST", format!("`{term}` has no comparison")))?;
+        let value = value.trim_matches(|c| c == '\'' || c == '"');
+        let t = DateTime::parse_from_rfc3339(value)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|_| ("BAD_REQUEST", format!("`{value}` is not a date-time")))?;
+        match op {
+            ">=" => b = (Some(t), true, b.2, b.3),
+            ">" => b = (Some(t), false, b.2, b.3),
+            "<=" => b = (b.0, b.1, Some(t), true),
+            _ => b = (b.0, b.1, Some(t), false),
+        }
+    }
+    Ok(b)
+}
+
+/// The JSONL of a bulk query over `orders` answered from the full order documents: each
+/// order (ascending id) followed by the nodes of its connections (`lineItems`,
+/// `discountApplications`, …) with `__parentId`, each line holding what the query selects.
+fn full_bulk_jsonl(st: &ShopState, q: &str) -> Result<(String, usize), (&'static str, String)> {
+    let fields = parse_selection(q).map_err(|e| ("BAD_REQUEST", e))?;
+    let Some(orders) = fields.iter().find(|f| f.name == "orders") else {
+        return Err((
+            "BAD_REQUEST",
+            "the fake shop answers bulk queries over `orders` only".into(),
+        ));
+    };
+    let node_fields = |f: &Field| -> Option<Vec<Field>> {
+        let edges = f.children.iter().find(|c| c.name == "edges")?;
+        let node = edges.children.iter().find(|c| c.name == "node")?;
+        Some(
+            node.children
+                .iter()
+                .map(|c| Field {
+                    name: c.name.clone(),
+                    children: clone_fields(&c.children),
+                })
+                .collect(),
+        )
+    };
+    let Some(order_fields) = node_fields(orders) else {
+        return Err(("BAD_REQUEST", "orders needs `edges { node { … } }`".into()));
+    };
+    let search = q
+        .split_once("orders(")
+        .and_then(|(_, r)| r.split_once(')'))
+        .and_then(|(args, _)| args.split_once("query:"))
+        .map(|(_, r)| r.trim())
+        .and_then(|r| r.strip_prefix('"'))
+        .and_then(|r| r.rsplit_once('"'))
+        .map(|(s, _)| s.to_string())
+        .unwrap_or_default();
+    let (lo, lo_incl, hi, hi_incl) = updated_at_bounds(&search)?;
+    let (plain, connections): (Vec<&Field>, Vec<&Field>) = order_fields
+        .iter()
+        .partition(|f| !f.children.iter().any(|c| c.name == "edges"));
+    let plain: Vec<Field> = plain
+        .into_iter()
+        .map(|f| Field {
+            name: f.name.clone(),
+            children: clone_fields(&f.children),
+        })
+        .collect();
+    let mut out = String::new();
+    let mut roots = 0;
+    for o in st.visible() {
+        let after_lo = lo.is_none_or(|t| {
+            if lo_incl {
+                o.modified >= t
+            } else {
+                o.modified > t
+            }
+        });
+        let before_hi = hi.is_none_or(|t| {
+            if hi_incl {
+                o.modified <= t
+            } else {
+                o.modified < t
+            }
+        });
+        if !(after_lo && before_hi) {
+            continue;
+        }
+        roots += 1;
+        let parent = gid("Order", o.id);
+        out.push_str(&shopify_full::project(&shopify_full::full_order(st, o), &plain).to_string());
+        out.push('\n');
+        for c in &connections {
+            let children: Vec<Value> = match c.name.as_str() {
+                "lineItems" => (0..o.lines.len())
+                    .map(|i| shopify_full::full_line(o, i))
+                    .collect(),
+                "discountApplications" => shopify_full::full_discount_applications(o),
+                other => {
+                    return Err((
+                        "BAD_REQUEST",
+                        format!("the fake shop does not hold the order connection `{other}`"),
+                    ));
+                }
+            };
+            let fields = node_fields(c).unwrap_or_default();
+            for child in children {
+                let mut v = shopify_full::project(&child, &fields);
+                v["__parentId"] = json!(parent);
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    Ok((out, roots))
+}
+
+fn clone_fields(fields: &[Field]) -> Vec<Field> {
+    fields
+        .iter()
+        .map(|f| Field {
+            name: f.name.clone(),
+            children: clone_fields(&f.children),
+        })
+        .collect()
 }
 
 /// The JSONL of a bulk export: all orders first, then their line items, then refund line
@@ -1097,9 +1365,9 @@ fn bulk_query_text(doc: &str) -> Result<String, String> {
 }
 
 /// A field of a parsed selection set (inline fragments are flattened into their parent).
-struct Field {
-    name: String,
-    children: Vec<Field>,
+pub(crate) struct Field {
+    pub(crate) name: String,
+    pub(crate) children: Vec<Field>,
 }
 
 /// Fields of the Admin schema okrsync's queries touch that are connections, and that are
@@ -1129,7 +1397,7 @@ const LIST_FIELDS: &[&str] = &[
 
 /// Parses a GraphQL selection (`{ a(args) { b ... on T { c } } }`), skipping arguments,
 /// aliases and the operation header.
-fn parse_selection(q: &str) -> Result<Vec<Field>, String> {
+pub(crate) fn parse_selection(q: &str) -> Result<Vec<Field>, String> {
     let mut chars = q.char_indices().peekable();
     let mut stack: Vec<Vec<Field>> = Vec::new();
     let mut top: Option<Vec<Field>> = None;
