@@ -20,6 +20,7 @@ mod resilience;
 mod secrets;
 mod shopify;
 mod shopify_sessions;
+mod shopify_tap;
 mod sinks;
 mod status_page;
 mod status_server;
