@@ -1548,6 +1548,41 @@ fn bulk_query_errors(q: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// The tap's window filter: `>=` lower bound, strict `<` upper bound; other search terms
+    /// are refused rather than ignored (an ignored filter would export every order).
+    #[test]
+    fn updated_at_bounds_keep_strictness_and_refuse_other_terms() {
+        let t = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+        let b = updated_at_bounds(
+            "updated_at:>='2026-01-01T00:00:00.000000Z' AND updated_at:<'2026-01-31T00:00:00.000000Z'",
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            (
+                t("2026-01-01T00:00:00Z"),
+                true,
+                t("2026-01-31T00:00:00Z"),
+                false
+            )
+        );
+        let b = updated_at_bounds(
+            "updated_at:>2026-01-01T00:00:00Z updated_at:<='2026-02-01T00:00:00Z'",
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            (
+                t("2026-01-01T00:00:00Z"),
+                false,
+                t("2026-02-01T00:00:00Z"),
+                true
+            )
+        );
+        assert!(updated_at_bounds("status:open").is_err());
+        assert!(updated_at_bounds("updated_at:>='yesterday'").is_err());
+    }
+
     #[test]
     fn bulk_rules_follow_shopify() {
         let ok = "{ orders(query: \"a:'b'\") { edges { node { id refunds { id } lineItems { edges { node { id } } } } } } }";
