@@ -622,6 +622,52 @@ async fn the_first_pages_of_every_listing_leave_together() {
             "{want} among {before:?}"
         );
     }
+    // And the store facts leave with them: the site index is among the first four requests
+    // the store had at once (before any of them was answered).
+    let all = h.sim.requests();
+    let first_answer = all.iter().filter_map(|r| r.answered).min().unwrap();
+    let at_once: Vec<&str> = all
+        .iter()
+        .filter(|r| r.arrived < first_answer)
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(at_once.len(), 4, "{at_once:?}");
+    assert!(at_once.contains(&"/wp-json/"), "{at_once:?}");
+}
+
+/// The store facts are read alongside the first pages, but nothing is stored before they
+/// are: when they fail, the run fails with their error and stores no page and no cursor,
+/// although the first pages had answered.
+#[tokio::test]
+async fn nothing_is_stored_when_the_store_facts_read_alongside_the_first_pages_fail() {
+    let h = Harness::start_with(store(30), "max_concurrency = 4\nmax_retries = 1", "").await;
+    h.sim.inject(Fault {
+        path_contains: "/wp-json/?&".into(),
+        kind: FaultKind::Status(500),
+        times: 2,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(err.contains("/wp-json/") && err.contains("500"), "{err}");
+    let answered_page = h
+        .sim
+        .requests()
+        .iter()
+        .any(|r| r.query.iter().any(|(k, v)| k == "orderby" && v == "id") && r.status == 200);
+    assert!(
+        answered_page,
+        "the first pages were read alongside the facts"
+    );
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let (orders, cursors): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM cursors)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((orders, cursors), (0, 0), "stored before the facts");
 }
 
 /// A backfill of several pages leaves its catch-up read to the next run, like a one-page
