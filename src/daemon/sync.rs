@@ -229,7 +229,12 @@ async fn run(
     let store_id = db
         .ensure_store(&store.name, source.platform(), &store.identity())
         .await?;
-    store_facts(store, source, db, clock, shutdown, store_id, full).await?;
+    // On WooCommerce the facts are read alongside the first pages of the listings (the
+    // source's commits wait for them to be stored); elsewhere before the sync.
+    let woo = matches!(store.platform, PlatformSettings::WooCommerce(_));
+    if !woo {
+        store_facts(store, source, db, clock, shutdown, store_id, full).await?;
+    }
     match &store.platform {
         PlatformSettings::WooCommerce(w) => {
             let rules = w.clone();
@@ -260,8 +265,33 @@ async fn run(
         clock,
         summary: RunSummary::default(),
         skipped: Vec::new(),
+        facts: None,
     };
-    let r = source.sync(&mut ctx).await;
+    let r = if woo {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        ctx.facts = Some(rx);
+        let facts = async {
+            let r = store_facts(store, source, db, clock, shutdown, store_id, full).await;
+            let _ = tx.send(Some(r.is_ok()));
+            r
+        };
+        let sync = source.sync(&mut ctx);
+        tokio::pin!(facts);
+        tokio::pin!(sync);
+        tokio::select! {
+            biased;
+            f = &mut facts => match f {
+                // The listing requests in flight are dropped: nothing of them was stored.
+                Err(e) => Err(e),
+                Ok(()) => sync.await,
+            },
+            // Only a failure ends the sync before the facts are stored (its commits wait for
+            // them); the facts' own error, if any, comes first.
+            r = &mut sync => facts.await.and(r),
+        }
+    } else {
+        source.sync(&mut ctx).await
+    };
     *summary = ctx.summary;
     if r.is_ok() && ctx.skipped.is_empty() {
         // Every stream reached its end and every record was read: the store's history is all

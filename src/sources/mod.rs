@@ -243,6 +243,9 @@ pub struct SyncContext<'a> {
     pub summary: RunSummary,
     /// Records that could not be read and were left out (the run ends `partial`).
     pub skipped: Vec<String>,
+    /// Store facts being read alongside the first pages: nothing is written before they are
+    /// stored (`Some(true)`); `Some(false)`: they failed, nothing is written at all.
+    pub facts: Option<tokio::sync::watch::Receiver<Option<bool>>>,
 }
 
 impl SyncContext<'_> {
@@ -251,8 +254,26 @@ impl SyncContext<'_> {
         Ok(self.db.cursor(self.store_id, stream).await?)
     }
 
+    /// Waits until the store facts read alongside this run are stored; an error (the run
+    /// stops, nothing written) when they failed.
+    async fn facts_stored(&mut self) -> Result<(), SourceError> {
+        if let Some(rx) = &mut self.facts {
+            let stored = rx
+                .wait_for(Option::is_some)
+                .await
+                .map(|v| *v == Some(true))
+                .unwrap_or(false);
+            if !stored {
+                return Err(SourceError::Cancelled);
+            }
+            self.facts = None;
+        }
+        Ok(())
+    }
+
     /// Stores a page and its cursor in one transaction, then updates counters.
     pub async fn commit(&mut self, fetched: u64, page: Page) -> Result<(), SourceError> {
+        self.facts_stored().await?;
         let stats = self
             .db
             .commit_page(self.store_id, page, self.clock.now())
@@ -279,6 +300,7 @@ impl SyncContext<'_> {
         if last.is_some_and(|l| l >= at) {
             return Ok(());
         }
+        self.facts_stored().await?;
         let page = Page {
             cursor: Some(("reconcile".into(), at.to_rfc3339())),
             ..Page::default()

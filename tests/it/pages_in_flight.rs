@@ -97,12 +97,10 @@ async fn pages_are_read_max_concurrency_at_a_time_each_once_and_stored_in_order(
         offsets.sort_unstable();
         let expected: Vec<u64> = (0..).map(|i| i * 99).take_while(|o| *o < n_any).collect();
         assert_eq!(offsets, expected, "max_concurrency = {conc}");
-        // Nothing but the pages, the two store facts and one catch-up read for the orders
-        // (the reconciliation's id listing aside). The trash and refund listings are answered
-        // in one page each: one at a time, nothing changed during them, so their catch-up is
-        // the next run's; read ahead during the orders listing (more than one in flight), an
-        // order trashed meanwhile is in neither answer, so each is caught up at once.
-        let catch_ups = if conc == 1 { 1 } else { 3 };
+        // Nothing but the pages and the two store facts (the reconciliation's id listing
+        // aside): every backfill's catch-up read is the next run's, which reads from the
+        // backfill's start.
+        let catch_ups = 0;
         let listing: Vec<_> = h
             .sim
             .requests()
@@ -197,10 +195,27 @@ async fn rows_moving_during_a_concurrent_backfill_under_a_429_storm_lose_no_orde
         kind: FaultKind::Delay(Duration::from_millis(800)),
         times: 1,
     });
+    // A storm on the trash and refund listings, whose first pages leave with the orders' one.
+    for (path, kind, times) in [
+        (
+            "status=trash",
+            FaultKind::RateLimited {
+                retry_after_secs: 0,
+            },
+            2,
+        ),
+        ("/wc/v3/refunds", FaultKind::Status(502), 3),
+    ] {
+        h.sim.inject(Fault {
+            path_contains: path.into(),
+            kind,
+            times,
+        });
+    }
     let sync = h.sync();
     let mutate = async {
         h.wait_for_query("offset", "99").await;
-        // A storm: 429s (Retry-After: 0) and 5xx on every listing, from the second page on.
+        // And on the orders listing, from its second page on: 429s (Retry-After: 0) and 5xx.
         for (path, kind, times) in [
             (
                 "status=any&orderby=id",
@@ -210,14 +225,6 @@ async fn rows_moving_during_a_concurrent_backfill_under_a_429_storm_lose_no_orde
                 6,
             ),
             ("status=any&orderby=id", FaultKind::Status(503), 3),
-            (
-                "status=trash",
-                FaultKind::RateLimited {
-                    retry_after_secs: 0,
-                },
-                2,
-            ),
-            ("/wc/v3/refunds", FaultKind::Status(502), 3),
         ] {
             h.sim.inject(Fault {
                 path_contains: path.into(),
@@ -268,6 +275,23 @@ async fn rows_moving_during_a_concurrent_backfill_under_a_429_storm_lose_no_orde
     );
     assert_eq!(rows, stored_ids.len(), "no duplicate rows");
     assert_eq!(expected.len(), ids.len(), "one deleted, one added");
+    // The orders trashed and restored during the backfill (after their pages were read) are
+    // read by the next run, which starts at the backfill's start: the first sync made no
+    // catch-up request of its own.
+    assert!(
+        !h.sim.requests().iter().any(|r| r
+            .query
+            .iter()
+            .any(|(k, _)| k == "modified_after" || k == "after")),
+        "a catch-up request in the first sync"
+    );
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(
+        stored(&h),
+        (expected.clone(), expected.len()),
+        "still every order, once"
+    );
     // The same KPIs as a one-page-at-a-time sync of the store as it is now.
     let now_state = h.sim.with_state(|s| s.clone());
     let reference = Harness::start_with(now_state, "max_concurrency = 1", "").await;
@@ -500,7 +524,13 @@ async fn trash_and_refunds_are_read_during_the_orders_backfill_within_the_window
     };
     let mut child = h.spawn_bin(&["sync"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !(read("trash") && read("refunds")) {
+    let asked_second = || {
+        h.sim
+            .requests()
+            .iter()
+            .any(|r| has(r, "status", "any") && has(r, "orderby", "id") && has(r, "offset", "99"))
+    };
+    while !(read("trash") && read("refunds") && asked_second()) {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the sync ended while an orders page hung"
@@ -546,4 +576,155 @@ async fn trash_and_refunds_are_read_during_the_orders_backfill_within_the_window
         "the same rows as one page at a time"
     );
     assert_eq!(kpis(&h).await, kpis(&reference).await);
+}
+
+/// On a first sync the first page of every listing (orders, trash, refunds) leaves at once:
+/// each gives its own `X-WP-Total`, so none waits for another's answer. Before, the trash and
+/// refund listings were asked only once the orders' first page had answered.
+#[tokio::test]
+async fn the_first_pages_of_every_listing_leave_together() {
+    let h = Harness::start_with(store(30), "max_concurrency = 4", "").await;
+    h.sim.set_latency(Duration::from_millis(20));
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let listings: Vec<_> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.query.iter().any(|(k, v)| k == "orderby" && v == "id"))
+        .collect();
+    let first_answer = listings
+        .iter()
+        .filter_map(|r| r.answered)
+        .min()
+        .expect("listing pages were answered");
+    let before: Vec<String> = listings
+        .iter()
+        .filter(|r| r.arrived < first_answer)
+        .map(|r| {
+            let status = r
+                .query
+                .iter()
+                .find(|(k, _)| k == "status")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("-");
+            format!("{} status={status}", r.path)
+        })
+        .collect();
+    assert_eq!(
+        before.len(),
+        3,
+        "the first page of each listing before any answer: {before:?}"
+    );
+    for want in ["status=any", "status=trash", "/refunds"] {
+        assert!(
+            before.iter().any(|b| b.contains(want)),
+            "{want} among {before:?}"
+        );
+    }
+    // And the store facts leave with them: the site index is among the first four requests
+    // the store had at once (before any of them was answered).
+    let all = h.sim.requests();
+    let first_answer = all.iter().filter_map(|r| r.answered).min().unwrap();
+    let at_once: Vec<&str> = all
+        .iter()
+        .filter(|r| r.arrived < first_answer)
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(at_once.len(), 4, "{at_once:?}");
+    assert!(at_once.contains(&"/wp-json/"), "{at_once:?}");
+}
+
+/// The store facts are read alongside the first pages, but nothing is stored before they
+/// are: when they fail, the run fails with their error and stores no page and no cursor,
+/// although the first pages had answered.
+#[tokio::test]
+async fn nothing_is_stored_when_the_store_facts_read_alongside_the_first_pages_fail() {
+    let h = Harness::start_with(store(30), "max_concurrency = 4\nmax_retries = 1", "").await;
+    h.sim.inject(Fault {
+        path_contains: "/wp-json/?&".into(),
+        kind: FaultKind::Status(500),
+        times: 2,
+    });
+    let report = h.sync().await;
+    assert_eq!(report.status, "failed");
+    let err = report.summary.error.unwrap();
+    assert!(err.contains("/wp-json/") && err.contains("500"), "{err}");
+    let answered_page = h
+        .sim
+        .requests()
+        .iter()
+        .any(|r| r.query.iter().any(|(k, v)| k == "orderby" && v == "id") && r.status == 200);
+    assert!(
+        answered_page,
+        "the first pages were read alongside the facts"
+    );
+    let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+    let (orders, cursors): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM cursors)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((orders, cursors), (0, 0), "stored before the facts");
+}
+
+/// A backfill of several pages leaves its catch-up read to the next run, like a one-page
+/// listing: the first sync makes no `modified_after`/`after` request, and its cursor stays at
+/// the backfill's start, so an order changed during the backfill (after its page was read) is
+/// read by the next run even with no lookback. A cursor set at the backfill's end would skip
+/// it.
+#[tokio::test]
+async fn a_change_during_a_multi_page_backfill_is_read_by_the_next_run_without_a_catch_up_request()
+{
+    let state = store(30);
+    let first_live = state
+        .orders
+        .values()
+        .find(|o| o.status != "trash" && o.status != "cancelled")
+        .map(|o| (o.id, o.status.clone()))
+        .unwrap();
+    let h = Harness::start_with(state, "max_concurrency = 4\nlookback_minutes = 0", "").await;
+    // The third orders page answers late, so the backfill ends seconds after the change.
+    h.sim.inject(Fault {
+        path_contains: "status=any&orderby=id&order=asc&per_page=100&offset=198&".into(),
+        kind: FaultKind::Delay(Duration::from_millis(2500)),
+        times: 1,
+    });
+    let sync = h.sync();
+    let change = async {
+        // The second page is asked once the first has answered: the order was read before.
+        h.wait_for_query("offset", "99").await;
+        h.sim.with_state(|s| {
+            s.now_override = None;
+            s.set_status(first_live.0, "cancelled");
+        });
+    };
+    let (report, ()) = tokio::join!(sync, change);
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    let catch_up: Vec<_> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.query
+                .iter()
+                .any(|(k, _)| k == "modified_after" || k == "after")
+        })
+        .collect();
+    assert!(catch_up.is_empty(), "catch-up requests: {catch_up:?}");
+    let status = |h: &Harness| -> String {
+        let conn = rusqlite::Connection::open(&h.settings.database.path).unwrap();
+        conn.query_row(
+            "SELECT status FROM orders WHERE platform_id = ?1",
+            [first_live.0.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(status(&h), first_live.1, "read before the change");
+    let report = h.sync().await;
+    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
+    assert_eq!(status(&h), "cancelled", "the next run read the change");
 }

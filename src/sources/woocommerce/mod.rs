@@ -452,19 +452,16 @@ impl WooSource {
                 }
             }
         }
-        let wanted = ReadAheadSignal::default();
         // Rows that cannot be read are skipped (and reported) rather than blocking the stream.
         let skipped = std::sync::Mutex::new(Vec::new());
         let shutdown: &Shutdown = ctx.shutdown;
         let (r, mut ahead) = {
-            let orders_run = self.start_listing(
-                ctx,
-                &orders,
-                None,
-                (!ahead_of.is_empty()).then_some(&wanted),
-                |rows: &[WireOrder]| orders_page(rows, &rules, &skipped),
-            );
-            let read_ahead = self.read_ahead(&ahead_of, &wanted, shutdown);
+            let orders_run = self.start_listing(ctx, &orders, None, |rows: &[WireOrder]| {
+                orders_page(rows, &rules, &skipped)
+            });
+            // The first pages of the trash and refund listings leave with the orders' first
+            // page (each gives its listing's X-WP-Total): no slot of the window waits for it.
+            let read_ahead = self.read_ahead(&ahead_of, shutdown);
             tokio::pin!(orders_run);
             tokio::pin!(read_ahead);
             let mut ahead = None;
@@ -475,12 +472,9 @@ impl WooSource {
                     a = &mut read_ahead, if ahead.is_none() => ahead = Some(a),
                 }
             };
-            // Read ahead only once the orders took more than one page; then its pages are
-            // wanted whatever is left of it (a failed orders listing drops it).
-            if r.is_ok()
-                && ahead.is_none()
-                && wanted.started.load(std::sync::atomic::Ordering::SeqCst)
-            {
+            // Their pages are wanted whatever is left of them (a failed orders listing drops
+            // them).
+            if r.is_ok() && ahead.is_none() {
                 ahead = Some(read_ahead.await);
             }
             (r, ahead.unwrap_or_default())
@@ -496,17 +490,17 @@ impl WooSource {
         };
         let trash_ahead = ahead_for(&trash);
         let refunds_ahead = ahead_for(&refunds);
-        // The trash pages are stored before the orders' catch-up read: pages are stored in the
-        // order they were read, so an order that moved between the two listings meanwhile
+        // The trash pages are stored before the orders' incremental read: pages are stored in
+        // the order they were read, so an order that moved between the two listings meanwhile
         // ends as the later read says.
         let r = self
-            .start_listing(ctx, &trash, trash_ahead, None, |rows: &[WireOrder]| {
+            .start_listing(ctx, &trash, trash_ahead, |rows: &[WireOrder]| {
                 orders_page(rows, &rules, &skipped)
             })
             .await;
         ctx.skipped.append(&mut take(&skipped));
         let trash_from = r?;
-        // The catch-up reads of both order listings are sent at once, and stored in order.
+        // The incremental reads of both order listings start at once, and are stored in order.
         let (orders_first, trash_first) = tokio::join!(
             self.catch_up_first(&orders, orders_from, shutdown),
             self.catch_up_first(&trash, trash_from, shutdown)
@@ -526,7 +520,7 @@ impl WooSource {
         }
         let to_refunds = |rows: &[WireRefund]| refunds_page(rows, None, &skipped);
         let r = match self
-            .start_listing(ctx, &refunds, refunds_ahead, None, to_refunds)
+            .start_listing(ctx, &refunds, refunds_ahead, to_refunds)
             .await
         {
             Ok(Some((at, id))) => {
@@ -744,25 +738,18 @@ impl WooSource {
     }
 
     /// Reads the pages of fresh backfills of `listings` (by id, from row 0, each starting at
-    /// the last row of the one before, up to `X-WP-Total`) once `wanted` says the orders
-    /// listing takes more than one page, holding at most 2 × `max_concurrency` answers in
-    /// all. The requests share the store's window with the orders listing (the [`Pacer`]
+    /// the last row of the one before, up to `X-WP-Total`), their first pages sent together
+    /// with the orders' first page, holding at most 2 × `max_concurrency` answers in all. The requests share the store's window with the orders listing (the [`Pacer`]
     /// bounds them together); none is sent after a stop signal. The answers (errors
     /// included) are handed to [`Self::backfill`], which checks and commits them in order as
     /// if it had read them itself, after the orders.
     ///
     /// [`Pacer`]: super::http::Pacer
-    async fn read_ahead(
-        &self,
-        listings: &[&Listing],
-        wanted: &ReadAheadSignal,
-        shutdown: &Shutdown,
-    ) -> Vec<ReadAhead> {
+    async fn read_ahead(&self, listings: &[&Listing], shutdown: &Shutdown) -> Vec<ReadAhead> {
         let mut out: Vec<ReadAhead> = listings.iter().map(|_| ReadAhead::new()).collect();
         if listings.is_empty() {
             return out;
         }
-        wanted.notify.notified().await;
         let budget = 2 * self.settings.max_concurrency.max(1);
         let mut held = 0usize;
         let mut pending: Vec<((usize, u64), Fetch<'_>)> = Vec::new();
@@ -801,15 +788,14 @@ impl WooSource {
     }
 
     /// Backfills one listing from its cursor (if it is a backfill), committing each page with
-    /// its cursor, and returns where its catch-up read ([`Self::incremental`]) starts, if one
-    /// is due now. `ahead`: pages of a fresh backfill already read ([`Self::read_ahead`]);
-    /// `wanted`: told when this listing's backfill needs more than one page.
+    /// its cursor, and returns where its incremental read ([`Self::incremental`]) starts when
+    /// its cursor was already incremental (after a backfill, that read is the next run's).
+    /// `ahead`: pages of a fresh backfill already read ([`Self::read_ahead`]).
     async fn start_listing<R, F>(
         &self,
         ctx: &mut SyncContext<'_>,
         listing: &Listing,
         ahead: Option<ReadAhead>,
-        wanted: Option<&ReadAheadSignal>,
         to_page: F,
     ) -> Result<Option<(DateTime<Utc>, u64)>, SourceError>
     where
@@ -832,26 +818,19 @@ impl WooSource {
                 }
             })?),
         };
-        let read_ahead = ahead.is_some();
-        let (cursor, one_answer) = match cursor {
+        match cursor {
             None | Some(Cursor::Backfill { .. }) => {
-                self.backfill(ctx, listing, cursor, ahead, wanted, &to_page)
-                    .await?
+                // The backfill's catch-up read is the next run's: its cursor stays at the
+                // backfill's start (never past it), so that run reads everything modified
+                // since, as it would have now. Every row unchanged since the start is stored
+                // as it is; a row changed meanwhile is stored as one of its reads said (or,
+                // having moved between listings behind both readers, not yet) and read again
+                // by the next run. See docs/reliability.md.
+                self.backfill(ctx, listing, cursor, ahead, &to_page).await?;
+                Ok(None)
             }
-            Some(c) => (c, false),
-        };
-        // A backfill read in one answer is the listing as it was at one instant: nothing
-        // changed "during" it, so the catch-up read is left to the next run, which reads
-        // everything modified since the backfill began (the cursor says so) anyway. Not when
-        // that answer was read ahead, while the orders were read: an order trashed meanwhile
-        // (already stored as listed) is in neither answer, so it is read now.
-        if one_answer && !read_ahead {
-            return Ok(None);
+            Some(Cursor::Incremental { at, id }) => Ok(Some((at, id))),
         }
-        Ok(match cursor {
-            Cursor::Incremental { at, id } => Some((at, id)),
-            Cursor::Backfill { .. } => None,
-        })
     }
 
     /// The first page of a catch-up read from `from` (see [`Self::incremental`]), read
@@ -872,8 +851,8 @@ impl WooSource {
     }
 
     /// Reads a listing by id (`orderby=id&order=asc`), from a backfill cursor or the start.
-    /// Returns the incremental cursor that follows it, and whether the whole listing came in
-    /// one answer (a fresh backfill whose first page was its last).
+    /// Its last page is stored with the incremental cursor that follows it: the backfill's
+    /// start.
     ///
     /// Pages are addressed by `offset` with a one-row overlap: each request starts at the last
     /// row already stored. When that row is not where it was (rows before it were trashed or
@@ -887,9 +866,8 @@ impl WooSource {
         listing: &Listing,
         cursor: Option<Cursor>,
         ahead: Option<ReadAhead>,
-        wanted: Option<&ReadAheadSignal>,
         to_page: &F,
-    ) -> Result<(Cursor, bool), SourceError>
+    ) -> Result<(), SourceError>
     where
         R: Row,
         F: Fn(&[R]) -> Result<Page, SourceError>,
@@ -920,8 +898,6 @@ impl WooSource {
                     resp.header("x-wp-total")
                         .and_then(|v| v.trim().parse::<u64>().ok())
                 });
-        // Pages stored by this call.
-        let mut pages = 0u32;
         // Requests the page starting at `start` and those that follow it while the listing
         // holds still: each starts at the last row of the one before (99 rows further), up to
         // X-WP-Total. `depth` requests stay in flight while answers wait for their turn (at
@@ -974,11 +950,6 @@ impl WooSource {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                 {
                     known_total = Some(t);
-                    if t >= start + PER_PAGE
-                        && let Some(w) = wanted
-                    {
-                        w.start();
-                    }
                 }
                 let failed = r.is_err();
                 ready.insert(s, r);
@@ -1069,10 +1040,9 @@ impl WooSource {
             }
             ctx.progress
                 .update(&self.name, listing.stream, offset, Some(total));
-            pages += 1;
             if finished {
                 ctx.progress.finish(&self.name, listing.stream, offset);
-                return Ok((next, fresh && start == 0 && pages == 1));
+                return Ok(());
             }
         }
     }
@@ -1306,21 +1276,6 @@ type FirstPage = (Vec<(String, String)>, Result<HttpResponse, SourceError>);
 
 /// Answers by the first row of their page, waiting for their turn to be committed.
 type ReadAhead = std::collections::BTreeMap<u64, Result<HttpResponse, SourceError>>;
-
-/// Tells [`WooSource::read_ahead`] to start: the orders backfill needs more than one page.
-#[derive(Default)]
-struct ReadAheadSignal {
-    started: std::sync::atomic::AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-impl ReadAheadSignal {
-    fn start(&self) {
-        if !self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            self.notify.notify_one();
-        }
-    }
-}
 
 /// Waits for the first of `pending` to finish and returns it with its key. `pending` must not
 /// be empty.
