@@ -195,6 +195,37 @@ fn email_facts(
     Ok(())
 }
 
+/// Which of `emails` a counted guest order (no customer id) carries. The rows are filtered in
+/// SQL, so only guest orders come out (an id is blank when it trims to nothing, as the
+/// sources never store ids with blanks around them: see [`customer_history`]).
+fn emails_with_guest_orders(
+    db: &Db,
+    store_id: i64,
+    emails: &FastSet<&str>,
+) -> Result<FastSet<String>, StoreError> {
+    let mut out = FastSet::default();
+    if emails.is_empty() {
+        return Ok(out);
+    }
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT o.email_hash
+         FROM json_each(?2) j CROSS JOIN orders o INDEXED BY orders_by_email
+         WHERE o.store_id = ?1 AND o.deleted = 0 AND o.email_hash IS NOT NULL
+           AND o.email_hash = j.value AND o.counted = 1
+           AND (o.platform_customer_id IS NULL OR trim(o.platform_customer_id) = '')",
+    )?;
+    for keys in sorted(emails.iter().copied()).chunks(KEYS_PER_QUERY) {
+        let mut rows = stmt.query(params![store_id, json_chunk(keys)])?;
+        while let Some(r) = rows.next()? {
+            let email = text(r, 0)?.unwrap_or_default().trim();
+            if !out.contains(email) {
+                out.insert(email.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Per registered customer: first counted order under their id, and every email on their
 /// orders (counted or not).
 #[derive(Default)]
@@ -286,8 +317,14 @@ fn customer_history(
         .map(String::as_str)
         .filter(|e| !guests.contains(e))
         .collect();
+    // An email of `more` matters only if a counted guest order carries it (its date may be
+    // the customer's first order); its owner is then needed too. Most registered customers'
+    // emails carry only their own orders, so their rows are not read out: only the guest
+    // orders of `more`, then every row of the few emails that have some.
+    let with_guests = emails_with_guest_orders(db, store_id, &more)?;
+    let with_guests: FastSet<&str> = with_guests.iter().map(String::as_str).collect();
     let mut more_facts = EmailFacts::default();
-    email_facts(db, store_id, &more, &mut more_facts)?;
+    email_facts(db, store_id, &with_guests, &mut more_facts)?;
     let owner_of = |e: &str| {
         emails
             .owner
