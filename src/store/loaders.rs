@@ -14,7 +14,9 @@ use rusqlite::params;
 
 use super::{Db, Store, StoreError, parse_dec, parse_ts, ts};
 use crate::domain::StoreTz;
-use crate::kpi::{CustomerHistory, FastMap, LineFacts, OrderFacts, Partial, StoreData, WindowSpec};
+use crate::kpi::{
+    CustomerHistory, EmailKey, FastMap, LineFacts, OrderFacts, Partial, StoreData, WindowSpec,
+};
 
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
@@ -288,20 +290,24 @@ fn customer_history(
     store_id: i64,
     orders: &[OrderFacts],
 ) -> Result<CustomerHistory, StoreError> {
-    // Keys are borrowed from the orders and the facts read: no string is copied per order.
+    // Ids are borrowed from the orders and the facts read: no string is copied per order;
+    // the guest emails (a few per hundred orders) are written out as the stored text once.
     let mut ids: FastSet<&str> = FastSet::default();
-    let mut guests: FastSet<&str> = FastSet::default();
+    let mut guest_keys: FastSet<&EmailKey> = FastSet::default();
     for o in orders {
-        match (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
+        match (non_empty(&o.customer_id), o.email_hash.as_ref()) {
             (Some(id), _) => {
                 ids.insert(id);
             }
             (None, Some(email)) => {
-                guests.insert(email);
+                guest_keys.insert(email);
             }
             (None, None) => {}
         }
     }
+    let guest_text: Vec<(&EmailKey, String)> =
+        guest_keys.iter().map(|&k| (k, k.to_string())).collect();
+    let guests: FastSet<&str> = guest_text.iter().map(|(_, t)| t.as_str()).collect();
     // Who the guest emails belong to; their owners are customers of the window too.
     let mut emails = EmailFacts::default();
     email_facts(db, store_id, &guests, &mut emails)?;
@@ -354,14 +360,14 @@ fn customer_history(
             h.first_by_id.insert(id.to_string(), at(f)?);
         }
     }
-    for &g in &guests {
+    for (key, g) in &guest_text {
         match owner_of(g) {
             Some(owner) => {
-                h.email_owner.insert(g.to_string(), owner.to_string());
+                h.email_owner.insert((*key).clone(), owner.to_string());
             }
             None => {
                 if let Some(f) = guest_first_of(g) {
-                    h.first_by_email.insert(g.to_string(), at(f)?);
+                    h.first_by_email.insert((*key).clone(), at(f)?);
                 }
             }
         }
@@ -449,7 +455,7 @@ fn load_windows(
                     text(r, 6)?.unwrap_or_default(),
                 )?,
                 customer_id: r.get(7)?,
-                email_hash: r.get(8)?,
+                email_hash: text(r, 8)?.and_then(EmailKey::new),
             });
         }
         if abandoned_access == Some(true) {
