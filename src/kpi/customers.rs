@@ -74,23 +74,36 @@ impl EmailKey {
     }
 }
 
+/// The value of each lower-case hex digit; 0xFF for any other byte.
+const HEX: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// The 32 bytes of 64 lower-case hex digits (upper case is left as text: its `Display` would
-/// not give the stored text back).
+/// not give the stored text back). A table look-up per digit: every loaded order's email
+/// goes through here.
 fn decode_hash(s: &str) -> Option<[u8; 32]> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let b = s.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
+    let b: &[u8; 64] = s.as_bytes().try_into().ok()?;
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = digit(b[2 * i])? << 4 | digit(b[2 * i + 1])?;
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+        let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        bad |= hi | lo;
+        *o = hi << 4 | lo;
     }
-    Some(out)
+    // A digit is at most 0x0F: any bit above says a byte was not one.
+    (bad & 0xF0 == 0).then_some(out)
 }
 
 impl fmt::Display for EmailKey {
