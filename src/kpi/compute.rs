@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 #[cfg(test)]
 use super::customers::smaller_id;
-use super::customers::{CustomerHistory, Partial};
+use super::customers::{CustomerHistory, EmailKey, Partial};
 use super::{Computed, DateRange, KpiError, KpiId, KpiSpec, Value, ValueKind};
 use crate::domain::{Money, StoreTz};
 
@@ -30,7 +30,7 @@ pub struct OrderFacts {
     /// The platform's customer id, for registered customers.
     pub customer_id: Option<String>,
     /// Keyed hash of the lower-cased, trimmed email (guest or registered).
-    pub email_hash: Option<String>,
+    pub email_hash: Option<EmailKey>,
     /// May be empty when no product KPI is requested.
     pub lines: Vec<LineFacts>,
 }
@@ -999,7 +999,7 @@ pub(super) mod tests {
             refunded: dec(money[3]),
             refunded_items: dec(money[4]),
             customer_id: customer.map(Into::into),
-            email_hash: email.map(Into::into),
+            email_hash: email.and_then(EmailKey::new),
             lines: Vec::new(),
         }
     }

@@ -17,7 +17,7 @@ pub use compute::{
     TracedDay, TracedOrder, WindowedStore, compute, compute_many, feed_of,
 };
 pub(crate) use customers::smaller_id;
-pub use customers::{CustomerHistory, FastMap, Partial};
+pub use customers::{CustomerHistory, EmailKey, FastMap, Partial};
 pub use explain::{Entry, EntryKind, Explained, OrderDetail, RefundDetail, explain};
 pub use value::{Computed, KpiError, KpiId, KpiSpec, Value, ValueKind};
 pub use window::{Compare, DateRange, WindowSpec};

@@ -14,7 +14,9 @@ use rusqlite::params;
 
 use super::{Db, Store, StoreError, parse_dec, parse_ts, ts};
 use crate::domain::StoreTz;
-use crate::kpi::{CustomerHistory, FastMap, LineFacts, OrderFacts, Partial, StoreData, WindowSpec};
+use crate::kpi::{
+    CustomerHistory, EmailKey, FastMap, LineFacts, OrderFacts, Partial, StoreData, WindowSpec,
+};
 
 type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
@@ -195,6 +197,37 @@ fn email_facts(
     Ok(())
 }
 
+/// Which of `emails` a counted guest order (no customer id) carries. The rows are filtered in
+/// SQL, so only guest orders come out (an id is blank when it trims to nothing, as the
+/// sources never store ids with blanks around them: see [`customer_history`]).
+fn emails_with_guest_orders(
+    db: &Db,
+    store_id: i64,
+    emails: &FastSet<&str>,
+) -> Result<FastSet<String>, StoreError> {
+    let mut out = FastSet::default();
+    if emails.is_empty() {
+        return Ok(out);
+    }
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT o.email_hash
+         FROM json_each(?2) j CROSS JOIN orders o INDEXED BY orders_by_email
+         WHERE o.store_id = ?1 AND o.deleted = 0 AND o.email_hash IS NOT NULL
+           AND o.email_hash = j.value AND o.counted = 1
+           AND (o.platform_customer_id IS NULL OR trim(o.platform_customer_id) = '')",
+    )?;
+    for keys in sorted(emails.iter().copied()).chunks(KEYS_PER_QUERY) {
+        let mut rows = stmt.query(params![store_id, json_chunk(keys)])?;
+        while let Some(r) = rows.next()? {
+            let email = text(r, 0)?.unwrap_or_default().trim();
+            if !out.contains(email) {
+                out.insert(email.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Per registered customer: first counted order under their id, and every email on their
 /// orders (counted or not).
 #[derive(Default)]
@@ -257,20 +290,24 @@ fn customer_history(
     store_id: i64,
     orders: &[OrderFacts],
 ) -> Result<CustomerHistory, StoreError> {
-    // Keys are borrowed from the orders and the facts read: no string is copied per order.
+    // Ids are borrowed from the orders and the facts read: no string is copied per order;
+    // the guest emails (a few per hundred orders) are written out as the stored text once.
     let mut ids: FastSet<&str> = FastSet::default();
-    let mut guests: FastSet<&str> = FastSet::default();
+    let mut guest_keys: FastSet<&EmailKey> = FastSet::default();
     for o in orders {
-        match (non_empty(&o.customer_id), non_empty(&o.email_hash)) {
+        match (non_empty(&o.customer_id), o.email_hash.as_ref()) {
             (Some(id), _) => {
                 ids.insert(id);
             }
             (None, Some(email)) => {
-                guests.insert(email);
+                guest_keys.insert(email);
             }
             (None, None) => {}
         }
     }
+    let guest_text: Vec<(&EmailKey, String)> =
+        guest_keys.iter().map(|&k| (k, k.to_string())).collect();
+    let guests: FastSet<&str> = guest_text.iter().map(|(_, t)| t.as_str()).collect();
     // Who the guest emails belong to; their owners are customers of the window too.
     let mut emails = EmailFacts::default();
     email_facts(db, store_id, &guests, &mut emails)?;
@@ -286,8 +323,14 @@ fn customer_history(
         .map(String::as_str)
         .filter(|e| !guests.contains(e))
         .collect();
+    // An email of `more` matters only if a counted guest order carries it (its date may be
+    // the customer's first order); its owner is then needed too. Most registered customers'
+    // emails carry only their own orders, so their rows are not read out: only the guest
+    // orders of `more`, then every row of the few emails that have some.
+    let with_guests = emails_with_guest_orders(db, store_id, &more)?;
+    let with_guests: FastSet<&str> = with_guests.iter().map(String::as_str).collect();
     let mut more_facts = EmailFacts::default();
-    email_facts(db, store_id, &more, &mut more_facts)?;
+    email_facts(db, store_id, &with_guests, &mut more_facts)?;
     let owner_of = |e: &str| {
         emails
             .owner
@@ -317,14 +360,14 @@ fn customer_history(
             h.first_by_id.insert(id.to_string(), at(f)?);
         }
     }
-    for &g in &guests {
+    for (key, g) in &guest_text {
         match owner_of(g) {
             Some(owner) => {
-                h.email_owner.insert(g.to_string(), owner.to_string());
+                h.email_owner.insert((*key).clone(), owner.to_string());
             }
             None => {
                 if let Some(f) = guest_first_of(g) {
-                    h.first_by_email.insert(g.to_string(), at(f)?);
+                    h.first_by_email.insert((*key).clone(), at(f)?);
                 }
             }
         }
@@ -412,7 +455,7 @@ fn load_windows(
                     text(r, 6)?.unwrap_or_default(),
                 )?,
                 customer_id: r.get(7)?,
-                email_hash: r.get(8)?,
+                email_hash: text(r, 8)?.and_then(EmailKey::new),
             });
         }
         if abandoned_access == Some(true) {

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::{Db, Store, StoreError, parse_dec, parse_ts, ts};
 use crate::domain::{Order, Platform, Refund, StoreInfo, StoreTz};
-use crate::kpi::{LineFacts, OrderFacts, StoreData};
+use crate::kpi::{EmailKey, LineFacts, OrderFacts, StoreData};
 
 /// A store as recorded in the database.
 #[derive(Debug, Clone, PartialEq)]
@@ -876,7 +876,7 @@ fn load_store_data(
             refunded: parse_dec("orders.refunded", &refunded)?,
             refunded_items: parse_dec("orders.refunded_items", &refunded_items)?,
             customer_id: cust,
-            email_hash: email,
+            email_hash: email.as_deref().and_then(EmailKey::new),
         });
     }
     let abandoned_checkouts = if abandoned_access == Some(true) {

@@ -472,3 +472,122 @@ async fn lines_of_named_products_only_give_their_kpis_and_refuse_the_others() {
         Err(KpiError::Incomplete { .. })
     ));
 }
+
+/// A registered customer's first order can be a guest order carrying another of their emails
+/// (one that only a cancelled order links to them), and it stops counting when that guest
+/// order is cancelled; a guest order with an email on two accounts belongs to the smaller id.
+/// The window-limited load reads the registered customers' other emails only where a counted
+/// guest order carries them: it must agree with the whole history before and after.
+#[tokio::test]
+async fn a_guest_order_under_another_email_is_a_first_order_until_it_stops_counting() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("okrsync.db")).await.unwrap();
+    let sid = db
+        .ensure_store("main", Platform::WooCommerce, "shop.example")
+        .await
+        .unwrap();
+    let info = StoreInfo {
+        timezone: StoreTz::parse("Europe/Paris").unwrap(),
+        currency: "EUR".into(),
+    };
+    db.update_store_info(sid, info, "", now()).await.unwrap();
+    let order = |id: &str, day: (i32, u32, u32), counted: bool, cust: Option<&str>, email: &str| {
+        let created = Utc.with_ymd_and_hms(day.0, day.1, day.2, 12, 0, 0).unwrap();
+        Order {
+            platform_id: id.into(),
+            number: id.into(),
+            created_at: created,
+            modified_at: created,
+            status: if counted { "completed" } else { "cancelled" }.into(),
+            counted,
+            currency: "EUR".into(),
+            items_gross: money(1000),
+            discounts: Decimal::ZERO,
+            shipping: Decimal::ZERO,
+            tax: Decimal::ZERO,
+            total: money(1000),
+            refunded: Decimal::ZERO,
+            customer: CustomerRef {
+                platform_id: cust.map(Into::into),
+                email: Some(email.into()),
+            },
+            test: false,
+            trashed: false,
+            lines: Vec::new(),
+            refund_ids: Vec::new(),
+            refunds: None,
+        }
+    };
+    let orders = vec![
+        // Customer 7: in the window under their main email; "other7" is linked to them only
+        // by a cancelled order, and a counted guest order with it came before the window.
+        order("1", (2026, 5, 1), true, Some("7"), "main7@example.com"),
+        order("2", (2025, 6, 1), false, Some("7"), "other7@example.com"),
+        order("3", (2026, 2, 1), true, None, "other7@example.com"),
+        // "both" is on accounts 7 and 3: its guest order is 3's first order, not 7's.
+        order("4", (2026, 5, 2), true, Some("3"), "three@example.com"),
+        order("5", (2025, 7, 1), false, Some("7"), "both@example.com"),
+        order("6", (2025, 8, 1), false, Some("3"), "both@example.com"),
+        order("7", (2025, 12, 1), true, None, "both@example.com"),
+    ];
+    db.commit_page(
+        sid,
+        Page {
+            orders: orders.clone(),
+            ..Page::default()
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    db.mark_complete(sid, now()).await.unwrap();
+    let w: WindowSpec = "last_30_days".parse().unwrap();
+    let spec = |id| KpiSpec { id, product: None };
+    let check = |expected_new: i64| {
+        let db = &db;
+        let w = &w;
+        async move {
+            let full = db
+                .load_store_data("main", None, false)
+                .await
+                .unwrap()
+                .unwrap();
+            let one = db
+                .load_store_windows("main", None, false, vec![w.clone()], now())
+                .await
+                .unwrap()
+                .unwrap();
+            for id in [
+                KpiId::NewCustomers,
+                KpiId::ReturningCustomerRate,
+                KpiId::RepeatPurchaseRate,
+            ] {
+                assert_eq!(
+                    compute(&spec(id), &one, w),
+                    compute(&spec(id), &full, w),
+                    "{id}"
+                );
+            }
+            let new = compute(&spec(KpiId::NewCustomers), &one, w).unwrap().value;
+            assert_eq!(new, Some(Value::Count(expected_new)));
+        }
+    };
+    // Both customers ordered before the window: 7 through "other7", 3 through "both".
+    check(0).await;
+    // The guest order under "other7" is cancelled: 7's first order is now in the window.
+    let mut cancelled = orders[2].clone();
+    cancelled.counted = false;
+    cancelled.status = "cancelled".into();
+    cancelled.modified_at = now();
+    db.commit_page(
+        sid,
+        Page {
+            orders: vec![cancelled],
+            ..Page::default()
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    check(1).await;
+}
