@@ -35,12 +35,16 @@ pub async fn front(
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                // As web servers do: without TCP_NODELAY the relayed records of one answer wait
+                // for the client's delayed ACK (up to 40 ms a request on loopback).
+                let _ = tcp.set_nodelay(true);
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
                     return;
                 };
                 let Ok(mut up) = tokio::net::TcpStream::connect(backend).await else {
                     return;
                 };
+                let _ = up.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
             });
         }
