@@ -428,6 +428,7 @@ pub fn render_metrics(settings: &Settings, reports: &[KrReport], totals: &[RunTo
                     fetched: 0,
                     upserted: 0,
                     last_success: None,
+                    data_as_of: None,
                 });
                 totals.last_mut().expect("just pushed")
             }
@@ -617,6 +618,7 @@ mod tests {
             fetched: 0,
             upserted: 0,
             last_success: last,
+            data_as_of: last,
         }
     }
 

@@ -1094,7 +1094,7 @@ async fn attach_data_as_of(
         totals
             .iter()
             .find(|t| t.store == name)
-            .and_then(|t| t.last_success)
+            .and_then(|t| t.data_as_of)
     };
     for r in reports {
         r.data_as_of = match &r.settings.store {

@@ -62,6 +62,8 @@ pub struct SourceState {
     pub running: bool,
     /// End of its last `ok` run.
     pub last_success: Option<DateTime<Utc>>,
+    /// When the last `ok` run started: what its data is complete up to ("data as of").
+    pub data_as_of: Option<DateTime<Utc>>,
     /// Since when its data is stale: the start of its current streak of failed runs, or
     /// [`STALE_AFTER_PERIODS`] periods after its last success. `None` while fresh (or never
     /// synced and never failed).
@@ -169,6 +171,7 @@ pub fn source_state(
         last_run,
         running: runs.first().is_some_and(|r| r.status == RunStatus::Running),
         last_success,
+        data_as_of: totals.and_then(|t| t.data_as_of),
         stale_since,
     }
 }
@@ -642,7 +645,7 @@ fn render_source(h: &mut String, s: &SourceState, now: DateTime<Utc>) {
         }
     }
     h.push_str("</div>");
-    match (s.stale_since, s.last_success) {
+    match (s.stale_since, s.data_as_of) {
         (Some(since), last) => {
             let _ = write!(
                 h,
@@ -711,6 +714,7 @@ mod tests {
             fetched: 0,
             upserted: 0,
             last_success: last,
+            data_as_of: last,
         }
     }
 

@@ -150,6 +150,11 @@ pub struct RunTotals {
     pub upserted: u64,
     /// When the last `ok` run finished.
     pub last_success: Option<DateTime<Utc>>,
+    /// What the stored data is complete up to: when the last `ok` run started. A run reads
+    /// what changed before it began (a first sync leaves the changes made while it ran to
+    /// the next run, whose cursor starts at the backfill's start), so its end would
+    /// overstate the data's freshness by the run's duration.
+    pub data_as_of: Option<DateTime<Utc>>,
 }
 
 /// One row of the sync log.
@@ -317,15 +322,16 @@ impl Store {
     }
 
     /// Totals of the sync log per store (or analytics source, or sink), for metrics: runs by
-    /// finished status, requests, retries and records stored over every run, and the end of
-    /// the last `ok` run.
+    /// finished status, requests, retries and records stored over every run, and the end and
+    /// start of the last `ok` run.
     pub async fn run_totals(&self) -> Result<Vec<RunTotals>, StoreError> {
         self.call(move |db| {
             let mut out: Vec<RunTotals> = Vec::new();
             {
                 let mut stmt = db.conn.prepare(
                     "SELECT store, SUM(requests), SUM(retries), SUM(fetched), SUM(upserted),
-                            MAX(CASE WHEN status = 'ok' THEN finished_at END)
+                            MAX(CASE WHEN status = 'ok' THEN finished_at END),
+                            MAX(CASE WHEN status = 'ok' THEN started_at END)
                      FROM sync_runs GROUP BY store ORDER BY store",
                 )?;
                 let rows = stmt.query_map([], |r| {
@@ -336,10 +342,11 @@ impl Store {
                         r.get::<_, i64>(3)?,
                         r.get::<_, i64>(4)?,
                         r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
                     ))
                 })?;
                 for row in rows {
-                    let (store, requests, retries, fetched, upserted, last) = row?;
+                    let (store, requests, retries, fetched, upserted, last, as_of) = row?;
                     out.push(RunTotals {
                         store,
                         runs: Vec::new(),
@@ -349,6 +356,10 @@ impl Store {
                         upserted: upserted as u64,
                         last_success: match last {
                             Some(t) => Some(super::parse_ts("sync_runs.finished_at", &t)?),
+                            None => None,
+                        },
+                        data_as_of: match as_of {
+                            Some(t) => Some(super::parse_ts("sync_runs.started_at", &t)?),
                             None => None,
                         },
                     });

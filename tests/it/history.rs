@@ -122,7 +122,11 @@ async fn history_of_an_unknown_key_result_exits_2_naming_the_configured_ones() {
 #[tokio::test]
 async fn krs_shows_the_change_since_the_previous_checkin_and_when_the_data_was_synced() {
     let h = Harness::start_with(fixture().state, "", KR).await;
+    // A first sync that lasts over a second (timestamps are to the second), so its start and
+    // its end differ.
+    h.sim.set_latency(std::time::Duration::from_millis(600));
     ok(&h.run_bin(&["sync"]).await);
+    h.sim.set_latency(std::time::Duration::ZERO);
     let krs = |out: String| -> serde_json::Value {
         let all: serde_json::Value = serde_json::from_str(&out).unwrap();
         all.as_array()
@@ -138,10 +142,17 @@ async fn krs_shows_the_change_since_the_previous_checkin_and_when_the_data_was_s
     assert_eq!(first["previous_value"], serde_json::Value::Null);
     assert_eq!(first["change"], serde_json::Value::Null);
     let synced = h.db.runs(Some("main".into()), 1, false).await.unwrap();
+    // The data is complete up to the start of the last successful sync, not its end: a first
+    // sync leaves the changes made while it ran to the next run.
     assert_eq!(
         first["data_as_of"].as_str(),
+        Some(synced[0].started_at.as_str()),
+        "data as of the start of the last successful sync"
+    );
+    assert_ne!(
         synced[0].finished_at.as_deref(),
-        "data as of the end of the last successful sync"
+        Some(synced[0].started_at.as_str()),
+        "the run took time: start and end tell the two readings apart"
     );
     // The fields the contract already had are still there, unchanged in name.
     for key in [
