@@ -201,6 +201,8 @@ pub(crate) async fn mark_deleted(
     missing: Vec<String>,
     at: DateTime<Utc>,
 ) -> Result<u64, SourceError> {
+    // Nothing is stored before the store facts (as for pages).
+    ctx.facts_stored().await?;
     let n = ctx
         .db
         .mark_orders_deleted(

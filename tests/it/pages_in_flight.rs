@@ -584,55 +584,60 @@ async fn trash_and_refunds_are_read_during_the_orders_backfill_within_the_window
 #[tokio::test]
 async fn the_first_pages_of_every_listing_leave_together() {
     let h = Harness::start_with(store(30), "max_concurrency = 4", "").await;
-    h.sim.set_latency(Duration::from_millis(20));
-    let report = h.sync().await;
-    assert_eq!(report.status, "ok", "{:?}", report.summary.error);
-    let listings: Vec<_> = h
-        .sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.query.iter().any(|(k, v)| k == "orderby" && v == "id"))
-        .collect();
-    let first_answer = listings
-        .iter()
-        .filter_map(|r| r.answered)
-        .min()
-        .expect("listing pages were answered");
-    let before: Vec<String> = listings
-        .iter()
-        .filter(|r| r.arrived < first_answer)
-        .map(|r| {
-            let status = r
-                .query
-                .iter()
-                .find(|(k, _)| k == "status")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("-");
-            format!("{} status={status}", r.path)
+    // None of the four first requests ever answers: each of them can only have left without
+    // waiting for another's answer. Had the trash or refund listing waited for the orders'
+    // first page (or the pages for the site index), it would never be asked.
+    h.sim.inject(Fault {
+        path_contains: "orderby=id".into(),
+        kind: FaultKind::Hang,
+        times: 3,
+    });
+    h.sim.inject(Fault {
+        path_contains: "/wp-json/?&".into(),
+        kind: FaultKind::Hang,
+        times: 1,
+    });
+    let mut child = h.spawn_bin(&["sync"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let asked = |want: &str| {
+        h.sim.requests().iter().any(|r| {
+            let status = |v: &str| r.query.iter().any(|(k, x)| k == "status" && x == v);
+            let listing = r.query.iter().any(|(k, v)| k == "orderby" && v == "id");
+            match want {
+                "index" => r.path == "/wp-json/",
+                "refunds" => listing && r.path.ends_with("/refunds"),
+                s => listing && status(s),
+            }
         })
-        .collect();
-    assert_eq!(
-        before.len(),
-        3,
-        "the first page of each listing before any answer: {before:?}"
-    );
-    for want in ["status=any", "status=trash", "/refunds"] {
-        assert!(
-            before.iter().any(|b| b.contains(want)),
-            "{want} among {before:?}"
-        );
-    }
-    // And the store facts leave with them: the site index is among the first four requests
-    // the store had at once (before any of them was answered).
-    let all = h.sim.requests();
-    let first_answer = all.iter().filter_map(|r| r.answered).min().unwrap();
-    let at_once: Vec<&str> = all
+    };
+    while !["index", "any", "trash", "refunds"]
         .iter()
-        .filter(|r| r.arrived < first_answer)
-        .map(|r| r.path.as_str())
-        .collect();
-    assert_eq!(at_once.len(), 4, "{at_once:?}");
-    assert!(at_once.contains(&"/wp-json/"), "{at_once:?}");
+        .all(|w| asked(w))
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended while its first requests hung"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every first request left before an answer: index {}, any {}, trash {}, refunds {}",
+            asked("index"),
+            asked("any"),
+            asked("trash"),
+            asked("refunds"),
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = child.kill();
+    child.wait().unwrap();
+    assert!(
+        h.sim.requests().iter().all(|r| r.answered.is_none()),
+        "all four left before any answer"
+    );
+    assert!(
+        h.sim.peak_in_flight() <= 4,
+        "never more than max_concurrency"
+    );
 }
 
 /// The store facts are read alongside the first pages, but nothing is stored before they
@@ -641,9 +646,10 @@ async fn the_first_pages_of_every_listing_leave_together() {
 #[tokio::test]
 async fn nothing_is_stored_when_the_store_facts_read_alongside_the_first_pages_fail() {
     let h = Harness::start_with(store(30), "max_concurrency = 4\nmax_retries = 1", "").await;
+    // The site index fails (first try and retry) only once a listing page has been answered.
     h.sim.inject(Fault {
         path_contains: "/wp-json/?&".into(),
-        kind: FaultKind::Status(500),
+        kind: FaultKind::StatusAfterAnOk(500),
         times: 2,
     });
     let report = h.sync().await;
@@ -727,4 +733,42 @@ async fn a_change_during_a_multi_page_backfill_is_read_by_the_next_run_without_a
     let report = h.sync().await;
     assert_eq!(report.status, "ok", "{:?}", report.summary.error);
     assert_eq!(status(&h), "cancelled", "the next run read the change");
+}
+
+/// `sync --full` overwrites what is stored, so it must store pages in the order it read them:
+/// no trash page is read ahead of the orders (a trash page read before an order's `any` page
+/// and stored after it would bring back a version the store no longer has). The trash
+/// listing's first request leaves only once every orders page has been answered.
+#[tokio::test]
+async fn a_full_sync_reads_no_trash_ahead_of_the_orders_it_may_overwrite() {
+    let h = Harness::start_with(store(30), "max_concurrency = 4", "").await;
+    assert_eq!(h.sync().await.status, "ok");
+    let before = h.sim.requests().len();
+    let out = h.run_bin(&["sync", "--full"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let has = |r: &okrsync_sim::RequestRecord, k: &str, v: &str| {
+        r.query.iter().any(|(a, b)| a == k && b == v)
+    };
+    let reqs = h.sim.requests();
+    let reqs = &reqs[before..];
+    let last_orders_answer = reqs
+        .iter()
+        .filter(|r| has(r, "status", "any") && has(r, "orderby", "id"))
+        .map(|r| r.answered.expect("every orders page answered"))
+        .max()
+        .expect("the full sync listed the orders");
+    let first_trash = reqs
+        .iter()
+        .filter(|r| has(r, "status", "trash") && has(r, "orderby", "id"))
+        .map(|r| r.arrived)
+        .min()
+        .expect("the full sync listed the trash");
+    assert!(
+        first_trash >= last_orders_answer,
+        "a trash page was read ahead of the orders in a full sync"
+    );
 }

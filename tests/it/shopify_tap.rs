@@ -195,7 +195,11 @@ async fn a_full_export_bulk_query_in_tap_shopify_form_is_answered_like_shopify()
     assert_eq!(top_keys, Some(40));
 
     // A bucket short of the mutation's 10 points: THROTTLED, with the cost extensions.
-    sim.with_state(|s| s.set_bucket(5.0));
+    // (Nothing restores it meanwhile: at 100 points/s the 5 points would be back in 50 ms.)
+    sim.with_state(|s| {
+        s.restore_rate = 0.0;
+        s.set_bucket(5.0)
+    });
     let throttled = post(&sim, &token, run).await;
     assert_eq!(
         throttled["errors"][0]["extensions"]["code"],

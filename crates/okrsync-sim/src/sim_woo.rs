@@ -52,6 +52,9 @@ pub enum FaultKind {
     Hang,
     /// Answers normally after this delay.
     Delay(Duration),
+    /// This status (as [`FaultKind::Status`]), sent only once another request has been
+    /// answered 200: lets a test order a failure after a success without guessing durations.
+    StatusAfterAnOk(u16),
 }
 
 /// A fault for the next `times` requests whose `path?query&` contains `path_contains`.
@@ -277,6 +280,26 @@ async fn handle(
         Some(FaultKind::Delay(d)) => {
             tokio::time::sleep(*d).await;
             None
+        }
+        Some(FaultKind::StatusAfterAnOk(code)) => {
+            let mut stop = shared.stop.clone();
+            loop {
+                let answered = lock(&shared.requests)
+                    .iter()
+                    .any(|r| r.answered.is_some() && r.status == 200);
+                if answered || *stop.borrow() {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+            }
+            Some(Reply::error(
+                *code,
+                "internal_server_error",
+                "There has been a critical error on this website.",
+            ))
         }
         _ => None,
     };

@@ -442,12 +442,14 @@ impl WooSource {
             since_param: "after",
             since_orderby: "date",
         };
-        // Trash and refunds backfilling from their start are read ahead while the orders are
-        // (sharing the store's window), and committed after them, in order.
+        // Trash and refunds backfilling from their start (a first sync) are read ahead while
+        // the orders are (sharing the store's window), and committed after them, in order.
+        // Not on `--full`: its pages overwrite what is stored, so a trash page read before an
+        // order's `any` page must not be stored after it.
         let mut ahead_of: Vec<&Listing> = Vec::new();
         if self.settings.max_concurrency > 1 {
             for l in [&trash, &refunds] {
-                if ctx.full || ctx.cursor(l.stream).await?.is_none() {
+                if !ctx.full && ctx.cursor(l.stream).await?.is_none() {
                     ahead_of.push(l);
                 }
             }
@@ -490,9 +492,10 @@ impl WooSource {
         };
         let trash_ahead = ahead_for(&trash);
         let refunds_ahead = ahead_for(&refunds);
-        // The trash pages are stored before the orders' incremental read: pages are stored in
-        // the order they were read, so an order that moved between the two listings meanwhile
-        // ends as the later read says.
+        // The trash pages are stored before the orders' incremental read. Read one after the
+        // other, pages are stored in the order they were read, so an order that moved between
+        // the two listings meanwhile ends as the later read says; read ahead (a first sync,
+        // which never overwrites), a row keeps the read with the later `date_modified`.
         let r = self
             .start_listing(ctx, &trash, trash_ahead, |rows: &[WireOrder]| {
                 orders_page(rows, &rules, &skipped)
@@ -631,10 +634,7 @@ impl WooSource {
     /// The ids of one page of the id listing, and its `X-WP-Total`.
     fn id_page(&self, resp: &HttpResponse) -> Result<(Vec<String>, u64), SourceError> {
         let ids: Vec<IdOnly> = self.parse("orders", resp)?;
-        let Some(total) = resp
-            .header("x-wp-total")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        else {
+        let Some(total) = wp_total(resp) else {
             return Err(SourceError::Inconsistent {
                 url: format!("{}/wp-json/wc/v3/orders", self.site()),
                 detail: "the order-id listing lacks X-WP-Total".into(),
@@ -768,10 +768,7 @@ impl WooSource {
         }
         while !pending.is_empty() {
             let ((i, start), r) = next_done(&mut pending).await;
-            let total = r.as_ref().ok().and_then(|resp| {
-                resp.header("x-wp-total")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-            });
+            let total = r.as_ref().ok().and_then(wp_total);
             if start == 0
                 && let Some(total) = total
             {
@@ -890,14 +887,10 @@ impl WooSource {
         let mut pending: Vec<(u64, Fetch<'_>)> = Vec::new();
         // Pages read ahead (a fresh backfill: keyed from row 0) wait here like any other.
         let mut ready: ReadAhead = ahead.unwrap_or_default();
-        let mut known_total: Option<u64> =
-            ready
-                .values()
-                .filter_map(|r| r.as_ref().ok())
-                .find_map(|resp| {
-                    resp.header("x-wp-total")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                });
+        let mut known_total: Option<u64> = ready
+            .values()
+            .filter_map(|r| r.as_ref().ok())
+            .find_map(wp_total);
         // Requests the page starting at `start` and those that follow it while the listing
         // holds still: each starts at the last row of the one before (99 rows further), up to
         // X-WP-Total. `depth` requests stay in flight while answers wait for their turn (at
@@ -945,9 +938,7 @@ impl WooSource {
                 }
                 let (s, r) = next_done(&mut pending).await;
                 if let Ok(resp) = &r
-                    && let Some(t) = resp
-                        .header("x-wp-total")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
+                    && let Some(t) = wp_total(resp)
                 {
                     known_total = Some(t);
                 }
@@ -1219,10 +1210,7 @@ impl WooSource {
         resp: &HttpResponse,
         rows: u64,
     ) -> Result<u64, SourceError> {
-        let Some(total) = resp
-            .header("x-wp-total")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        else {
+        let Some(total) = wp_total(resp) else {
             return Err(SourceError::Inconsistent {
                 url: format!("{}/wp-json/wc/v3/{}", self.site(), listing.path),
                 detail: "the response lacks the X-WP-Total header (a proxy or cache may strip it)"
@@ -1392,4 +1380,10 @@ fn refunds_page(
         refunds: convert_rows(rows, "refund", |w| convert::refund(w, order_id), skipped),
         ..Page::default()
     })
+}
+
+/// A listing's `X-WP-Total` header: how many rows the filtered listing holds at this moment.
+fn wp_total(resp: &HttpResponse) -> Option<u64> {
+    resp.header("x-wp-total")
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
