@@ -830,6 +830,12 @@ impl WooSource {
         }
     }
 
+    /// Where an incremental read from a cursor at `at` starts: `lookback` before it, to the
+    /// second (the API's bounds are second-precise).
+    fn first_anchor(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        (at - self.lookback).trunc_subsecs(0)
+    }
+
     /// The first page of a catch-up read from `from` (see [`Self::incremental`]), read
     /// ahead of its turn; none after a stop signal.
     async fn catch_up_first(
@@ -842,7 +848,7 @@ impl WooSource {
         if shutdown.is_shutdown() {
             return None;
         }
-        let q = incremental_query(listing, (at - self.lookback).trunc_subsecs(0), 0);
+        let q = incremental_query(listing, self.first_anchor(at), 0);
         let r = self.get(listing.path, &q, shutdown).await;
         Some((q, r))
     }
@@ -1054,7 +1060,9 @@ impl WooSource {
         F: Fn(&[R]) -> Result<Page, SourceError>,
     {
         let mut pos = (at, id);
-        let mut anchor = (at - self.lookback).trunc_subsecs(0);
+        // The same anchor as a first page read ahead (`catch_up_first`), which is used only
+        // when its query is the one this asks.
+        let mut anchor = self.first_anchor(at);
         // Rows of the anchor second already read (a tie group longer than a page), and the
         // largest id among them: pages inside a tie group overlap by one row, like the
         // backfill's, so a row leaving the group mid-listing cannot shift another past us.
