@@ -197,9 +197,13 @@ fn email_facts(
     Ok(())
 }
 
-/// Which of `emails` a counted guest order (no customer id) carries. The rows are filtered in
-/// SQL, so only guest orders come out (an id is blank when it trims to nothing, as the
-/// sources never store ids with blanks around them: see [`customer_history`]).
+/// The characters Rust's `str::trim` strips (Unicode `White_Space`), for SQLite's
+/// `trim(X, Y)`: SQL then calls an id blank exactly when [`non_empty`] does (SQLite's `trim(X)`
+/// strips spaces only).
+const WHITE_SPACE: &str = "\u{9}\u{a}\u{b}\u{c}\u{d}\u{20}\u{85}\u{a0}\u{1680}\u{2000}\u{2001}\u{2002}\u{2003}\u{2004}\u{2005}\u{2006}\u{2007}\u{2008}\u{2009}\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}";
+
+/// Which of `emails` a counted guest order (no customer id, or a blank one) carries. The rows
+/// are filtered in SQL, so only guest orders come out.
 fn emails_with_guest_orders(
     db: &Db,
     store_id: i64,
@@ -214,10 +218,10 @@ fn emails_with_guest_orders(
          FROM json_each(?2) j CROSS JOIN orders o INDEXED BY orders_by_email
          WHERE o.store_id = ?1 AND o.deleted = 0 AND o.email_hash IS NOT NULL
            AND o.email_hash = j.value AND o.counted = 1
-           AND (o.platform_customer_id IS NULL OR trim(o.platform_customer_id) = '')",
+           AND (o.platform_customer_id IS NULL OR trim(o.platform_customer_id, ?3) = '')",
     )?;
     for keys in sorted(emails.iter().copied()).chunks(KEYS_PER_QUERY) {
-        let mut rows = stmt.query(params![store_id, json_chunk(keys)])?;
+        let mut rows = stmt.query(params![store_id, json_chunk(keys), WHITE_SPACE])?;
         while let Some(r) = rows.next()? {
             let email = text(r, 0)?.unwrap_or_default().trim();
             if !out.contains(email) {
@@ -496,4 +500,20 @@ fn load_windows(
             },
         }),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WHITE_SPACE;
+
+    /// SQL's blank test must strip exactly what Rust's `trim` strips.
+    #[test]
+    fn the_white_space_set_is_what_rust_trims() {
+        let rust: Vec<char> = (0..=0x10FFFFu32)
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_whitespace())
+            .collect();
+        let ours: Vec<char> = WHITE_SPACE.chars().collect();
+        assert_eq!(ours, rust);
+    }
 }

@@ -529,6 +529,18 @@ async fn a_guest_order_under_another_email_is_a_first_order_until_it_stops_count
         order("5", (2025, 7, 1), false, Some("7"), "both@example.com"),
         order("6", (2025, 8, 1), false, Some("3"), "both@example.com"),
         order("7", (2025, 12, 1), true, None, "both@example.com"),
+        // Customer 9: in the window; "other9" is linked to them by a cancelled order, and a
+        // counted order with a blank id (a no-break space: a guest order to the whole-history
+        // load, which trims it) came before the window with it.
+        order("8", (2026, 5, 3), true, Some("9"), "main9@example.com"),
+        order("9", (2025, 6, 2), false, Some("9"), "other9@example.com"),
+        order(
+            "10",
+            (2026, 1, 15),
+            true,
+            Some("\u{a0}"),
+            "other9@example.com",
+        ),
     ];
     db.commit_page(
         sid,
@@ -572,7 +584,8 @@ async fn a_guest_order_under_another_email_is_a_first_order_until_it_stops_count
             assert_eq!(new, Some(Value::Count(expected_new)));
         }
     };
-    // Both customers ordered before the window: 7 through "other7", 3 through "both".
+    // Every customer ordered before the window: 7 through "other7", 3 through "both", 9
+    // through "other9".
     check(0).await;
     // The guest order under "other7" is cancelled: 7's first order is now in the window.
     let mut cancelled = orders[2].clone();
