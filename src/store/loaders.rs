@@ -284,12 +284,92 @@ fn id_facts(db: &Db, store_id: i64, ids: &FastSet<&str>) -> Result<IdFacts, Stor
     Ok(out)
 }
 
-/// The history of the customers of `orders` (see `kpi::CustomerHistory`).
+/// The history of the customers of `orders` (see `kpi::CustomerHistory`), from the customer
+/// facts the store keeps (`customer_facts.rs`, migration 10): one seek per customer id and
+/// guest email of the window, and one per owner of those emails. While writes are listed but
+/// not folded into the facts (a writer that did not recompute them), from the orders instead.
 ///
 /// Ids and emails are matched as stored; the sources store them without surrounding blanks
 /// (ids come from numbers or GraphQL ids, emails as keyed hashes), as the full load assumes
 /// when it trims them.
 fn customer_history(
+    db: &Db,
+    store_id: i64,
+    orders: &[OrderFacts],
+) -> Result<CustomerHistory, StoreError> {
+    if super::customer_facts::has_dirty(&db.conn, store_id)? {
+        return customer_history_from_orders(db, store_id, orders);
+    }
+    let mut ids: FastSet<&str> = FastSet::default();
+    let mut guest_keys: FastSet<&EmailKey> = FastSet::default();
+    for o in orders {
+        match (non_empty(&o.customer_id), o.email_hash.as_ref()) {
+            (Some(id), _) => {
+                ids.insert(id);
+            }
+            (None, Some(email)) => {
+                guest_keys.insert(email);
+            }
+            (None, None) => {}
+        }
+    }
+    let mut h = CustomerHistory::default();
+    let at = |t: &str| parse_ts("customer_email_facts.guest_first_at", t);
+    // Guest emails: their owner, or their own first order.
+    let guest_text: FastMap<String, &EmailKey> =
+        guest_keys.iter().map(|&k| (k.to_string(), k)).collect();
+    let mut owners: FastSet<String> = FastSet::default();
+    {
+        let mut stmt = db.conn.prepare_cached(
+            "SELECT f.email_hash, f.owner_id, f.guest_first_at
+             FROM json_each(?2) j CROSS JOIN customer_email_facts f
+             WHERE f.store_id = ?1 AND f.email_hash = j.value",
+        )?;
+        for keys in sorted(guest_text.keys().map(String::as_str)).chunks(KEYS_PER_QUERY) {
+            let mut rows = stmt.query(params![store_id, json_chunk(keys)])?;
+            while let Some(r) = rows.next()? {
+                let Some(&key) = text(r, 0)?.and_then(|e| guest_text.get(e)) else {
+                    continue;
+                };
+                match text(r, 1)? {
+                    Some(owner) => {
+                        if !ids.contains(owner) && !owners.contains(owner) {
+                            owners.insert(owner.to_string());
+                        }
+                        h.email_owner.insert(key.clone(), owner.to_string());
+                    }
+                    None => {
+                        if let Some(first) = text(r, 2)? {
+                            h.first_by_email.insert(key.clone(), at(first)?);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Every registered customer of the window: the ids on its orders and the owners found.
+    ids.extend(owners.iter().map(String::as_str));
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT f.customer_id, f.first_at
+         FROM json_each(?2) j CROSS JOIN customer_id_facts f
+         WHERE f.store_id = ?1 AND f.customer_id = j.value",
+    )?;
+    for keys in sorted(ids.iter().copied()).chunks(KEYS_PER_QUERY) {
+        let mut rows = stmt.query(params![store_id, json_chunk(keys)])?;
+        while let Some(r) = rows.next()? {
+            let id = text(r, 0)?.unwrap_or_default();
+            let first = parse_ts(
+                "customer_id_facts.first_at",
+                text(r, 1)?.unwrap_or_default(),
+            )?;
+            h.first_by_id.insert(id.to_string(), first);
+        }
+    }
+    Ok(h)
+}
+
+/// [`customer_history`] from the orders of the window's customers (every row of each).
+fn customer_history_from_orders(
     db: &Db,
     store_id: i64,
     orders: &[OrderFacts],

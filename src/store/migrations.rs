@@ -306,7 +306,69 @@ const MIGRATIONS: &[&str] = &[
                   refunded_items, platform_customer_id, email_hash)
         WHERE counted = 1 AND deleted = 0;
     "#,
+    // 10: per-customer facts kept by the store (store/customer_facts.rs), so a window-limited
+    // load reads one row per customer instead of every order of each. Triggers list the
+    // emails and ids a write to `orders` touches (old and new values) in
+    // `customer_facts_dirty`; every transaction that writes orders recomputes them before it
+    // commits. Backfilled from the orders by `customer_facts::backfill` in this migration's
+    // transaction.
+    r#"
+    CREATE TABLE customer_email_facts (
+        store_id        INTEGER NOT NULL,
+        email_hash      TEXT NOT NULL,          -- trimmed, as the KPIs read it
+        owner_id        TEXT,                   -- smallest id (kpi::smaller_id) on a live order with the email
+        guest_first_at  TEXT,                   -- first counted live order with the email and no id
+        PRIMARY KEY (store_id, email_hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX customer_email_facts_by_owner
+        ON customer_email_facts(store_id, owner_id, guest_first_at) WHERE owner_id IS NOT NULL;
+    CREATE TABLE customer_id_facts (
+        store_id        INTEGER NOT NULL,
+        customer_id     TEXT NOT NULL,          -- trimmed
+        first_at        TEXT NOT NULL,          -- first counted live order, owned guest orders included
+        PRIMARY KEY (store_id, customer_id)
+    ) WITHOUT ROWID;
+    -- Repeats allowed: a trigger's INSERT OR IGNORE would take the conflict policy of the
+    -- statement that fired it (an upsert's ABORT), so keys are listed plainly.
+    CREATE TABLE customer_facts_dirty (
+        store_id        INTEGER NOT NULL,
+        kind            INTEGER NOT NULL,       -- 0: email_hash, 1: platform_customer_id
+        key             TEXT NOT NULL           -- as stored in orders
+    );
+    CREATE INDEX customer_facts_dirty_by_store ON customer_facts_dirty(store_id);
+    CREATE TRIGGER orders_customer_facts_insert AFTER INSERT ON orders BEGIN
+        INSERT INTO customer_facts_dirty
+            SELECT new.store_id, 0, new.email_hash WHERE new.email_hash IS NOT NULL;
+        INSERT INTO customer_facts_dirty
+            SELECT new.store_id, 1, new.platform_customer_id WHERE new.platform_customer_id IS NOT NULL;
+    END;
+    CREATE TRIGGER orders_customer_facts_update
+        AFTER UPDATE OF store_id, created_at, counted, deleted, platform_customer_id, email_hash ON orders
+        WHEN old.store_id IS NOT new.store_id OR old.created_at IS NOT new.created_at
+          OR old.counted IS NOT new.counted OR old.deleted IS NOT new.deleted
+          OR old.platform_customer_id IS NOT new.platform_customer_id
+          OR old.email_hash IS NOT new.email_hash
+    BEGIN
+        INSERT INTO customer_facts_dirty
+            SELECT old.store_id, 0, old.email_hash WHERE old.email_hash IS NOT NULL;
+        INSERT INTO customer_facts_dirty
+            SELECT old.store_id, 1, old.platform_customer_id WHERE old.platform_customer_id IS NOT NULL;
+        INSERT INTO customer_facts_dirty
+            SELECT new.store_id, 0, new.email_hash WHERE new.email_hash IS NOT NULL;
+        INSERT INTO customer_facts_dirty
+            SELECT new.store_id, 1, new.platform_customer_id WHERE new.platform_customer_id IS NOT NULL;
+    END;
+    CREATE TRIGGER orders_customer_facts_delete AFTER DELETE ON orders BEGIN
+        INSERT INTO customer_facts_dirty
+            SELECT old.store_id, 0, old.email_hash WHERE old.email_hash IS NOT NULL;
+        INSERT INTO customer_facts_dirty
+            SELECT old.store_id, 1, old.platform_customer_id WHERE old.platform_customer_id IS NOT NULL;
+    END;
+    "#,
 ];
+
+/// The version whose migration creates the customer facts (filled in Rust, same transaction).
+const CUSTOMER_FACTS_VERSION: usize = 10;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -397,6 +459,14 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                 i + 1
             ))
         })?;
+        if i + 1 == CUSTOMER_FACTS_VERSION {
+            let started = std::time::Instant::now();
+            super::customer_facts::backfill(&tx)?;
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "filled the customer facts from the orders"
+            );
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tracing::info!(version = i + 1, "applied database migration");
     }

@@ -8,6 +8,7 @@
 mod analytics;
 mod backup;
 mod checkins;
+mod customer_facts;
 mod digests;
 mod explain;
 mod loaders;

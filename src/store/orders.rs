@@ -276,6 +276,7 @@ impl Store {
             let key = db.email_key.clone();
             let tx = db.write_tx()?;
             let stats = write_page(&tx, &key, store_id, &page, now)?;
+            super::customer_facts::flush(&tx)?;
             tx.commit()?;
             Ok(stats)
         })
@@ -361,6 +362,7 @@ impl Store {
                     }
                 }
             }
+            super::customer_facts::flush(&tx)?;
             tx.commit()?;
             Ok(changed)
         })
@@ -442,6 +444,7 @@ impl Store {
                     params![store_id, stream, value, ts(now)],
                 )?;
             }
+            super::customer_facts::flush(&tx)?;
             tx.commit()?;
             Ok(n)
         })

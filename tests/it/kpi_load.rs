@@ -210,15 +210,18 @@ async fn seeded_store() -> (tempfile::TempDir, Store) {
             ..Page::default()
         };
         db.commit_page(id, page, now()).await.unwrap();
+        assert_facts_kept(&db, "a page of orders").await;
     }
     let page = Page {
         refunds,
         ..Page::default()
     };
     db.commit_page(id, page, now()).await.unwrap();
+    assert_facts_kept(&db, "the refunds").await;
     db.mark_orders_deleted(id, deleted, None, now())
         .await
         .unwrap();
+    assert_facts_kept(&db, "the deletions").await;
     db.mark_complete(id, now()).await.unwrap();
     (dir, db)
 }
@@ -270,6 +273,13 @@ fn specs() -> Vec<KpiSpec> {
 fn compute(spec: &KpiSpec, store: &StoreData, w: &WindowSpec) -> Result<kpi::Computed, KpiError> {
     let range: DateRange = w.resolve(store.tz.local_date(now()));
     kpi::compute(spec, &[WindowedStore { store, range }])
+}
+
+/// The customer facts the store keeps (migration 10) are those a rebuild from its orders
+/// gives, and no write is left unfolded into them.
+async fn assert_facts_kept(db: &Store, after: &str) {
+    let m = db.customer_facts_mismatches().await.unwrap();
+    assert!(m.is_empty(), "customer facts after {after}: {m:#?}");
 }
 
 #[tokio::test]
@@ -473,6 +483,35 @@ async fn lines_of_named_products_only_give_their_kpis_and_refuse_the_others() {
     ));
 }
 
+/// A one-order-per-line test order: created at noon UTC on `day`.
+fn order(id: &str, day: (i32, u32, u32), counted: bool, cust: Option<&str>, email: &str) -> Order {
+    let created = Utc.with_ymd_and_hms(day.0, day.1, day.2, 12, 0, 0).unwrap();
+    Order {
+        platform_id: id.into(),
+        number: id.into(),
+        created_at: created,
+        modified_at: created,
+        status: if counted { "completed" } else { "cancelled" }.into(),
+        counted,
+        currency: "EUR".into(),
+        items_gross: money(1000),
+        discounts: Decimal::ZERO,
+        shipping: Decimal::ZERO,
+        tax: Decimal::ZERO,
+        total: money(1000),
+        refunded: Decimal::ZERO,
+        customer: CustomerRef {
+            platform_id: cust.map(Into::into),
+            email: Some(email.into()),
+        },
+        test: false,
+        trashed: false,
+        lines: Vec::new(),
+        refund_ids: Vec::new(),
+        refunds: None,
+    }
+}
+
 /// A registered customer's first order can be a guest order carrying another of their emails
 /// (one that only a cancelled order links to them), and it stops counting when that guest
 /// order is cancelled; a guest order with an email on two accounts belongs to the smaller id.
@@ -491,33 +530,6 @@ async fn a_guest_order_under_another_email_is_a_first_order_until_it_stops_count
         currency: "EUR".into(),
     };
     db.update_store_info(sid, info, "", now()).await.unwrap();
-    let order = |id: &str, day: (i32, u32, u32), counted: bool, cust: Option<&str>, email: &str| {
-        let created = Utc.with_ymd_and_hms(day.0, day.1, day.2, 12, 0, 0).unwrap();
-        Order {
-            platform_id: id.into(),
-            number: id.into(),
-            created_at: created,
-            modified_at: created,
-            status: if counted { "completed" } else { "cancelled" }.into(),
-            counted,
-            currency: "EUR".into(),
-            items_gross: money(1000),
-            discounts: Decimal::ZERO,
-            shipping: Decimal::ZERO,
-            tax: Decimal::ZERO,
-            total: money(1000),
-            refunded: Decimal::ZERO,
-            customer: CustomerRef {
-                platform_id: cust.map(Into::into),
-                email: Some(email.into()),
-            },
-            test: false,
-            trashed: false,
-            lines: Vec::new(),
-            refund_ids: Vec::new(),
-            refunds: None,
-        }
-    };
     let orders = vec![
         // Customer 7: in the window under their main email; "other7" is linked to them only
         // by a cancelled order, and a counted guest order with it came before the window.
@@ -552,6 +564,7 @@ async fn a_guest_order_under_another_email_is_a_first_order_until_it_stops_count
     )
     .await
     .unwrap();
+    assert_facts_kept(&db, "the first page").await;
     db.mark_complete(sid, now()).await.unwrap();
     let w: WindowSpec = "last_30_days".parse().unwrap();
     let spec = |id| KpiSpec { id, product: None };
@@ -602,5 +615,203 @@ async fn a_guest_order_under_another_email_is_a_first_order_until_it_stops_count
     )
     .await
     .unwrap();
+    assert_facts_kept(&db, "the cancellation").await;
     check(1).await;
+}
+
+/// The customer facts the store keeps follow every change of an order that moves them: its
+/// customer id or email changing, a deletion and a return, a status that stops counting, a
+/// smaller id appearing on an email (the email changes owner), and the re-derivation of
+/// `counted` when the status rules change. After each, the facts are those a rebuild from
+/// the orders gives, and every customer KPI of a window-limited load is the whole history's.
+#[tokio::test]
+async fn customer_facts_follow_every_change_of_an_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open(&dir.path().join("okrsync.db")).await.unwrap();
+    let sid = db
+        .ensure_store("main", Platform::WooCommerce, "shop.example")
+        .await
+        .unwrap();
+    let info = StoreInfo {
+        timezone: StoreTz::parse("Europe/Paris").unwrap(),
+        currency: "EUR".into(),
+    };
+    db.update_store_info(sid, info, "", now()).await.unwrap();
+    db.mark_complete(sid, now()).await.unwrap();
+    let windows: Vec<WindowSpec> = ["last_30_days", "quarter_to_date", "previous_year"]
+        .iter()
+        .map(|w| w.parse().unwrap())
+        .collect();
+    let customer_kpis = [
+        KpiId::NewCustomers,
+        KpiId::ReturningCustomerRate,
+        KpiId::RepeatPurchaseRate,
+    ];
+    // Customer KPIs of both loads, per window (the whole history's first).
+    let both = |db: &Store| {
+        let (db, windows) = (db.clone(), windows.clone());
+        async move {
+            let full = db
+                .load_store_data("main", None, false)
+                .await
+                .unwrap()
+                .unwrap();
+            let mut out = Vec::new();
+            for w in &windows {
+                let one = db
+                    .load_store_windows("main", None, false, vec![w.clone()], now())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                for id in customer_kpis {
+                    let spec = KpiSpec { id, product: None };
+                    out.push((
+                        format!("{id} over {w}"),
+                        compute(&spec, &full, w),
+                        compute(&spec, &one, w),
+                    ));
+                }
+            }
+            out
+        }
+    };
+    let agree = |db: &Store, after: &'static str| {
+        let db = db.clone();
+        let both = &both;
+        async move {
+            assert_facts_kept(&db, after).await;
+            for (what, full, one) in both(&db).await {
+                assert_eq!(one, full, "{what} after {after}");
+            }
+        }
+    };
+    let put = |orders: Vec<Order>| {
+        let db = db.clone();
+        async move {
+            db.commit_page(
+                sid,
+                Page {
+                    orders,
+                    ..Page::default()
+                },
+                now(),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let base = vec![
+        // Customer 20: in the window; a guest order with their email came last year.
+        order("1", (2026, 5, 5), true, Some("20"), "a@example.com"),
+        order("2", (2025, 3, 1), true, None, "a@example.com"),
+        // Customer 30: in the window, first order in January.
+        order("3", (2026, 5, 6), true, Some("30"), "b@example.com"),
+        order("4", (2026, 1, 10), true, Some("30"), "b@example.com"),
+        // A guest in the window who ordered before under the same email.
+        order("5", (2026, 5, 7), true, None, "g@example.com"),
+        order("6", (2025, 11, 1), true, None, "g@example.com"),
+    ];
+    put(base.clone()).await;
+    agree(&db, "the first page").await;
+    let before = both(&db).await;
+
+    // The guest order of "a" gets customer 30's id: 20's first order is now in the window,
+    // and 30's is last March.
+    put(vec![order(
+        "2",
+        (2025, 3, 1),
+        true,
+        Some("30"),
+        "a@example.com",
+    )])
+    .await;
+    agree(&db, "a customer id change").await;
+    assert_ne!(both(&db).await, before, "the change moved no figure");
+
+    // Its email changes to "b": "a" is 20's alone again, with no guest order.
+    put(vec![order(
+        "2",
+        (2025, 3, 1),
+        true,
+        Some("30"),
+        "b@example.com",
+    )])
+    .await;
+    agree(&db, "an email change").await;
+
+    // A smaller id appears on "g" (a cancelled order): its guest orders become customer 7's.
+    put(vec![order(
+        "7",
+        (2024, 1, 1),
+        false,
+        Some("7"),
+        "g@example.com",
+    )])
+    .await;
+    agree(&db, "a new owner of an email").await;
+    // And a smaller one still, as numbers ("10" < "7" as text).
+    put(vec![order(
+        "8",
+        (2024, 1, 1),
+        false,
+        Some("5"),
+        "g@example.com",
+    )])
+    .await;
+    agree(&db, "an owner change").await;
+
+    // The earlier guest order of "g" stops counting: 5's first order is now in the window.
+    put(vec![order(
+        "6",
+        (2025, 11, 1),
+        false,
+        None,
+        "g@example.com",
+    )])
+    .await;
+    agree(&db, "a status that stops counting").await;
+
+    // The order that made 5 the owner is deleted, then comes back.
+    db.mark_orders_deleted(sid, vec!["8".into()], None, now())
+        .await
+        .unwrap();
+    agree(&db, "a deletion").await;
+    put(vec![order(
+        "8",
+        (2024, 1, 1),
+        false,
+        Some("5"),
+        "g@example.com",
+    )])
+    .await;
+    agree(&db, "an order back from deletion").await;
+
+    // An order's creation time moves (a store importing it again): 30's first order moves.
+    put(vec![order(
+        "4",
+        (2026, 5, 8),
+        true,
+        Some("30"),
+        "b@example.com",
+    )])
+    .await;
+    agree(&db, "a moved creation time").await;
+
+    // New status rules count cancelled orders too, then count nothing but completed again.
+    let changed = db
+        .recount(sid, "cancelled counts", |_, test, trashed| {
+            !test && !trashed
+        })
+        .await
+        .unwrap();
+    assert!(changed > 0);
+    agree(&db, "the status rules re-derived").await;
+    let changed = db
+        .recount(sid, "completed only", |status, test, trashed| {
+            status == "completed" && !test && !trashed
+        })
+        .await
+        .unwrap();
+    assert!(changed > 0);
+    agree(&db, "the status rules re-derived back").await;
 }
