@@ -479,6 +479,113 @@ mod tests {
     use super::*;
 
     #[test]
+    fn migration_10_fills_the_customer_facts_from_the_orders() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..9] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 9).unwrap();
+        conn.execute_batch(
+            "INSERT INTO stores (id, name, platform) VALUES (1, 'main', 'woocommerce');",
+        )
+        .unwrap();
+        let put = |conn: &Connection,
+                   id: &str,
+                   at: &str,
+                   counted: bool,
+                   deleted: bool,
+                   cust: Option<&str>,
+                   email: &str| {
+            conn.execute(
+                "INSERT INTO orders (store_id, platform_id, number, created_at, modified_at, status,
+                    counted, currency, items_gross, discounts, shipping, tax, total, refunded,
+                    customer_key, platform_customer_id, email_hash, deleted, synced_at)
+                 VALUES (1, ?1, ?1, ?2, ?2, 's', ?3, 'EUR', '1', '0', '0', '0', '1', '0', 'k', ?4, ?5, ?6, ?2)",
+                rusqlite::params![id, at, counted, cust, email, deleted],
+            )
+            .unwrap();
+        };
+        // "e" is on 10 (counted) and 9 (cancelled): 9 owns it ("9" < "10" as numbers); a
+        // deleted order would give it to 1. Its first guest order is 9's first order.
+        put(
+            &conn,
+            "1",
+            "2025-05-01T00:00:00Z",
+            true,
+            false,
+            Some("10"),
+            "e",
+        );
+        put(
+            &conn,
+            "2",
+            "2025-04-01T00:00:00Z",
+            false,
+            false,
+            Some("9"),
+            "e",
+        );
+        put(&conn, "3", "2025-03-01T00:00:00Z", true, false, None, "e");
+        put(
+            &conn,
+            "4",
+            "2025-06-01T00:00:00Z",
+            true,
+            false,
+            Some(" "),
+            "e",
+        );
+        put(
+            &conn,
+            "5",
+            "2024-01-01T00:00:00Z",
+            true,
+            true,
+            Some("1"),
+            "e",
+        );
+        // A guest of their own, whose cancelled order is not a first order.
+        put(&conn, "6", "2025-01-01T00:00:00Z", false, false, None, "g");
+        put(&conn, "7", "2025-02-01T00:00:00Z", true, false, None, "g");
+        migrate(&mut conn).unwrap();
+        let emails: Vec<(String, Option<String>, Option<String>)> = conn
+            .prepare(
+                "SELECT email_hash, owner_id, guest_first_at FROM customer_email_facts ORDER BY 1",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(
+            emails,
+            vec![
+                ("e".into(), s("9"), s("2025-03-01T00:00:00Z")),
+                ("g".into(), None, s("2025-02-01T00:00:00Z")),
+            ]
+        );
+        let ids: Vec<(String, String)> = conn
+            .prepare("SELECT customer_id, first_at FROM customer_id_facts ORDER BY 1")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            ids,
+            vec![
+                ("10".into(), "2025-05-01T00:00:00Z".into()),
+                ("9".into(), "2025-03-01T00:00:00Z".into()),
+            ]
+        );
+        assert_eq!(
+            super::super::customer_facts::mismatches(&conn).unwrap(),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
     fn migration_7_keeps_every_outbox_entry_and_attempt_and_their_link() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "foreign_keys", "ON").unwrap();

@@ -275,6 +275,7 @@ async fn rows_moving_during_a_concurrent_backfill_under_a_429_storm_lose_no_orde
     );
     assert_eq!(rows, stored_ids.len(), "no duplicate rows");
     assert_eq!(expected.len(), ids.len(), "one deleted, one added");
+    facts_kept(&h, "the first sync").await;
     // The orders trashed and restored during the backfill (after their pages were read) are
     // read by the next run, which starts at the backfill's start: the first sync made no
     // catch-up request of its own.
@@ -297,6 +298,16 @@ async fn rows_moving_during_a_concurrent_backfill_under_a_429_storm_lose_no_orde
     let reference = Harness::start_with(now_state, "max_concurrency = 1", "").await;
     assert_eq!(reference.sync().await.status, "ok");
     assert_eq!(kpis(&h).await, kpis(&reference).await);
+    facts_kept(&h, "the second sync").await;
+}
+
+/// The customer facts the store keeps are those a rebuild from its orders gives.
+async fn facts_kept(h: &Harness, after: &str) {
+    let db = okrsync::store::Store::open(&h.settings.database.path)
+        .await
+        .unwrap();
+    let m = db.customer_facts_mismatches().await.unwrap();
+    assert!(m.is_empty(), "customer facts after {after}: {m:#?}");
 }
 
 #[tokio::test]
