@@ -267,7 +267,14 @@ fn main() {
         .unwrap();
     rt.block_on(async move {
         let exists = db_path.exists();
+        // Includes any migration the database needs (the first open after an upgrade).
+        let (t, cpu) = (Instant::now(), cpu_time());
         let db = Store::open(&db_path).await.unwrap();
+        println!(
+            "opened the database in {:?} (CPU {:?})",
+            t.elapsed(),
+            cpu_time() - cpu
+        );
         if !exists || !db.is_complete("big").await.unwrap() {
             generate(&db, orders, customers).await;
             if !quick {
