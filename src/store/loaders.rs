@@ -48,8 +48,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<StoreData>, StoreError> {
         let name = name.to_string();
-        self.call(move |db| load_windows(db, &name, tz_override, &lines, &windows, now))
-            .await
+        self.call(move |db| {
+            // One read transaction: the window's orders and the customer facts from one
+            // snapshot, even while another process commits (a deferred BEGIN takes no lock
+            // until the first read, and none that blocks a writer in WAL mode).
+            db.conn.execute_batch("BEGIN DEFERRED")?;
+            let loaded = load_windows(db, &name, tz_override, &lines, &windows, now);
+            // Only reads: ending it either way changes nothing.
+            db.conn.execute_batch("COMMIT")?;
+            loaded
+        })
+        .await
     }
 }
 

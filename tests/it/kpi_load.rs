@@ -814,4 +814,33 @@ async fn customer_facts_follow_every_change_of_an_order() {
         .unwrap();
     assert!(changed > 0);
     agree(&db, "the status rules re-derived back").await;
+
+    // A write that does not fold its keys in (another program's SQL, or an older okrsync
+    // still running after an upgrade): the triggers list the keys, and the loads read the
+    // orders instead of the stale facts until the next write folds them in.
+    let stale = both(&db).await;
+    // The guest order of "g" from November counts again: customer 5 returns, not new.
+    let raw = rusqlite::Connection::open(dir.path().join("okrsync.db")).unwrap();
+    raw.execute("UPDATE orders SET counted = 1 WHERE platform_id = '6'", [])
+        .unwrap();
+    drop(raw);
+    let m = db.customer_facts_mismatches().await.unwrap();
+    assert!(
+        m.iter().any(|d| d.contains("dirty")),
+        "the write's keys are listed: {m:?}"
+    );
+    let now_figures = both(&db).await;
+    for (what, full, one) in &now_figures {
+        assert_eq!(one, full, "{what} with keys listed");
+    }
+    assert_ne!(now_figures, stale, "the raw write moved no figure");
+    put(vec![order(
+        "9",
+        (2024, 2, 1),
+        false,
+        Some("40"),
+        "z@example.com",
+    )])
+    .await;
+    agree(&db, "the next write after a raw one").await;
 }
