@@ -293,6 +293,25 @@ fn id_facts(db: &Db, store_id: i64, ids: &FastSet<&str>) -> Result<IdFacts, Stor
     Ok(out)
 }
 
+/// The customers of a window's orders: the registered ids, and the emails of guest orders
+/// (borrowed from the orders: no string is copied per order).
+fn window_keys(orders: &[OrderFacts]) -> (FastSet<&str>, FastSet<&EmailKey>) {
+    let mut ids: FastSet<&str> = FastSet::default();
+    let mut guest_keys: FastSet<&EmailKey> = FastSet::default();
+    for o in orders {
+        match (non_empty(&o.customer_id), o.email_hash.as_ref()) {
+            (Some(id), _) => {
+                ids.insert(id);
+            }
+            (None, Some(email)) => {
+                guest_keys.insert(email);
+            }
+            (None, None) => {}
+        }
+    }
+    (ids, guest_keys)
+}
+
 /// The history of the customers of `orders` (see `kpi::CustomerHistory`), from the customer
 /// facts the store keeps (`customer_facts.rs`, migration 10): one seek per customer id and
 /// guest email of the window, and one per owner of those emails. While writes are listed but
@@ -309,19 +328,7 @@ fn customer_history(
     if super::customer_facts::has_dirty(&db.conn, store_id)? {
         return customer_history_from_orders(db, store_id, orders);
     }
-    let mut ids: FastSet<&str> = FastSet::default();
-    let mut guest_keys: FastSet<&EmailKey> = FastSet::default();
-    for o in orders {
-        match (non_empty(&o.customer_id), o.email_hash.as_ref()) {
-            (Some(id), _) => {
-                ids.insert(id);
-            }
-            (None, Some(email)) => {
-                guest_keys.insert(email);
-            }
-            (None, None) => {}
-        }
-    }
+    let (mut ids, guest_keys) = window_keys(orders);
     let mut h = CustomerHistory::default();
     let at = |t: &str| parse_ts("customer_email_facts.guest_first_at", t);
     // Guest emails: their owner, or their own first order.
@@ -385,19 +392,7 @@ fn customer_history_from_orders(
 ) -> Result<CustomerHistory, StoreError> {
     // Ids are borrowed from the orders and the facts read: no string is copied per order;
     // the guest emails (a few per hundred orders) are written out as the stored text once.
-    let mut ids: FastSet<&str> = FastSet::default();
-    let mut guest_keys: FastSet<&EmailKey> = FastSet::default();
-    for o in orders {
-        match (non_empty(&o.customer_id), o.email_hash.as_ref()) {
-            (Some(id), _) => {
-                ids.insert(id);
-            }
-            (None, Some(email)) => {
-                guest_keys.insert(email);
-            }
-            (None, None) => {}
-        }
-    }
+    let (mut ids, guest_keys) = window_keys(orders);
     let guest_text: Vec<(&EmailKey, String)> =
         guest_keys.iter().map(|&k| (k, k.to_string())).collect();
     let guests: FastSet<&str> = guest_text.iter().map(|(_, t)| t.as_str()).collect();
