@@ -1134,19 +1134,11 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
             };
             advance_bulk(b, polls_needed);
             let done = b.status == "COMPLETED";
-            let objects = if b.status == "FAILED" {
-                0
-            } else {
-                b.jsonl.lines().count()
-            };
-            Ok(json!({"node": {
-                "id": gid("BulkOperation", b.n as u64), "status": b.status,
-                "errorCode": (b.status == "FAILED").then_some("INTERNAL_SERVER_ERROR"),
-                "createdAt": now, "completedAt": done.then_some(now.clone()),
-                "objectCount": objects.to_string(),
-                "fileSize": done.then(|| b.jsonl.len().to_string()),
-                "url": (done && !b.expired).then(|| format!("{base}/bulk/{}.jsonl", b.n)),
-            }}))
+            let mut node = bulk_status_fields(b, base);
+            node["createdAt"] = json!(now);
+            node["completedAt"] = json!(done.then_some(now.clone()));
+            node["fileSize"] = json!(done.then(|| b.jsonl.len().to_string()));
+            Ok(json!({ "node": node }))
         }
         "BulkStatus" => {
             let polls_needed = st.bulk_polls;
@@ -1154,18 +1146,10 @@ fn answer(st: &mut ShopState, op: &str, doc: &str, vars: &Value, base: &str) -> 
                 return Ok(json!({"currentBulkOperation": null}));
             };
             advance_bulk(b, polls_needed);
-            let done = b.status == "COMPLETED";
-            let objects = if b.status == "FAILED" {
-                0
-            } else {
-                b.jsonl.lines().count()
-            };
-            Ok(json!({"currentBulkOperation": {
-                "id": gid("BulkOperation", b.n as u64), "status": b.status,
-                "errorCode": (b.status == "FAILED").then_some("INTERNAL_SERVER_ERROR"),
-                "objectCount": objects.to_string(), "rootObjectCount": b.roots.to_string(),
-                "url": (done && !b.expired).then(|| format!("{base}/bulk/{}.jsonl", b.n)), "partialDataUrl": null,
-            }}))
+            let mut op = bulk_status_fields(b, base);
+            op["rootObjectCount"] = json!(b.roots.to_string());
+            op["partialDataUrl"] = Value::Null;
+            Ok(json!({ "currentBulkOperation": op }))
         }
         other => Err((
             "BAD_REQUEST",
@@ -1233,15 +1217,7 @@ fn full_bulk_jsonl(st: &ShopState, q: &str) -> Result<(String, usize), (&'static
     let node_fields = |f: &Field| -> Option<Vec<Field>> {
         let edges = f.children.iter().find(|c| c.name == "edges")?;
         let node = edges.children.iter().find(|c| c.name == "node")?;
-        Some(
-            node.children
-                .iter()
-                .map(|c| Field {
-                    name: c.name.clone(),
-                    children: clone_fields(&c.children),
-                })
-                .collect(),
-        )
+        Some(node.children.clone())
     };
     let Some(order_fields) = node_fields(orders) else {
         return Err(("BAD_REQUEST", "orders needs `edges { node { … } }`".into()));
@@ -1259,13 +1235,7 @@ fn full_bulk_jsonl(st: &ShopState, q: &str) -> Result<(String, usize), (&'static
     let (plain, connections): (Vec<&Field>, Vec<&Field>) = order_fields
         .iter()
         .partition(|f| !f.children.iter().any(|c| c.name == "edges"));
-    let plain: Vec<Field> = plain
-        .into_iter()
-        .map(|f| Field {
-            name: f.name.clone(),
-            children: clone_fields(&f.children),
-        })
-        .collect();
+    let plain: Vec<Field> = plain.into_iter().cloned().collect();
     let mut out = String::new();
     let mut roots = 0;
     for o in st.visible() {
@@ -1315,16 +1285,6 @@ fn full_bulk_jsonl(st: &ShopState, q: &str) -> Result<(String, usize), (&'static
     Ok((out, roots))
 }
 
-fn clone_fields(fields: &[Field]) -> Vec<Field> {
-    fields
-        .iter()
-        .map(|f| Field {
-            name: f.name.clone(),
-            children: clone_fields(&f.children),
-        })
-        .collect()
-}
-
 /// The JSONL of a bulk export: all orders first, then their line items, then refund line
 /// items (Shopify promises no order, so okrsync must not rely on one).
 fn bulk_jsonl(st: &ShopState, until: Option<DateTime<Utc>>) -> (String, usize) {
@@ -1364,7 +1324,25 @@ fn bulk_query_text(doc: &str) -> Result<String, String> {
     }
 }
 
+/// What both ways of reading a bulk operation's status answer: id, status, error code,
+/// object count and, once completed and not expired, the file's URL.
+fn bulk_status_fields(b: &SimBulk, base: &str) -> Value {
+    let done = b.status == "COMPLETED";
+    let objects = if b.status == "FAILED" {
+        0
+    } else {
+        b.jsonl.lines().count()
+    };
+    json!({
+        "id": gid("BulkOperation", b.n as u64), "status": b.status,
+        "errorCode": (b.status == "FAILED").then_some("INTERNAL_SERVER_ERROR"),
+        "objectCount": objects.to_string(),
+        "url": (done && !b.expired).then(|| format!("{base}/bulk/{}.jsonl", b.n)),
+    })
+}
+
 /// A field of a parsed selection set (inline fragments are flattened into their parent).
+#[derive(Clone)]
 pub(crate) struct Field {
     pub(crate) name: String,
     pub(crate) children: Vec<Field>,

@@ -96,11 +96,7 @@ async fn main() -> std::io::Result<()> {
             "orders": orders,
         })
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
+    until_stopped().await?;
     let requests = sim.requests();
     eprintln!("requests: {}", requests.len());
     // The deleted-order reconciliation's id listings (`_fields=id`), counted apart.
@@ -112,6 +108,16 @@ async fn main() -> std::io::Result<()> {
             .count()
     );
     sim.stop().await;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn until_stopped() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }
 
@@ -145,11 +151,7 @@ async fn shopify(args: Args) -> std::io::Result<()> {
         "{}",
         serde_json::json!({"url": url, "access_token": token, "orders": orders})
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
+    until_stopped().await?;
     let requests = sim.requests();
     eprintln!("requests: {}", requests.len());
     let mut ops = std::collections::BTreeMap::<String, usize>::new();
